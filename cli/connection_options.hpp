@@ -1,0 +1,48 @@
+#pragma once
+// Connection options shared by every device command (and `azhub sas`), defined once.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/io.hpp"
+#include "core/connection_string.hpp"
+#include "core/identity.hpp"
+
+namespace azhub::cli {
+
+// What the user typed, before environment fallbacks and cross-checks.
+struct ConnectionOptions {
+  std::optional<std::string> connection_string;  // -c; env AZHUB_CONNECTION_STRING, IOTHUB_DEVICE_CONNECTION_STRING
+  std::optional<std::string> hub;                // --hub
+  std::optional<std::string> device_id;          // --device-id
+  std::optional<std::string> module_id;          // --module-id
+  std::optional<std::string> key;                // --key; env AZHUB_DEVICE_KEY
+  std::optional<std::string> key_file;           // --key-file
+  std::optional<std::string> sas_token;          // --sas-token
+  std::optional<std::string> cert_file;          // --cert
+  std::optional<std::string> cert_key_file;      // --cert-key
+  std::optional<std::string> token_command;      // --token-command
+};
+
+// How to authenticate once resolved.
+struct ResolvedConnection {
+  core::Identity identity;
+  std::optional<std::string> gateway_host;  // GatewayHostName: where TCP goes
+  std::optional<std::string> key;           // base64 symmetric key
+  std::optional<std::string> sas_token;     // fixed token
+  std::optional<std::string> cert_file;
+  std::optional<std::string> cert_key_file;
+  std::optional<std::string> token_command;
+  bool x509 = false;
+};
+
+// Adds -c/--connection-string, --hub, --device-id, --module-id, --key, --key-file to `cmd`.
+void add_identity_options(CLI::App& cmd, ConnectionOptions& opt);
+
+// Applies the environment fallbacks and the "-c or --hub/--device-id" checks; reads
+// --key-file. Throws Error(usage) naming the flag on any inconsistency.
+[[nodiscard]] ResolvedConnection resolve_connection(const ConnectionOptions& opt, const Env& env);
+
+}  // namespace azhub::cli

@@ -1,0 +1,42 @@
+#pragma once
+// What a command may touch of the outside world, passed down from main: streams, environment,
+// output format, verbosity, the interrupt flag and the clock. Tests build their own.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace azhub::cli {
+
+enum class OutputFormat { text, json };
+
+// Environment lookup; the real one reads getenv, tests pass a map.
+using Env = std::function<std::optional<std::string>(std::string_view name)>;
+[[nodiscard]] Env process_env();
+
+struct Io {
+  std::ostream& out;
+  std::ostream& err;
+  std::istream& in;
+  Env env;
+  OutputFormat format = OutputFormat::text;
+  int verbosity = 0;                          // -v count
+  bool stdout_is_terminal = false;
+  bool stderr_is_terminal = false;            // and TERM is not "dumb"
+  bool color = false;                         // stdout is a terminal and NO_COLOR is unset
+  const std::atomic<bool>* interrupted = nullptr;  // set by the SIGINT/SIGTERM handler
+  std::function<std::int64_t()> now_unix_ms;  // wall clock, injectable
+
+  [[nodiscard]] bool json() const noexcept { return format == OutputFormat::json; }
+  [[nodiscard]] bool was_interrupted() const noexcept {
+    return interrupted != nullptr && interrupted->load();
+  }
+  [[nodiscard]] std::int64_t now_unix_seconds() const { return now_unix_ms() / 1000; }
+  // "azhub: <message>" on stderr when verbosity >= `level`. Never pass secrets.
+  void trace(int level, std::string_view message) const;
+};
+
+}  // namespace azhub::cli

@@ -1,0 +1,41 @@
+#pragma once
+// A device or module identity and the MQTT CONNECT fields derived from it (iothub-protocol.md §2).
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace azhub::core {
+
+inline constexpr std::string_view k_api_version = "2021-04-12";
+
+struct Identity {
+  std::string host;  // HostName (never the gateway)
+  std::string device_id;
+  std::optional<std::string> module_id;
+};
+
+// "{device}" or "{device}/{module}".
+[[nodiscard]] std::string mqtt_client_id(const Identity& id);
+
+// "{host}/{device}[/{module}]/?api-version=..&DeviceClientType=..[&model-id=..]", values
+// percent-encoded, host and ids never encoded.
+[[nodiscard]] std::string mqtt_username(const Identity& id, std::string_view product,
+                                        std::optional<std::string_view> model_id = {},
+                                        std::string_view api_version = k_api_version);
+
+struct UsernameParts {
+  std::string host;
+  std::string device_id;
+  std::optional<std::string> module_id;
+  std::optional<std::string> api_version;
+  std::optional<std::string> model_id;
+};
+// Parses a CONNECT username (both "/?" and "/" before the query are accepted). nullopt when it
+// does not have the IoT Hub shape.
+[[nodiscard]] std::optional<UsernameParts> parse_mqtt_username(std::string_view username);
+
+// Throws Error(usage) naming `what` if `id` is not a valid device/module id (≤128 chars,
+// iothub-protocol.md §12.2 charset).
+void validate_identity_id(std::string_view id, std::string_view what);
+
+}  // namespace azhub::core

@@ -1,0 +1,30 @@
+#pragma once
+// IoT Hub limits (iothub-protocol.md §6, §8.3, §9.2, §11).
+#include <cstddef>
+#include <cstdint>
+
+namespace azhub::core::limits {
+
+inline constexpr std::size_t k_d2c_message_bytes = 256 * 1024;
+inline constexpr std::size_t k_c2d_message_bytes = 64 * 1024;
+inline constexpr std::size_t k_c2d_queue_depth = 50;
+inline constexpr std::size_t k_method_payload_bytes = 128 * 1024;
+inline constexpr std::size_t k_twin_tags_bytes = 8 * 1024;
+inline constexpr std::size_t k_twin_desired_bytes = 32 * 1024;
+inline constexpr std::size_t k_twin_reported_bytes = 32 * 1024;
+inline constexpr std::size_t k_twin_key_bytes = 1024;
+inline constexpr std::size_t k_twin_string_bytes = 4 * 1024;
+inline constexpr int k_twin_depth = 10;
+inline constexpr std::int64_t k_twin_int_min = -4503599627370496;
+inline constexpr std::int64_t k_twin_int_max = 4503599627370495;
+inline constexpr int k_method_timeout_min_s = 5;
+inline constexpr int k_method_timeout_max_s = 300;
+inline constexpr int k_method_connect_timeout_max_s = 300;
+inline constexpr int k_max_subscriptions = 5;
+inline constexpr std::size_t k_id_max_chars = 128;
+inline constexpr std::int64_t k_c2d_default_ttl_s = 3600;
+inline constexpr std::int64_t k_c2d_min_ttl_s = 60;
+inline constexpr std::int64_t k_c2d_max_ttl_s = 48 * 3600;
+inline constexpr int k_keepalive_cap_s = 1767;
+
+}  // namespace azhub::core::limits

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package azhub needs to build, test and benchmark.
+# Idempotent: packages already present are left alone; apt runs only when one is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  clang libclang-rt-14-dev clang-format
+  libcli11-dev libpaho-mqtt-dev libssl-dev nlohmann-json3-dev libfmt-dev doctest-dev
+  libboost-dev libsqlite3-dev
+  mosquitto mosquitto-clients
+  python3 nodejs npm
+  mandoc groff-base bash-completion zsh fish
+  procps psmisc time
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+# Node is sometimes installed outside Debian's packages; accept any node/npm on PATH.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || filtered+=("$p"); done
+  missing=("${filtered[@]}")
+fi
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "setup: all build, test and benchmark packages present"
