@@ -1,0 +1,208 @@
+#pragma once
+// The emulated IoT Hub without sockets: registry, twins, C2D queues, D2C capture, direct
+// methods, policies, and every accept/refuse rule of the device plane (iothub-protocol.md
+// §2-§9, §11, §13). Single-threaded: every call happens on the io_context thread, so there are
+// no locks. MQTT sessions (emulator/mqtt_session.*) hand it decoded packets and receive packets
+// through the Session interface; the REST API (emulator/rest_*) calls the service-plane
+// functions. Writes go through the Store before they are acknowledged.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "emulator/clock.hpp"
+#include "emulator/mqtt_codec.hpp"
+#include "emulator/records.hpp"
+#include "emulator/store.hpp"
+
+namespace azhub::emulator {
+
+// A service-plane failure with its IoT Hub error code (iothub-protocol.md §12.3): 400004,
+// 401002, 403004, 404001, 404010, 404103, 409001, 409301, 412001, 413001, 504101, ...
+// The HTTP status is the first three digits. Messages never contain secrets.
+class HubError : public core::Error {
+ public:
+  HubError(int error_code, const std::string& message);
+  [[nodiscard]] int error_code() const noexcept { return m_error_code; }
+  [[nodiscard]] int http_status() const noexcept { return m_error_code / 1000; }
+
+ private:
+  int m_error_code;
+};
+
+// "DeviceNotFound" for 404001, ... ("ServerError" for codes not in §12.3's table).
+[[nodiscard]] std::string_view hub_error_name(int error_code);
+
+// What the TLS layer saw of the client certificate (requested, never required).
+struct PeerCertificate {
+  std::string sha1_hex;       // leaf thumbprints, lowercase hex
+  std::string sha256_hex;
+  std::string subject_cn;     // leaf subject common name
+  bool chain_verified = false;  // chains to the emulator CA or a registered CA
+};
+
+struct ConnectInfo {
+  std::optional<PeerCertificate> certificate;
+  std::string transport;      // "mqtts", "wss", "mqtt" (plain TCP)
+  std::string peer;           // "127.0.0.1:40112", for logs
+};
+
+// One MQTT connection as Hub sees it. Implemented by MqttSession; unit tests use a fake that
+// records what it is handed.
+class Session {
+ public:
+  virtual ~Session() = default;
+  // Queues `packet` for the client (CONNACK is returned by Hub::connect, not sent here).
+  virtual void send(mqtt::Packet packet) = 0;
+  // Drops the connection without a DISCONNECT (MQTT 3.1.1 servers cannot send one). Must not
+  // call back into Hub synchronously; the session later calls Hub::disconnected, which is
+  // then a no-op for a session Hub already let go.
+  virtual void close(std::string_view reason) = 0;
+};
+
+struct HubOptions {
+  std::string host_name = "localhost";
+  std::size_t d2c_keep = 10000;  // captured D2C messages retained
+  // Log sink: level 1 = connections, refusals, service operations; 2 = every packet.
+  // Messages never contain keys, signatures or tokens.
+  std::function<void(int level, std::string_view message)> log;
+};
+
+// Outcome of a direct method call (iothub-protocol.md §9.2).
+struct MethodResult {
+  int error_code = 0;   // 0 on success; 404103 device not online, 504101 timed out
+  int status = 0;       // the device's status code, when error_code == 0
+  std::string payload;  // the device's response body (JSON text), empty if it sent none
+};
+using MethodCallback = std::function<void(const MethodResult& result)>;
+
+// A C2D message to enqueue.
+struct C2dSend {
+  std::string body;
+  core::MessageProperties properties;     // $.mid, $.cid, $.ct, $.ce, iothub-ack, app props
+  std::optional<std::int64_t> expiry_ms;  // absolute; default now + 1 h (§6)
+};
+
+using ListenerId = std::uint64_t;
+using D2cListener = std::function<void(const D2cMessage& message)>;
+
+class Hub {
+ public:
+  // Loads everything from `store`; creates the default policies (iothubowner, service, device,
+  // registryRead, registryReadWrite) with fresh keys on first start.
+  Hub(HubOptions options, Store& store, Clock& clock);
+  ~Hub();
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  [[nodiscard]] const std::string& host_name() const noexcept;
+
+  // --- policies ------------------------------------------------------------------------------
+  [[nodiscard]] const std::vector<Policy>& policies() const noexcept;
+  [[nodiscard]] const Policy* find_policy(std::string_view name) const;
+  // Checks a service token ("SharedAccessSignature sr=..&sig=..&se=..&skn=.."): known policy,
+  // signature under its primary or secondary key, not expired, `sr` a segment prefix of the
+  // hub, policy holding every bit of `needed_rights`. Returns the policy name. Throws
+  // HubError 401002 (bad/expired/unknown) or 401002 with "lacks permission" text.
+  std::string authorize_service(std::string_view sas_token, unsigned needed_rights) const;
+
+  // --- registry (iothub-protocol.md §12.2) ---------------------------------------------------
+  // Creates a device (key.module_id empty) or module identity. Uses status, status_reason,
+  // auth_type, keys, thumbprints, iot_edge, managed_by from `record`; generates generation_id,
+  // etag, and two 32-byte keys for sas when they are empty. Creates the twin.
+  // Throws HubError 400004 (bad id/key/thumbprint), 404001 (module of a missing device),
+  // 409001 / 409301 (exists).
+  IdentityRecord create_identity(IdentityRecord record);
+  // Replaces the mutable fields (status, status_reason, auth, iot_edge) of an existing
+  // identity. `if_match`: etag (quotes allowed) or "*"; absent = unconditional. Disabling or
+  // changing credentials closes its live connection. Throws 400004, 404001/404010, 412001.
+  IdentityRecord update_identity(IdentityRecord record, std::optional<std::string_view> if_match);
+  [[nodiscard]] std::optional<IdentityRecord> get_identity(const IdentityKey& key) const;
+  [[nodiscard]] std::vector<IdentityRecord> list_devices() const;
+  // Throws 404001 if the device does not exist.
+  [[nodiscard]] std::vector<IdentityRecord> list_modules(const std::string& device_id) const;
+  // Deletes the identity (a device with its modules, twin, C2D queue) and closes its
+  // connections. Throws 404001/404010, 412001.
+  void delete_identity(const IdentityKey& key, std::optional<std::string_view> if_match);
+
+  // --- twins (§7, §8) ------------------------------------------------------------------------
+  // Throw 404001/404010 for an unknown identity.
+  [[nodiscard]] const TwinRecord& get_twin(const IdentityKey& key) const;
+  // {"desired":{...,"$version":n},"reported":{...,"$version":m}} (§8.1).
+  [[nodiscard]] nlohmann::json device_twin_view(const IdentityKey& key) const;
+  // The REST Twin (§8.2): deviceId[, moduleId], etag, deviceEtag, status, statusUpdateTime,
+  // connectionState, lastActivityTime, cloudToDeviceMessageCount, authenticationType,
+  // x509Thumbprint, modelId, version, capabilities, tags, properties.{desired,reported} with
+  // $metadata and $version.
+  [[nodiscard]] nlohmann::json service_twin_view(const IdentityKey& key) const;
+  // PATCH /twins: `patch` = {"tags":{..}, "properties":{"desired":{..}}} merge-patched (null
+  // deletes); other members ignored. Sends a desired notification (the partial desired doc +
+  // $version) when desired changed. Returns the new service view. Throws 400004 (invalid
+  // keys/values/limits, or a "reported" write), 404001/404010, 412001.
+  nlohmann::json update_twin(const IdentityKey& key, const nlohmann::json& patch,
+                             std::optional<std::string_view> if_match);
+  // PUT /twins: replaces tags and properties.desired wholesale (absent = empty); notifies with
+  // the full desired doc. Same errors as update_twin.
+  nlohmann::json replace_twin(const IdentityKey& key, const nlohmann::json& twin,
+                              std::optional<std::string_view> if_match);
+
+  // --- C2D (§6) ------------------------------------------------------------------------------
+  // Enqueues for `device_id` and delivers at once if the device is subscribed. Sets $.to;
+  // generates $.mid when absent. Throws 404001, 403004 (50 queued), 413001 (over 64 KB),
+  // 400004 (expiry in the past or beyond 48 h).
+  C2dMessage send_c2d(const std::string& device_id, C2dSend message);
+  // Drops every queued message; returns how many. Throws 404001.
+  std::size_t purge_c2d(const std::string& device_id);
+  // Queued (not yet completed) messages, oldest first. Throws 404001.
+  [[nodiscard]] std::vector<C2dMessage> queued_c2d(const std::string& device_id) const;
+
+  // --- D2C capture ---------------------------------------------------------------------------
+  // Retained messages with sequence_number > `after`, oldest first, at most `max`.
+  [[nodiscard]] std::vector<D2cMessage> d2c_since(std::uint64_t after, std::size_t max) const;
+  [[nodiscard]] std::uint64_t last_d2c_sequence() const noexcept;
+  // Calls `listener` for every message captured from now on, until unsubscribed.
+  ListenerId subscribe_d2c(D2cListener listener);
+  void unsubscribe_d2c(ListenerId id);
+
+  // --- direct methods (§9) -------------------------------------------------------------------
+  // Sends `$iothub/methods/POST/{name}/?$rid=..` with `payload` (JSON text; "null" or empty
+  // → empty body) to the identity once it is connected and subscribed to methods (waiting up
+  // to `connect_timeout`), then waits `response_timeout` for the answer. `done` is called
+  // exactly once, never before invoke_method returns. Throws (synchronously) HubError 400004
+  // (bad name, timeouts out of range 5-300 / 0-300, payload over 128 KB or not JSON) and
+  // 404001/404010 (unknown identity).
+  void invoke_method(const IdentityKey& key, const std::string& name, std::string payload,
+                     std::chrono::seconds response_timeout, std::chrono::seconds connect_timeout,
+                     MethodCallback done);
+
+  // --- device plane (MQTT sessions) ----------------------------------------------------------
+  // Authenticates a CONNECT (§2, §3.3). On accept the session becomes the identity's current
+  // connection (an older one is closed), persistent-session state is resumed or cleared, and
+  // queued C2D is delivered to a resumed subscription. Returns the CONNACK to send; any code
+  // but accepted means the session sends it and closes.
+  mqtt::Connack connect(Session& session, const mqtt::Connect& packet, const ConnectInfo& info);
+  // A packet after an accepted CONNECT. Enforces the topic/QoS/size rules and closes the
+  // session (Session::close) on a violation.
+  void handle_packet(Session& session, const mqtt::Packet& packet);
+  // The connection ended. `graceful` = a DISCONNECT was received (otherwise the Will, if any,
+  // becomes telemetry with iothub-MessageType=Will). A no-op for a session Hub let go.
+  void disconnected(Session& session, bool graceful);
+  [[nodiscard]] bool is_connected(const IdentityKey& key) const;
+
+  // Closes every connection (shutdown).
+  void close_all(std::string_view reason);
+
+ private:
+  struct State;
+  std::unique_ptr<State> m_state;
+};
+
+}  // namespace azhub::emulator
