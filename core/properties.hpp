@@ -1,5 +1,6 @@
 #pragma once
-// Message property bags: "k1=v1&k2=v2" with percent-encoded keys and values (iothub-protocol.md §5).
+// Message property bags: "k1=v1&k2=v2" with percent-encoded keys and values (iothub-protocol.md
+// §5).
 #include <map>
 #include <optional>
 #include <string>
@@ -7,21 +8,23 @@
 #include <utility>
 #include <vector>
 
+#include "core/limits.hpp"
+
 namespace azhub::core {
 
 // System properties by their MQTT keys; absent when not set.
 struct SystemProperties {
-  std::optional<std::string> message_id;       // $.mid
-  std::optional<std::string> correlation_id;   // $.cid
-  std::optional<std::string> user_id;          // $.uid
-  std::optional<std::string> content_type;     // $.ct
-  std::optional<std::string> content_encoding; // $.ce
-  std::optional<std::string> expiry;           // $.exp (ISO 8601 UTC)
-  std::optional<std::string> to;               // $.to (C2D)
-  std::optional<std::string> creation_time;    // $.ctime
-  std::optional<std::string> subject;          // $.sub
-  std::optional<std::string> output_name;      // $.on
-  std::optional<std::string> ack;              // iothub-ack (C2D)
+  std::optional<std::string> message_id;        // $.mid
+  std::optional<std::string> correlation_id;    // $.cid
+  std::optional<std::string> user_id;           // $.uid
+  std::optional<std::string> content_type;      // $.ct
+  std::optional<std::string> content_encoding;  // $.ce
+  std::optional<std::string> expiry;            // $.exp (ISO 8601 UTC)
+  std::optional<std::string> to;                // $.to (C2D)
+  std::optional<std::string> creation_time;     // $.ctime
+  std::optional<std::string> subject;           // $.sub
+  std::optional<std::string> output_name;       // $.on
+  std::optional<std::string> ack;               // iothub-ack (C2D)
   auto operator<=>(const SystemProperties&) const = default;
 };
 
@@ -45,5 +48,10 @@ void validate_application_property(std::string_view name, std::string_view value
 
 // Message size as the hub counts it: body + system property values + app names and values.
 [[nodiscard]] std::size_t message_size(std::string_view body, const MessageProperties& props);
+
+// Throws Error(usage) "message is N bytes (body and properties); IoT Hub accepts at most
+// `limit`" when message_size() exceeds `limit` (iothub-protocol.md §11).
+void validate_message_size(std::string_view body, const MessageProperties& props,
+                           std::size_t limit = limits::k_d2c_message_bytes);
 
 }  // namespace azhub::core

@@ -23,8 +23,10 @@ struct TelemetryTopic {
 [[nodiscard]] std::optional<TelemetryTopic> parse_telemetry_topic(std::string_view topic);
 
 // --- C2D -------------------------------------------------------------------------------------
-[[nodiscard]] std::string build_c2d_subscription(std::string_view device_id);  // ".../devicebound/#"
-[[nodiscard]] std::string build_c2d_topic(std::string_view device_id, const MessageProperties& props);
+[[nodiscard]] std::string build_c2d_subscription(
+    std::string_view device_id);  // ".../devicebound/#"
+[[nodiscard]] std::string build_c2d_topic(std::string_view device_id,
+                                          const MessageProperties& props);
 struct C2dTopic {
   std::string device_id;
   MessageProperties properties;
@@ -75,6 +77,15 @@ struct MethodResponse {
 
 // Throws Error(usage) unless `name` is a valid method name (iothub-protocol.md §9.1).
 void validate_method_name(std::string_view name);
+
+// --- publish rules ---------------------------------------------------------------------------
+// Throws Error(usage) "QoS 2 is not supported by IoT Hub; use 0 or 1" for 2, and a similar
+// message for anything else outside 0..1 (iothub-protocol.md §2.5).
+void validate_qos(int qos);
+
+// Throws Error(usage) unless `rid` can be echoed in a topic query: non-empty, no '&', '/', '#',
+// '+' or control characters. Request ids are opaque and passed through byte-for-byte (§4).
+void validate_request_id(std::string_view rid);
 
 // --- subscriptions ---------------------------------------------------------------------------
 enum class SubscriptionKind { c2d, twin_response, twin_desired, methods };

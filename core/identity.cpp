@@ -1,0 +1,136 @@
+#include "core/identity.hpp"
+
+#include <fmt/format.h>
+
+#include "core/encoding.hpp"
+#include "core/error.hpp"
+#include "core/limits.hpp"
+
+namespace azhub::core {
+namespace {
+
+constexpr std::string_view k_id_specials = "-:.+%_#*?!(),=@;$'";
+
+bool is_id_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         k_id_specials.find(c) != std::string_view::npos;
+}
+
+std::string describe_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (c == ' ') return "' ' (space)";
+  if (u < 0x20 || u >= 0x7F) return fmt::format("byte 0x{:02X}", u);
+  return fmt::format("'{}'", c);
+}
+
+bool starts_with_query_key(std::string_view segment) {
+  return segment.starts_with("api-version=") || segment.starts_with("DeviceClientType=") ||
+         segment.starts_with("model-id=");
+}
+
+bool parse_query(std::string_view query, UsernameParts& parts) {
+  std::size_t start = 0;
+  while (start <= query.size()) {
+    std::size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    const std::string_view pair = query.substr(start, end - start);
+    start = end + 1;
+    if (pair.empty()) continue;
+    const std::size_t eq = pair.find('=');
+    const std::string_view key = pair.substr(0, eq);
+    const std::string_view raw =
+        eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    std::string value;
+    try {
+      value = url_decode(raw, "username");
+    } catch (const Error&) {
+      return false;
+    }
+    if (key == "api-version") parts.api_version = std::move(value);
+    if (key == "model-id") parts.model_id = std::move(value);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string mqtt_client_id(const Identity& id) {
+  if (id.module_id) return fmt::format("{}/{}", id.device_id, *id.module_id);
+  return id.device_id;
+}
+
+std::string mqtt_username(const Identity& id, std::string_view product,
+                          std::optional<std::string_view> model_id, std::string_view api_version) {
+  // Host and ids go raw; only query values are percent-encoded (iothub-protocol.md §2.1).
+  std::string out = fmt::format("{}/{}/", id.host, mqtt_client_id(id));
+  out += fmt::format("?api-version={}", url_encode(api_version));
+  if (!product.empty()) out += fmt::format("&DeviceClientType={}", url_encode(product));
+  if (model_id) out += fmt::format("&model-id={}", url_encode(*model_id));
+  return out;
+}
+
+std::optional<UsernameParts> parse_mqtt_username(std::string_view username) {
+  std::string_view path;
+  std::string_view query;
+  // Ids may contain '?', but query values are percent-encoded, so the LAST "/?" starts the query.
+  const std::size_t q = username.rfind("/?");
+  if (q != std::string_view::npos) {
+    path = username.substr(0, q);
+    query = username.substr(q + 2);
+  } else {
+    // Old C SDK form without '?': "{host}/{id}/api-version=..." (§2.1).
+    path = username;
+    const std::size_t slash = username.rfind('/');
+    if (slash != std::string_view::npos) {
+      const std::string_view last = username.substr(slash + 1);
+      if (last.empty() || starts_with_query_key(last)) {
+        path = username.substr(0, slash);
+        query = last;
+      }
+    }
+  }
+  UsernameParts parts;
+  std::size_t start = 0;
+  int index = 0;
+  while (start <= path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view segment = path.substr(start, end - start);
+    start = end + 1;
+    if (segment.empty()) return std::nullopt;
+    switch (index++) {
+      case 0:
+        parts.host = std::string(segment);
+        break;
+      case 1:
+        parts.device_id = std::string(segment);
+        break;
+      case 2:
+        parts.module_id = std::string(segment);
+        break;
+      default:
+        return std::nullopt;
+    }
+  }
+  if (index < 2) return std::nullopt;
+  if (!parse_query(query, parts)) return std::nullopt;
+  return parts;
+}
+
+void validate_identity_id(std::string_view id, std::string_view what) {
+  if (id.empty()) throw usage_error(fmt::format("{} is empty", what));
+  if (id.size() > limits::k_id_max_chars) {
+    throw usage_error(fmt::format("{} is {} characters long; IoT Hub allows at most {}", what,
+                                  id.size(), limits::k_id_max_chars));
+  }
+  for (char c : id) {
+    if (!is_id_char(c)) {
+      throw usage_error(
+          fmt::format("{} contains {}; IoT Hub ids allow letters, digits and - : . + % _ # * ? ! ( "
+                      ") , = @ ; $ '",
+                      what, describe_char(c)));
+    }
+  }
+}
+
+}  // namespace azhub::core

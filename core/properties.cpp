@@ -1,0 +1,142 @@
+#include "core/properties.hpp"
+
+#include <array>
+
+#include <fmt/format.h>
+
+#include "core/encoding.hpp"
+#include "core/error.hpp"
+
+namespace azhub::core {
+namespace {
+
+using Member = std::optional<std::string> SystemProperties::*;
+
+struct SystemKey {
+  std::string_view key;
+  Member member;
+};
+
+// Emulator output order of iothub-protocol.md §5.3, then the D2C-only keys of §5.1.
+constexpr std::array<SystemKey, 11> k_system_keys = {{
+    {"$.mid", &SystemProperties::message_id},
+    {"$.to", &SystemProperties::to},
+    {"$.cid", &SystemProperties::correlation_id},
+    {"$.uid", &SystemProperties::user_id},
+    {"$.exp", &SystemProperties::expiry},
+    {"$.ct", &SystemProperties::content_type},
+    {"$.ce", &SystemProperties::content_encoding},
+    {"$.ctime", &SystemProperties::creation_time},
+    {"$.sub", &SystemProperties::subject},
+    {"$.on", &SystemProperties::output_name},
+    {"iothub-ack", &SystemProperties::ack},
+}};
+
+constexpr std::string_view k_name_specials = "!#$%&'*+-.^_`|~";
+
+bool is_property_name_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         k_name_specials.find(c) != std::string_view::npos;
+}
+
+void append_pair(std::string& bag, std::string_view key, const std::optional<std::string>& value) {
+  if (!bag.empty()) bag.push_back('&');
+  bag += url_encode(key);
+  if (value) {
+    bag.push_back('=');
+    bag += url_encode(*value);
+  }
+}
+
+}  // namespace
+
+std::string build_property_bag(const MessageProperties& props) {
+  std::string bag;
+  for (const SystemKey& sk : k_system_keys) {
+    const std::optional<std::string>& value = props.system.*sk.member;
+    if (!value) continue;
+    if (sk.key == "iothub-ack" && *value == "none") continue;  // the default; §5.3
+    append_pair(bag, sk.key, value);
+  }
+  for (const auto& [name, value] : props.application) append_pair(bag, name, value);
+  return bag;
+}
+
+MessageProperties parse_property_bag(std::string_view bag) {
+  MessageProperties props;
+  if (bag.starts_with('?')) bag.remove_prefix(1);  // the docs' "/?prop1&..." C2D form (§4)
+  std::size_t start = 0;
+  while (start <= bag.size()) {
+    std::size_t end = bag.find('&', start);
+    if (end == std::string_view::npos) end = bag.size();
+    const std::string_view pair = bag.substr(start, end - start);
+    start = end + 1;
+    if (pair.empty()) continue;
+    const std::size_t eq = pair.find('=');
+    std::string key = url_decode(pair.substr(0, eq), "property bag: name");
+    if (key.empty()) throw usage_error("property bag: a property has an empty name");
+    std::optional<std::string> value;
+    if (eq != std::string_view::npos) {
+      value = url_decode(pair.substr(eq + 1), fmt::format("property bag: value of '{}'", key));
+    }
+    // Keys arrive as "$.x" or "%24.x"; both decode to "$.x" (§5.3).
+    bool is_system = false;
+    for (const SystemKey& sk : k_system_keys) {
+      if (sk.key == key) {
+        // The key-only form is a null value: the same as absent for system properties.
+        if (value) props.system.*sk.member = std::move(value);
+        is_system = true;
+        break;
+      }
+    }
+    if (!is_system) props.application.emplace_back(std::move(key), std::move(value));
+  }
+  return props;
+}
+
+void validate_application_property(std::string_view name, std::string_view value) {
+  if (name.empty()) throw usage_error("property name is empty");
+  if (name.starts_with("$.")) {
+    throw usage_error(fmt::format(
+        "property name '{}' is reserved: names starting with '$.' are system properties", name));
+  }
+  for (char c : name) {
+    if (!is_property_name_char(c)) {
+      const auto u = static_cast<unsigned char>(c);
+      const std::string shown = (u < 0x20 || u >= 0x7F) ? fmt::format("byte 0x{:02X}", u)
+                                : c == ' '              ? std::string("' ' (space)")
+                                                        : fmt::format("'{}'", c);
+      throw usage_error(fmt::format(
+          "property name '{}' contains {}; IoT Hub allows letters, digits and ! # $ % & ' * + - . "
+          "^ _ ` | ~",
+          name, shown));
+    }
+  }
+  if (name.size() + value.size() > limits::k_d2c_message_bytes) {
+    throw usage_error(fmt::format("property '{}' is {} bytes; a whole message may be at most {}",
+                                  name, name.size() + value.size(), limits::k_d2c_message_bytes));
+  }
+}
+
+std::size_t message_size(std::string_view body, const MessageProperties& props) {
+  std::size_t size = body.size();
+  for (const SystemKey& sk : k_system_keys) {
+    const std::optional<std::string>& value = props.system.*sk.member;
+    if (value) size += value->size();
+  }
+  for (const auto& [name, value] : props.application) {
+    size += name.size() + (value ? value->size() : 0);
+  }
+  return size;
+}
+
+void validate_message_size(std::string_view body, const MessageProperties& props,
+                           std::size_t limit) {
+  const std::size_t size = message_size(body, props);
+  if (size > limit) {
+    throw usage_error(fmt::format(
+        "message is {} bytes (body and properties); IoT Hub accepts at most {}", size, limit));
+  }
+}
+
+}  // namespace azhub::core
