@@ -4,6 +4,7 @@
 // /$iothub/websocket (with or without ?iothub-no-client-cert=true) into an MQTT session, and
 // hands every other request to the RestHandler as an HttpExchange. All on the io_context
 // thread.
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -37,6 +38,9 @@ class HttpExchange {
   // (so a stream can unsubscribe). Runs immediately if that already happened.
   virtual void on_closed(std::function<void()> fn) = 0;
   [[nodiscard]] virtual bool closed() const = 0;
+  // Bytes handed to write_chunk that have not reached the socket yet, so a stream can give up
+  // on a client that stopped reading (0 when the server does not track it).
+  [[nodiscard]] virtual std::size_t pending_bytes() const { return 0; }
 };
 
 // Implemented by the REST service API (emulator/rest_server.*).
