@@ -1,0 +1,304 @@
+#include "core/service/https_client.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <fmt/format.h>
+
+#include "azhub/version.hpp"
+#include "core/error.hpp"
+
+namespace azhub::service {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using core::Error;
+using core::ExitCode;
+
+namespace {
+
+constexpr std::size_t k_max_body_bytes = 16 * 1024 * 1024;
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool is_ip_address(const std::string& host) {
+  boost::system::error_code ec;
+  (void)net::ip::make_address(host, ec);
+  return !ec;
+}
+
+}  // namespace
+
+std::optional<std::string> HttpResponse::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key == name) return value;
+  }
+  return std::nullopt;
+}
+
+// One TLS connection and the io_context that drives it. Every asynchronous operation stores
+// its result in members, so a wait abandoned by a deadline or Ctrl-C leaves no handler that
+// points into a caller's stack frame.
+struct HttpsClient::Connection {
+  const HttpsClient& m_client;
+  net::io_context m_ioc{1};
+  ssl::context m_ctx{ssl::context::tls_client};
+  std::optional<beast::ssl_stream<beast::tcp_stream>> m_stream;
+  beast::flat_buffer m_buffer;
+  bool m_done = false;
+  boost::system::error_code m_ec;
+  std::size_t m_bytes = 0;
+
+  explicit Connection(const HttpsClient& client) : m_client(client) {}
+
+  std::string where() const {
+    return fmt::format("{}:{}", m_client.m_endpoint.host, m_client.m_endpoint.port);
+  }
+
+  void close() {
+    if (!m_stream) return;
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(*m_stream).socket().close(ignored);
+    // Let the aborted operations finish so nothing is left pending.
+    m_ioc.restart();
+    m_ioc.run_for(std::chrono::seconds(1));
+  }
+
+  // Runs the io_context until the current operation completes, the deadline passes or the
+  // user interrupts.
+  void wait(std::optional<Deadline> deadline, std::string_view doing) {
+    m_ioc.restart();
+    while (!m_done) {
+      if (m_client.m_interrupted && m_client.m_interrupted()) {
+        close();
+        throw Error(ExitCode::interrupted, "interrupted");
+      }
+      auto slice = std::chrono::steady_clock::duration(std::chrono::milliseconds(100));
+      if (deadline) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= *deadline) {
+          close();
+          throw Error(ExitCode::timeout, fmt::format("timed out {} {}", doing, where()));
+        }
+        slice = std::min(slice, *deadline - now);
+      }
+      m_ioc.run_one_for(slice);
+      if (m_ioc.stopped()) m_ioc.restart();
+    }
+  }
+
+  // Completion handler for every operation: records the result in the connection.
+  struct Completion {
+    Connection* self;
+    void operator()(boost::system::error_code ec) const {
+      self->m_ec = ec;
+      self->m_done = true;
+    }
+    void operator()(boost::system::error_code ec, std::size_t bytes) const {
+      self->m_bytes = bytes;
+      (*this)(ec);
+    }
+  };
+
+  template <class Start>
+  void run(Start&& start, std::optional<Deadline> deadline, std::string_view doing) {
+    m_done = false;
+    m_ec = {};
+    m_bytes = 0;
+    start(Completion{this});
+    wait(deadline, doing);
+  }
+
+  [[noreturn]] void fail_connect(std::string_view doing, const boost::system::error_code& ec) {
+    close();
+    throw Error(ExitCode::connect, fmt::format("could not {} {}: {}", doing, where(), ec.message()));
+  }
+
+  void configure_tls() {
+    SSL_CTX_set_min_proto_version(m_ctx.native_handle(), TLS1_2_VERSION);
+    m_ctx.set_verify_mode(ssl::verify_peer);
+    const auto& ca_file = m_client.m_endpoint.ca_file;
+    boost::system::error_code ec;
+    if (ca_file) {
+      m_ctx.load_verify_file(*ca_file, ec);
+      if (ec) throw core::usage_error(fmt::format("--ca-file: cannot load '{}': {}", *ca_file, ec.message()));
+    } else {
+      m_ctx.set_default_verify_paths(ec);
+      if (ec) throw Error(ExitCode::connect, "cannot load the system's trusted CA certificates: " + ec.message());
+    }
+  }
+
+  void connect(std::optional<Deadline> deadline) {
+    configure_tls();
+    const HttpsEndpoint& ep = m_client.m_endpoint;
+    m_stream.emplace(m_ioc, m_ctx);
+    SSL* ssl_handle = m_stream->native_handle();
+    // SNI for names only (RFC 6066 forbids IP literals); the certificate must match either way.
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
+    if (is_ip_address(ep.host)) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, ep.host.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl_handle, ep.host.c_str());
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      X509_VERIFY_PARAM_set1_host(param, ep.host.c_str(), ep.host.size());
+    }
+
+    net::ip::tcp::resolver resolver(m_ioc);
+    net::ip::tcp::resolver::results_type endpoints;
+    m_done = false;
+    resolver.async_resolve(ep.host, std::to_string(ep.port),
+                           [this, &endpoints](boost::system::error_code ec,
+                                              net::ip::tcp::resolver::results_type results) {
+                             m_ec = ec;
+                             endpoints = std::move(results);
+                             m_done = true;
+                           });
+    try {
+      wait(deadline, "resolving");
+    } catch (...) {
+      resolver.cancel();
+      m_ioc.restart();
+      m_ioc.run_for(std::chrono::seconds(1));
+      throw;
+    }
+    if (m_ec) fail_connect("resolve", m_ec);
+
+    auto& tcp = beast::get_lowest_layer(*m_stream);
+    m_done = false;
+    tcp.async_connect(endpoints, [this](boost::system::error_code ec, const net::ip::tcp::endpoint&) {
+      m_ec = ec;
+      m_done = true;
+    });
+    wait(deadline, "connecting to");
+    if (m_ec) fail_connect("connect to", m_ec);
+    tcp.socket().set_option(net::ip::tcp::no_delay(true), m_ec);
+
+    run([this](auto handler) { m_stream->async_handshake(ssl::stream_base::client, std::move(handler)); },
+        deadline, "in the TLS handshake with");
+    if (m_ec) {
+      const long verify = SSL_get_verify_result(ssl_handle);
+      close();
+      if (verify != X509_V_OK) {
+        throw Error(ExitCode::connect,
+                    fmt::format("TLS handshake with {} failed: certificate verification: {}{}", where(),
+                                X509_verify_cert_error_string(verify),
+                                ep.ca_file ? "" : " (for azhub emulate, pass its CA with --ca-file)"));
+      }
+      throw Error(ExitCode::connect, fmt::format("TLS handshake with {} failed: {}", where(), m_ec.message()));
+    }
+  }
+
+  void write(const core::ServiceRequest& request, std::optional<Deadline> deadline) {
+    const HttpsEndpoint& ep = m_client.m_endpoint;
+    const http::verb verb = http::string_to_verb(request.method);
+    if (verb == http::verb::unknown) throw Error(ExitCode::failure, "unknown HTTP method " + request.method);
+    http::request<http::string_body> req{verb, request.target(), 11};
+    req.set(http::field::host, ep.port == 443 ? ep.host : fmt::format("{}:{}", ep.host, ep.port));
+    req.set(http::field::user_agent, std::string("azhub/") + k_version);
+    req.set(http::field::connection, "close");
+    for (const auto& [name, value] : request.headers) req.insert(name, value);
+    req.body() = request.body;
+    if (!request.body.empty() || verb == http::verb::post || verb == http::verb::put ||
+        verb == http::verb::patch) {
+      req.prepare_payload();
+    }
+    run([this, &req](auto handler) { http::async_write(*m_stream, req, std::move(handler)); }, deadline,
+        "sending a request to");
+    if (m_ec) fail_connect("send a request to", m_ec);
+  }
+
+  // Reads the response header, then the body piece by piece into `on_piece`.
+  HttpResponse read(std::optional<Deadline> deadline, bool stream_2xx,
+                    const std::function<bool(std::string_view)>& on_piece) {
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    run([this, &parser](auto handler) { http::async_read_header(*m_stream, m_buffer, parser, std::move(handler)); },
+        deadline, "waiting for a response from");
+    if (m_ec) fail_connect("read a response from", m_ec);
+
+    HttpResponse response;
+    response.status = static_cast<int>(parser.get().result_int());
+    for (const auto& field : parser.get()) {
+      const auto name = field.name_string();
+      const auto value = field.value();
+      response.headers.emplace_back(lower(std::string_view(name.data(), name.size())),
+                                    std::string(value.data(), value.size()));
+    }
+    const bool streaming = stream_2xx && response.status / 100 == 2;
+    std::array<char, 16 * 1024> chunk{};
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk.data();
+      parser.get().body().size = chunk.size();
+      run([this, &parser](auto handler) { http::async_read_some(*m_stream, m_buffer, parser, std::move(handler)); },
+          deadline, "reading a response from");
+      const std::size_t got = chunk.size() - parser.get().body().size;
+      if (m_ec == http::error::need_buffer) m_ec = {};
+      const std::string_view piece(chunk.data(), got);
+      if (streaming) {
+        if (got > 0 && !on_piece(piece)) break;
+      } else {
+        if (response.body.size() + got > k_max_body_bytes) {
+          throw Error(ExitCode::failure, fmt::format("the response from {} is too large", where()));
+        }
+        response.body.append(piece);
+      }
+      if (m_ec == http::error::end_of_stream || m_ec == net::error::eof ||
+          m_ec == ssl::error::stream_truncated) {
+        break;  // the server closed the connection: the body ends here
+      }
+      if (m_ec) fail_connect("read a response from", m_ec);
+    }
+    return response;
+  }
+};
+
+HttpsClient::HttpsClient(HttpsEndpoint endpoint, std::function<bool()> interrupted,
+                         std::function<void(int, std::string_view)> trace)
+    : m_endpoint(std::move(endpoint)), m_interrupted(std::move(interrupted)), m_trace(std::move(trace)) {}
+
+HttpsClient::~HttpsClient() = default;
+
+HttpResponse HttpsClient::send(const core::ServiceRequest& request, Deadline deadline) {
+  return stream(request, {}, deadline);
+}
+
+HttpResponse HttpsClient::stream(const core::ServiceRequest& request,
+                                 const std::function<bool(std::string_view)>& on_data,
+                                 std::optional<Deadline> deadline) {
+  const auto started = std::chrono::steady_clock::now();
+  if (m_trace) m_trace(2, fmt::format("{} https://{}:{}{}", request.method, m_endpoint.host, m_endpoint.port,
+                                      request.target()));
+  Connection conn(*this);
+  conn.connect(deadline);
+  conn.write(request, deadline);
+  HttpResponse response = conn.read(deadline, static_cast<bool>(on_data), on_data);
+  conn.close();
+  if (m_trace) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    m_trace(1, fmt::format("{} {} -> {} ({} ms)", request.method, request.path, response.status, ms.count()));
+  }
+  return response;
+}
+
+}  // namespace azhub::service
