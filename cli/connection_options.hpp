@@ -41,6 +41,29 @@ struct ResolvedConnection {
 // Adds -c/--connection-string, --hub, --device-id, --module-id, --key, --key-file to `cmd`.
 void add_identity_options(CLI::App& cmd, ConnectionOptions& opt);
 
+// Where a connection string came from, for messages: "-c/--connection-string" or the env name.
+struct ConnectionStringInput {
+  std::string text;
+  std::string source;
+};
+
+// -c, else (only when none of --hub/--device-id/--module-id is given) env
+// AZHUB_CONNECTION_STRING, then IOTHUB_DEVICE_CONNECTION_STRING. Throws Error(usage) when -c is
+// combined with --hub, --device-id, --module-id, --key or --key-file.
+[[nodiscard]] std::optional<ConnectionStringInput> connection_string_input(
+    const ConnectionOptions& opt, const Env& env);
+
+// Parses `input`, naming the environment variable in messages when it came from there.
+[[nodiscard]] core::ConnectionString parse_connection_input(const ConnectionStringInput& input);
+
+// The base64 key from --key, --key-file or env AZHUB_DEVICE_KEY (in that order; --key and
+// --key-file together are an error); nullopt when none is given. Throws Error(usage) for an
+// unreadable file or a key that is not base64. Messages never contain the key.
+[[nodiscard]] std::optional<std::string> resolve_key(const ConnectionOptions& opt, const Env& env);
+
+// Throws Error(usage) unless `host` is a plain host name (no scheme, port, path or spaces).
+void validate_hub_host(const std::string& host, std::string_view flag);
+
 // Applies the environment fallbacks and the "-c or --hub/--device-id" checks; reads
 // --key-file. Throws Error(usage) naming the flag on any inconsistency.
 [[nodiscard]] ResolvedConnection resolve_connection(const ConnectionOptions& opt, const Env& env);

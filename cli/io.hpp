@@ -28,7 +28,7 @@ struct Io {
   bool stderr_is_terminal = false;            // and TERM is not "dumb"
   bool color = false;                         // stdout is a terminal and NO_COLOR is unset
   const std::atomic<bool>* interrupted = nullptr;  // set by the SIGINT/SIGTERM handler
-  std::function<std::int64_t()> now_unix_ms;  // wall clock, injectable
+  std::function<std::int64_t()> now_unix_ms{};  // wall clock, injectable
 
   [[nodiscard]] bool json() const noexcept { return format == OutputFormat::json; }
   [[nodiscard]] bool was_interrupted() const noexcept {
