@@ -1,0 +1,278 @@
+#include "emulator/rest_api.hpp"
+
+#include <chrono>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "core/duration.hpp"
+#include "core/error.hpp"
+#include "core/limits.hpp"
+#include "core/properties.hpp"
+#include "emulator/hub.hpp"
+#include "emulator/rest_json.hpp"
+
+namespace azhub::emulator {
+namespace {
+
+using nlohmann::json;
+namespace http = boost::beast::http;
+
+IdentityKey key_of(const RestRoute& route) { return IdentityKey{route.device_id, route.module_id}; }
+
+json parse_body(const HttpRequest& request) {
+  const auto& body = request.body();
+  if (body.empty()) throw RestError(400004, "the request has no body");
+  auto doc = json::parse(body, nullptr, false);
+  if (doc.is_discarded()) throw RestError(400004, "the body is not valid JSON");
+  return doc;
+}
+
+std::optional<std::string> header(const HttpRequest& request, std::string_view name) {
+  const auto it = request.find(boost::beast::string_view(name.data(), name.size()));
+  if (it == request.end()) return std::nullopt;
+  return std::string(it->value());
+}
+
+std::optional<std::string> if_match_of(const HttpRequest& request) {
+  const auto value = header(request, "If-Match");
+  return value ? parse_if_match(*value) : std::nullopt;
+}
+
+// "00:00:30" as the service writes a TimeSpan in 404103's info (§9.2).
+std::string format_timespan(int seconds) {
+  return fmt::format("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
+}
+
+RestReply json_reply(json body, unsigned status = 200) {
+  RestReply reply;
+  reply.status = status;
+  reply.body = std::move(body);
+  return reply;
+}
+
+}  // namespace
+
+void RestApi::handle(const RestRoute& route, const HttpRequest& request, const RestDone& done) {
+  switch (route.resource) {
+    case RestResource::device:
+    case RestResource::module:
+      return handle_device(route, request, done);
+    case RestResource::devices:
+    case RestResource::modules:
+      return handle_list(route, done);
+    case RestResource::twin:
+    case RestResource::module_twin:
+      return handle_twin(route, request, done);
+    case RestResource::methods:
+    case RestResource::module_methods:
+      return handle_method(route, request, done);
+    case RestResource::device_commands:
+      return handle_purge(route, done);
+    case RestResource::c2d_send:
+      return handle_c2d_send(route, request, done);
+    case RestResource::events:
+      return handle_events(route, done);
+    case RestResource::health:
+    case RestResource::events_stream:
+      break;
+  }
+  throw RestError(500001, "no handler for this path");
+}
+
+void RestApi::handle_device(const RestRoute& route, const HttpRequest& request,
+                            const RestDone& done) {
+  const auto key = key_of(route);
+  const bool is_module = key.module_id.has_value();
+  const auto not_found = [&] {
+    return is_module ? RestError(404010, fmt::format("module '{}' not found on device '{}'",
+                                                     *key.module_id, key.device_id))
+                     : RestError(404001, fmt::format("device '{}' not found", key.device_id));
+  };
+  switch (request.method()) {
+    case http::verb::get: {
+      const auto identity = m_hub.get_identity(key);
+      if (!identity) throw not_found();
+      auto reply = json_reply(identity_to_json(*identity));
+      reply.etag = identity->etag;
+      return done(std::move(reply));
+    }
+    case http::verb::put: {
+      const auto body = parse_body(request);
+      const auto update = parse_identity_update(body, key);
+      const auto if_match = if_match_of(request);
+      IdentityRecord record;
+      if (if_match) {
+        // An update: If-Match names the etag the caller read, or "*" (§12.1).
+        auto existing = m_hub.get_identity(key);
+        if (!existing) throw not_found();
+        record = std::move(*existing);
+        apply_identity_update(record, update);
+        record = m_hub.update_identity(std::move(record), if_match);
+      } else {
+        // Without If-Match a PUT creates, and refuses to overwrite (409001/409301, §12.2).
+        record.key = key;
+        apply_identity_update(record, update);
+        record = m_hub.create_identity(std::move(record));
+      }
+      auto reply = json_reply(identity_to_json(record));
+      reply.etag = record.etag;
+      return done(std::move(reply));
+    }
+    case http::verb::delete_: {
+      m_hub.delete_identity(key, if_match_of(request));
+      RestReply reply;
+      reply.status = 204;
+      return done(std::move(reply));
+    }
+    default:
+      break;
+  }
+  throw RestError(405000, "method not allowed");
+}
+
+void RestApi::handle_list(const RestRoute& route, const RestDone& done) {
+  std::vector<IdentityRecord> identities;
+  if (route.resource == RestResource::modules) {
+    identities = m_hub.list_modules(route.device_id);
+  } else {
+    // Older api-versions page the list with ?top=N (at most 1000, the service's own cap).
+    std::size_t top = 1000;
+    if (const auto it = route.query.find("top"); it != route.query.end())
+      top = static_cast<std::size_t>(parse_query_number(it->second, "top", 1, 1000));
+    identities = m_hub.list_devices();
+    if (identities.size() > top) identities.resize(top);
+  }
+  json list = json::array();
+  for (const auto& identity : identities) list.push_back(identity_to_json(identity));
+  done(json_reply(std::move(list)));
+}
+
+void RestApi::handle_twin(const RestRoute& route, const HttpRequest& request,
+                          const RestDone& done) {
+  const auto key = key_of(route);
+  json twin;
+  switch (request.method()) {
+    case http::verb::get:
+      twin = m_hub.service_twin_view(key);
+      break;
+    case http::verb::patch:
+      twin = m_hub.update_twin(key, build_twin_write(parse_body(request), false),
+                               if_match_of(request));
+      break;
+    case http::verb::put:
+      twin = m_hub.replace_twin(key, build_twin_write(parse_body(request), true),
+                                if_match_of(request));
+      break;
+    default:
+      throw RestError(405000, "method not allowed");
+  }
+  RestReply reply = json_reply(std::move(twin));
+  if (const auto it = reply.body->find("etag"); it != reply.body->end() && it->is_string())
+    reply.etag = it->get<std::string>();
+  done(std::move(reply));
+}
+
+void RestApi::handle_method(const RestRoute& route, const HttpRequest& request,
+                            const RestDone& done) {
+  const auto call = parse_method_call(request.body());
+  const auto connect_timeout = call.connect_timeout_s;
+  m_hub.invoke_method(
+      key_of(route), call.method_name, call.payload, std::chrono::seconds(call.response_timeout_s),
+      std::chrono::seconds(call.connect_timeout_s),
+      [done, connect_timeout](const MethodResult& result) {
+        RestReply reply;
+        if (result.error_code == 404103) {
+          reply.error = RestError(404103,
+                                  "The operation failed because the requested device isn't online "
+                                  "or hasn't registered the direct method callback.",
+                                  json{{"timeout", format_timespan(connect_timeout)}});
+        } else if (result.error_code != 0) {
+          reply.error = RestError(result.error_code,
+                                  result.error_code == 504101
+                                      ? "Timed out waiting for the response from the device."
+                                      : "The method invocation failed.");
+        } else {
+          // An empty answer is `payload: null` (§9.2); a body that is not JSON is passed on as
+          // a string rather than failing the call.
+          json payload = nullptr;
+          if (!result.payload.empty()) {
+            payload = json::parse(result.payload, nullptr, false);
+            if (payload.is_discarded()) payload = result.payload;
+          }
+          reply.body = json{{"status", result.status}, {"payload", std::move(payload)}};
+        }
+        done(std::move(reply));
+      });
+}
+
+void RestApi::handle_purge(const RestRoute& route, const RestDone& done) {
+  const auto purged = m_hub.purge_c2d(route.device_id);
+  done(json_reply({{"deviceId", route.device_id}, {"totalMessagesPurged", purged}}));
+}
+
+void RestApi::handle_c2d_send(const RestRoute& route, const HttpRequest& request,
+                              const RestDone& done) {
+  if (request.body().size() > core::limits::k_c2d_message_bytes)
+    throw RestError(413001, fmt::format("the message body is {} bytes; the limit is {}",
+                                        request.body().size(), core::limits::k_c2d_message_bytes));
+  // Properties travel as IoT Hub's HTTPS message headers (the device-facing HTTPS API's
+  // spelling): iothub-messageid, iothub-correlationid, iothub-userid, iothub-expiry,
+  // iothub-ack, Content-Type, Content-Encoding and iothub-app-{name}.
+  C2dSend message;
+  message.body = request.body();
+  auto& sys = message.properties.system;
+  sys.message_id = header(request, "iothub-messageid");
+  sys.correlation_id = header(request, "iothub-correlationid");
+  sys.user_id = header(request, "iothub-userid");
+  sys.content_type = header(request, "Content-Type");
+  sys.content_encoding = header(request, "Content-Encoding");
+  if (const auto ack = header(request, "iothub-ack")) {
+    if (*ack != "none" && *ack != "positive" && *ack != "negative" && *ack != "full")
+      throw RestError(400004, fmt::format("iothub-ack: '{}' is not none, positive, negative or full", *ack));
+    sys.ack = *ack;
+  }
+  if (const auto expiry = header(request, "iothub-expiry")) {
+    message.expiry_ms = core::parse_iso8601_millis(*expiry, "iothub-expiry");
+    sys.expiry = *expiry;
+  }
+  constexpr std::string_view k_app_prefix = "iothub-app-";
+  for (const auto& field : request) {
+    const std::string_view name(field.name_string().data(), field.name_string().size());
+    if (name.size() <= k_app_prefix.size()) continue;
+    std::string lowered(name.substr(0, k_app_prefix.size()));
+    for (auto& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lowered != k_app_prefix) continue;
+    const auto prop = std::string(name.substr(k_app_prefix.size()));
+    const auto value = std::string(field.value());
+    core::validate_application_property(prop, value);
+    message.properties.application.emplace_back(prop, value);
+  }
+  const auto sent = m_hub.send_c2d(route.device_id, std::move(message));
+  json out = {{"deviceId", route.device_id},
+              {"messageId", sent.properties.system.message_id ? json(*sent.properties.system.message_id)
+                                                              : json(nullptr)},
+              {"expiryTimeUtc", format_rest_time(sent.expiry_ms, "")},
+              {"queuedMessages", m_hub.queued_c2d(route.device_id).size()}};
+  done(json_reply(std::move(out)));
+}
+
+void RestApi::handle_events(const RestRoute& route, const RestDone& done) {
+  const auto filter = parse_d2c_filter(route);
+  std::uint64_t cursor = filter.after.value_or(0);
+  json messages = json::array();
+  // Fetch in batches so that a device filter still fills `limit` when others are chatty.
+  while (messages.size() < filter.limit) {
+    const auto batch = m_hub.d2c_since(cursor, 500);
+    if (batch.empty()) break;
+    for (const auto& message : batch) {
+      cursor = message.sequence_number;
+      if (!d2c_matches(filter, message)) continue;
+      messages.push_back(d2c_to_json(message));
+      if (messages.size() == filter.limit) break;
+    }
+  }
+  done(json_reply({{"messages", std::move(messages)}, {"lastSequenceNumber", cursor}}));
+}
+
+}  // namespace azhub::emulator

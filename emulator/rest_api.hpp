@@ -1,0 +1,53 @@
+#pragma once
+// The endpoints of the REST service API (iothub-protocol.md §12) on top of Hub: identities,
+// twins, direct methods, the C2D queue, and the emulator-only C2D send and D2C query paths
+// (§12.4). Routing, authorization, request ids and error bodies are RestServer's; the D2C
+// stream is RestEvents'.
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "emulator/http_router.hpp"
+#include "emulator/records.hpp"
+#include "emulator/rest_error.hpp"
+#include "emulator/rest_request.hpp"
+#include "emulator/rest_route.hpp"
+
+namespace azhub::emulator {
+
+class Hub;
+
+// What an endpoint answers: a status with a JSON body (none for 204) and an optional ETag,
+// or an error.
+struct RestReply {
+  unsigned status = 200;
+  std::optional<nlohmann::json> body;
+  std::optional<std::string> etag;  // unquoted; sent as ETag: "{etag}"
+  std::optional<RestError> error;
+};
+using RestDone = std::function<void(RestReply reply)>;
+
+class RestApi {
+ public:
+  explicit RestApi(Hub& hub) : m_hub(hub) {}
+
+  // Serves `request` for `route` (anything but health and the D2C stream) and calls `done`
+  // once: before returning for every operation except a method invocation, which answers when
+  // the device does or a timeout fires. Throws RestError, or core::Error for bad input (400004).
+  void handle(const RestRoute& route, const HttpRequest& request, const RestDone& done);
+
+ private:
+  void handle_device(const RestRoute& route, const HttpRequest& request, const RestDone& done);
+  void handle_list(const RestRoute& route, const RestDone& done);
+  void handle_twin(const RestRoute& route, const HttpRequest& request, const RestDone& done);
+  void handle_method(const RestRoute& route, const HttpRequest& request, const RestDone& done);
+  void handle_purge(const RestRoute& route, const RestDone& done);
+  void handle_c2d_send(const RestRoute& route, const HttpRequest& request, const RestDone& done);
+  void handle_events(const RestRoute& route, const RestDone& done);
+
+  Hub& m_hub;
+};
+
+}  // namespace azhub::emulator

@@ -1,0 +1,298 @@
+#include "emulator/rest_json.hpp"
+
+#include <cctype>
+
+#include <fmt/format.h>
+
+#include "core/duration.hpp"
+#include "core/encoding.hpp"
+#include "core/error.hpp"
+
+namespace azhub::emulator {
+namespace {
+
+using nlohmann::json;
+
+json optional_string(const std::optional<std::string>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+const json* member(const json& object, std::string_view name) {
+  const auto it = object.find(name);
+  return it == object.end() ? nullptr : &*it;
+}
+
+std::optional<std::string> string_member(const json& object, std::string_view name,
+                                         std::string_view path) {
+  const auto* value = member(object, name);
+  if (value == nullptr || value->is_null()) return std::nullopt;
+  if (!value->is_string()) throw core::usage_error(fmt::format("{}: must be a string", path));
+  return value->get<std::string>();
+}
+
+const json* object_member(const json& object, std::string_view name, std::string_view path) {
+  const auto* value = member(object, name);
+  if (value == nullptr || value->is_null()) return nullptr;
+  if (!value->is_object()) throw core::usage_error(fmt::format("{}: must be an object", path));
+  return value;
+}
+
+void validate_key(const std::string& key, std::string_view path) {
+  const auto bytes = core::base64_decode(key);
+  if (!bytes || bytes->size() < 16 || bytes->size() > 64)
+    throw core::usage_error(
+        fmt::format("{}: must be base64 of 16 to 64 bytes", path));
+}
+
+void validate_thumbprint(const std::string& thumbprint, std::string_view path) {
+  const bool hex = !thumbprint.empty() && std::all_of(thumbprint.begin(), thumbprint.end(), [](char c) {
+    return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+  });
+  if (!hex || (thumbprint.size() != 40 && thumbprint.size() != 64))
+    throw core::usage_error(
+        fmt::format("{}: must be a SHA-1 (40) or SHA-256 (64) hex thumbprint", path));
+}
+
+json authentication_to_json(const IdentityRecord& identity) {
+  json auth = {{"type", std::string(to_string(identity.auth_type))}};
+  if (identity.auth_type == AuthType::sas) {
+    auth["symmetricKey"] = {{"primaryKey", identity.primary_key},
+                            {"secondaryKey", identity.secondary_key}};
+  } else {
+    auth["symmetricKey"] = {{"primaryKey", nullptr}, {"secondaryKey", nullptr}};
+  }
+  auth["x509Thumbprint"] = {{"primaryThumbprint", optional_string(identity.primary_thumbprint)},
+                            {"secondaryThumbprint", optional_string(identity.secondary_thumbprint)}};
+  return auth;
+}
+
+}  // namespace
+
+std::string format_rest_time(std::int64_t unix_ms, std::string_view never) {
+  if (unix_ms == 0) return std::string(never);
+  auto text = core::format_iso8601(unix_ms, true);  // "...T14:35:50.123Z"
+  if (!text.empty() && text.back() == 'Z') {
+    text.pop_back();
+    text += "0000Z";
+  }
+  return text;
+}
+
+nlohmann::json identity_to_json(const IdentityRecord& identity) {
+  const bool is_module = identity.key.module_id.has_value();
+  json out;
+  if (is_module) {
+    out["moduleId"] = *identity.key.module_id;
+    out["managedBy"] = identity.managed_by;
+  }
+  out["deviceId"] = identity.key.device_id;
+  out["generationId"] = identity.generation_id;
+  out["etag"] = identity.etag;
+  if (!is_module) {
+    out["status"] = identity.status == DeviceStatus::enabled ? "enabled" : "disabled";
+    out["statusReason"] = optional_string(identity.status_reason);
+    // The identity registry spells it statusUpdatedTime, without a zone for "never" (§12.2).
+    out["statusUpdatedTime"] = format_rest_time(identity.status_updated_ms, "0001-01-01T00:00:00");
+  }
+  out["connectionState"] = identity.connected ? "Connected" : "Disconnected";
+  out["connectionStateUpdatedTime"] =
+      format_rest_time(identity.connection_state_updated_ms, "0001-01-01T00:00:00");
+  out["lastActivityTime"] = format_rest_time(identity.last_activity_ms, "0001-01-01T00:00:00");
+  out["cloudToDeviceMessageCount"] = identity.c2d_message_count;
+  out["authentication"] = authentication_to_json(identity);
+  if (!is_module) {
+    out["capabilities"] = {{"iotEdge", identity.iot_edge}};
+    out["deviceScope"] = nullptr;
+    out["parentScopes"] = json::array();
+  }
+  return out;
+}
+
+IdentityUpdate parse_identity_update(const nlohmann::json& body, const IdentityKey& key) {
+  if (!body.is_object()) throw core::usage_error("body: must be a JSON object");
+  IdentityUpdate update;
+  if (const auto id = string_member(body, "deviceId", "deviceId"); id && *id != key.device_id)
+    throw core::usage_error(
+        fmt::format("deviceId: '{}' differs from the device id in the path", *id));
+  if (key.module_id) {
+    if (const auto mid = string_member(body, "moduleId", "moduleId"); mid && *mid != *key.module_id)
+      throw core::usage_error(
+          fmt::format("moduleId: '{}' differs from the module id in the path", *mid));
+    update.managed_by = string_member(body, "managedBy", "managedBy");
+  }
+  if (const auto status = string_member(body, "status", "status")) {
+    if (*status == "enabled") update.status = DeviceStatus::enabled;
+    else if (*status == "disabled") update.status = DeviceStatus::disabled;
+    else throw core::usage_error(fmt::format("status: '{}' is not enabled or disabled", *status));
+  }
+  if (const auto* reason = member(body, "statusReason")) {
+    if (reason->is_null()) update.status_reason = std::optional<std::string>{};
+    else update.status_reason = string_member(body, "statusReason", "statusReason");
+  }
+  if (const auto* caps = object_member(body, "capabilities", "capabilities")) {
+    if (const auto* edge = member(*caps, "iotEdge"); edge && !edge->is_null()) {
+      if (!edge->is_boolean()) throw core::usage_error("capabilities.iotEdge: must be a boolean");
+      update.iot_edge = edge->get<bool>();
+    }
+  }
+  if (const auto* auth = object_member(body, "authentication", "authentication")) {
+    if (const auto type = string_member(*auth, "type", "authentication.type")) {
+      update.auth_type = parse_auth_type(*type);
+      if (!update.auth_type)
+        throw core::usage_error(fmt::format(
+            "authentication.type: '{}' is not sas, selfSigned, certificateAuthority or none", *type));
+    }
+    if (const auto* sym = object_member(*auth, "symmetricKey", "authentication.symmetricKey")) {
+      update.primary_key = string_member(*sym, "primaryKey", "authentication.symmetricKey.primaryKey");
+      update.secondary_key =
+          string_member(*sym, "secondaryKey", "authentication.symmetricKey.secondaryKey");
+    }
+    if (const auto* x509 = object_member(*auth, "x509Thumbprint", "authentication.x509Thumbprint")) {
+      update.primary_thumbprint = string_member(*x509, "primaryThumbprint",
+                                                "authentication.x509Thumbprint.primaryThumbprint");
+      update.secondary_thumbprint = string_member(
+          *x509, "secondaryThumbprint", "authentication.x509Thumbprint.secondaryThumbprint");
+    }
+  }
+  const auto type = update.auth_type.value_or(AuthType::sas);
+  if (type == AuthType::sas) {
+    if (update.primary_key) validate_key(*update.primary_key, "authentication.symmetricKey.primaryKey");
+    if (update.secondary_key)
+      validate_key(*update.secondary_key, "authentication.symmetricKey.secondaryKey");
+  } else if (update.primary_key || update.secondary_key) {
+    throw core::usage_error("authentication.symmetricKey: only a sas identity has keys");
+  }
+  if (type == AuthType::self_signed) {
+    if (!update.primary_thumbprint)
+      throw core::usage_error(
+          "authentication.x509Thumbprint.primaryThumbprint: required for a selfSigned identity");
+    validate_thumbprint(*update.primary_thumbprint, "authentication.x509Thumbprint.primaryThumbprint");
+    if (update.secondary_thumbprint)
+      validate_thumbprint(*update.secondary_thumbprint,
+                          "authentication.x509Thumbprint.secondaryThumbprint");
+  } else if (update.primary_thumbprint || update.secondary_thumbprint) {
+    throw core::usage_error(
+        "authentication.x509Thumbprint: only a selfSigned identity has thumbprints");
+  }
+  return update;
+}
+
+void apply_identity_update(IdentityRecord& record, const IdentityUpdate& update) {
+  if (update.status) record.status = *update.status;
+  if (update.status_reason) record.status_reason = *update.status_reason;
+  if (update.iot_edge) record.iot_edge = *update.iot_edge;
+  if (update.managed_by) record.managed_by = *update.managed_by;
+  if (update.auth_type && *update.auth_type != record.auth_type) {
+    record.auth_type = *update.auth_type;
+    record.primary_key.clear();
+    record.secondary_key.clear();
+    record.primary_thumbprint.reset();
+    record.secondary_thumbprint.reset();
+  }
+  if (update.primary_key) record.primary_key = *update.primary_key;
+  if (update.secondary_key) record.secondary_key = *update.secondary_key;
+  if (update.primary_thumbprint) record.primary_thumbprint = update.primary_thumbprint;
+  if (update.secondary_thumbprint) record.secondary_thumbprint = update.secondary_thumbprint;
+}
+
+nlohmann::json build_twin_write(const nlohmann::json& body, bool replace) {
+  if (!body.is_object()) throw core::usage_error("body: must be a JSON object");
+  json out = json::object();
+  if (const auto* tags = member(body, "tags"); tags && !(replace && tags->is_null())) {
+    if (!tags->is_object() && !tags->is_null()) throw core::usage_error("tags: must be an object");
+    out["tags"] = *tags;
+  }
+  if (const auto* props = object_member(body, "properties", "properties")) {
+    if (!replace && member(*props, "reported") != nullptr)
+      throw core::usage_error("properties.reported: is written by the device only");
+    if (const auto* desired = member(*props, "desired"); desired && !(replace && desired->is_null())) {
+      if (!desired->is_object() && !desired->is_null())
+        throw core::usage_error("properties.desired: must be an object");
+      json section = *desired;
+      if (section.is_object()) {
+        section.erase("$metadata");
+        section.erase("$version");
+      }
+      out["properties"] = {{"desired", std::move(section)}};
+    }
+  }
+  return out;
+}
+
+bool is_valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  const auto n = text.size();
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
+      return false;  // overlong
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+nlohmann::json system_properties_to_json(const core::SystemProperties& s) {
+  json out = json::object();
+  const auto put = [&out](const char* name, const std::optional<std::string>& value) {
+    if (value) out[name] = *value;
+  };
+  put("messageId", s.message_id);
+  put("correlationId", s.correlation_id);
+  put("userId", s.user_id);
+  put("contentType", s.content_type);
+  put("contentEncoding", s.content_encoding);
+  put("expiryTimeUtc", s.expiry);
+  put("to", s.to);
+  put("creationTimeUtc", s.creation_time);
+  put("subject", s.subject);
+  put("outputName", s.output_name);
+  put("ack", s.ack);
+  return out;
+}
+
+nlohmann::json d2c_to_json(const D2cMessage& message) {
+  json out;
+  out["sequenceNumber"] = message.sequence_number;
+  out["enqueuedTime"] = format_rest_time(message.enqueued_ms, "0001-01-01T00:00:00Z");
+  out["deviceId"] = message.source.device_id;
+  out["moduleId"] = optional_string(message.source.module_id);
+  if (is_valid_utf8(message.body)) {
+    out["body"] = message.body;
+    out["bodyEncoding"] = "utf-8";
+  } else {
+    out["body"] = core::base64_encode(message.body);
+    out["bodyEncoding"] = "base64";
+  }
+  out["systemProperties"] = system_properties_to_json(message.properties.system);
+  json props = json::object();
+  for (const auto& [name, value] : message.properties.application)
+    props[name] = value ? json(*value) : json(nullptr);
+  out["properties"] = std::move(props);
+  return out;
+}
+
+}  // namespace azhub::emulator

@@ -1,0 +1,155 @@
+#include "emulator/rest_route.hpp"
+
+#include <vector>
+
+#include "core/encoding.hpp"
+
+namespace azhub::emulator {
+namespace {
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  // A trailing slash ("/devices/") names the same resource as without it.
+  if (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (path.empty()) return parts;
+  std::size_t start = 0;
+  while (true) {
+    const auto slash = path.find('/', start);
+    parts.push_back(path.substr(start, slash == std::string_view::npos ? path.npos : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return parts;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    auto key = core::url_decode(pair.substr(0, eq), "query parameter name");
+    auto value = eq == std::string_view::npos
+                     ? std::string{}
+                     : core::url_decode(pair.substr(eq + 1), "query parameter value");
+    out.emplace(std::move(key), std::move(value));  // the first occurrence wins
+  }
+  return out;
+}
+
+std::optional<RestResource> match(const std::vector<std::string_view>& p) {
+  const auto n = p.size();
+  if (n == 0) return std::nullopt;
+  if (p[0] == "devices") {
+    if (n == 1) return RestResource::devices;
+    if (p[1].empty()) return std::nullopt;
+    if (n == 2) return RestResource::device;
+    if (n == 3 && p[2] == "modules") return RestResource::modules;
+    if (n == 3 && p[2] == "commands") return RestResource::device_commands;
+    if (n == 4 && p[2] == "modules" && !p[3].empty()) return RestResource::module;
+    return std::nullopt;
+  }
+  if (p[0] == "twins") {
+    if (n < 2 || p[1].empty()) return std::nullopt;
+    if (n == 2) return RestResource::twin;
+    if (n == 3 && p[2] == "methods") return RestResource::methods;
+    if (n == 4 && p[2] == "modules" && !p[3].empty()) return RestResource::module_twin;
+    if (n == 5 && p[2] == "modules" && !p[3].empty() && p[4] == "methods")
+      return RestResource::module_methods;
+    return std::nullopt;
+  }
+  if (p[0] == "_emulator") {
+    if (n == 2 && p[1] == "health") return RestResource::health;
+    if (n == 3 && p[1] == "messages" && p[2] == "events") return RestResource::events;
+    if (n == 4 && p[1] == "messages" && p[2] == "events" && p[3] == "stream")
+      return RestResource::events_stream;
+    // "deviceBound" as in IoT Hub's own C2D address (§5.1 `$.to`); lower case accepted too.
+    if (n == 5 && p[1] == "devices" && !p[2].empty() && p[3] == "messages" &&
+        (p[4] == "deviceBound" || p[4] == "devicebound"))
+      return RestResource::c2d_send;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<RestRoute> parse_rest_route(std::string_view target) {
+  const auto qmark = target.find('?');
+  const auto path = target.substr(0, qmark);
+  if (path.empty() || path.front() != '/') return std::nullopt;
+  const auto parts = split_path(path);
+  const auto resource = match(parts);
+  if (!resource) return std::nullopt;
+
+  RestRoute route;
+  route.resource = *resource;
+  route.path = std::string(path);
+  if (qmark != std::string_view::npos) route.query = parse_query(target.substr(qmark + 1));
+  switch (*resource) {
+    case RestResource::health:
+    case RestResource::devices:
+    case RestResource::events:
+    case RestResource::events_stream:
+      break;
+    case RestResource::c2d_send:
+      route.device_id = core::url_decode(parts[2], "device id");
+      break;
+    case RestResource::module:
+    case RestResource::module_twin:
+    case RestResource::module_methods:
+      route.device_id = core::url_decode(parts[1], "device id");
+      route.module_id = core::url_decode(parts[3], "module id");
+      break;
+    default:
+      route.device_id = core::url_decode(parts[1], "device id");
+      break;
+  }
+  return route;
+}
+
+std::string rest_allowed_methods(RestResource resource) {
+  switch (resource) {
+    case RestResource::health:
+    case RestResource::devices:
+    case RestResource::modules:
+    case RestResource::events:
+    case RestResource::events_stream:
+      return "GET";
+    case RestResource::device:
+    case RestResource::module:
+      return "GET, PUT, DELETE";
+    case RestResource::device_commands:
+      return "DELETE";
+    case RestResource::twin:
+    case RestResource::module_twin:
+      return "GET, PUT, PATCH";
+    case RestResource::methods:
+    case RestResource::module_methods:
+    case RestResource::c2d_send:
+      return "POST";
+  }
+  return "";
+}
+
+bool rest_method_allowed(RestResource resource, std::string_view method) {
+  const auto allowed = rest_allowed_methods(resource);
+  std::string_view rest = allowed;
+  while (!rest.empty()) {
+    const auto comma = rest.find(", ");
+    if (rest.substr(0, comma) == method) return true;
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 2);
+  }
+  return false;
+}
+
+bool is_emulator_path(RestResource resource) {
+  return resource == RestResource::health || resource == RestResource::c2d_send ||
+         resource == RestResource::events || resource == RestResource::events_stream;
+}
+
+}  // namespace azhub::emulator

@@ -1,0 +1,49 @@
+#pragma once
+// Request targets of the emulator's service REST API (iothub-protocol.md §12) and its
+// emulator-only paths under /_emulator/ (§12.4): which resource a target names, with the
+// device and module ids percent-decoded, and the query parameters.
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace azhub::emulator {
+
+enum class RestResource {
+  health,          // /_emulator/health
+  devices,         // /devices
+  device,          // /devices/{id}
+  modules,         // /devices/{id}/modules
+  module,          // /devices/{id}/modules/{mid}
+  device_commands, // /devices/{id}/commands
+  twin,            // /twins/{id}
+  module_twin,     // /twins/{id}/modules/{mid}
+  methods,         // /twins/{id}/methods
+  module_methods,  // /twins/{id}/modules/{mid}/methods
+  c2d_send,        // /_emulator/devices/{id}/messages/deviceBound
+  events,          // /_emulator/messages/events
+  events_stream,   // /_emulator/messages/events/stream
+};
+
+struct RestRoute {
+  RestResource resource = RestResource::health;
+  std::string device_id;                    // decoded; empty when the path has none
+  std::optional<std::string> module_id;     // decoded
+  std::string path;                         // the raw path, without the query
+  std::map<std::string, std::string> query; // decoded keys and values ('+' stays '+')
+};
+
+// The resource `target` ("/devices/a%23b?api-version=x") names. nullopt for a path the API
+// does not have. Throws Error(usage) on a malformed percent-escape in the path or the query.
+[[nodiscard]] std::optional<RestRoute> parse_rest_route(std::string_view target);
+
+// True when `method` ("GET", "PUT", ...) is one the resource accepts.
+[[nodiscard]] bool rest_method_allowed(RestResource resource, std::string_view method);
+
+// The value of the Allow header for the resource, e.g. "GET, PUT, DELETE".
+[[nodiscard]] std::string rest_allowed_methods(RestResource resource);
+
+// True for the emulator-only paths (under /_emulator/).
+[[nodiscard]] bool is_emulator_path(RestResource resource);
+
+}  // namespace azhub::emulator
