@@ -680,17 +680,23 @@ class Emulator:
             parsed = json.loads(raw)
         return resp.status, rheaders, parsed
 
-    def c2d_send(self, device_id, body, properties=None, message_id=None, ttl_seconds=None):
-        """Queues a C2D message through the emulator's test path (REST engineer's API)."""
-        msg = {"body": body if isinstance(body, str) else base64.b64encode(body).decode()}
-        if properties:
-            msg["properties"] = properties
+    def c2d_send(self, device_id, body, properties=None, message_id=None, ttl_seconds=None,
+                 headers=None):
+        """Queues a C2D message through the emulator's test path (emulator/README.md): the
+        request body is the message body as is; properties travel as IoT Hub's HTTPS message
+        headers (iothub-messageid, iothub-expiry, iothub-app-{name}, ...)."""
+        hdrs = {"Content-Type": ""}
         if message_id:
-            msg["messageId"] = message_id
+            hdrs["iothub-messageid"] = message_id
         if ttl_seconds:
-            msg["ttlSeconds"] = ttl_seconds
+            expiry = time.gmtime(int(time.time()) + ttl_seconds)
+            hdrs["iothub-expiry"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", expiry)
+        for name, value in (properties or {}).items():
+            hdrs["iothub-app-" + name] = value
+        hdrs.update(headers or {})
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
         return self.rest("POST", "/_emulator/devices/%s/messages/deviceBound"
-                         % urllib.parse.quote(device_id, safe=""), msg)
+                         % urllib.parse.quote(device_id, safe=""), data, headers=hdrs)
 
 
 def free_state_dir():
