@@ -51,6 +51,13 @@ void validate_host(std::string_view value, std::string_view field) {
   }
 }
 
+bool looks_like_field_name(std::string_view key) {
+  if (key.empty() || key.size() > 32) return false;
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+  });
+}
+
 struct Fields {
   std::optional<std::string> host_name, device_id, module_id, key, key_name, signature, gateway,
       x509;
@@ -94,6 +101,12 @@ Fields split_fields(std::string_view text) {
           throw cs_error(fmt::format(
               "unknown key '{}' (keys are case-sensitive: did you mean '{}'?)", key, known));
         }
+      }
+      // A pasted key or token can land here as a "key" (it ends in '='): name only what looks
+      // like a field name, never something that may be a secret.
+      if (!looks_like_field_name(key)) {
+        throw cs_error(
+            fmt::format("part {} has an unknown key (not shown: it may be a secret)", index));
       }
       throw cs_error(fmt::format("unknown key '{}'", key));
     }
