@@ -28,9 +28,10 @@ json parse_body(const HttpRequest& request) {
   return doc;
 }
 
+// nullopt when absent or empty (a client that cannot drop a default header sends it empty).
 std::optional<std::string> header(const HttpRequest& request, std::string_view name) {
   const auto it = request.find(boost::beast::string_view(name.data(), name.size()));
-  if (it == request.end()) return std::nullopt;
+  if (it == request.end() || it->value().empty()) return std::nullopt;
   return std::string(it->value());
 }
 
