@@ -200,8 +200,10 @@ class Hub {
   // Closes every connection (shutdown).
   void close_all(std::string_view reason);
 
- private:
+  // Private state (emulator/hub_state.hpp); named here so the hub_*.cpp files can share it.
   struct State;
+
+ private:
   std::unique_ptr<State> m_state;
 };
 

@@ -1,0 +1,447 @@
+// Hub: construction, policies, service authorization and the identity registry. Twins, messages,
+// methods and the device plane live in hub_twin.cpp, hub_messages.cpp, hub_methods.cpp and
+// hub_device_plane.cpp.
+#include "emulator/hub.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cctype>
+
+#include <fmt/format.h>
+
+#include "core/encoding.hpp"
+#include "core/identity.hpp"
+#include "core/sas.hpp"
+#include "emulator/hub_state.hpp"
+
+namespace azhub::emulator {
+
+HubError::HubError(int error_code, const std::string& message)
+    : core::Error(error_code / 1000 == 401   ? core::ExitCode::connect
+                  : error_code / 1000 == 504 ? core::ExitCode::timeout
+                  : error_code / 1000 == 400 ? core::ExitCode::usage
+                                             : core::ExitCode::failure,
+                  message),
+      m_error_code(error_code) {}
+
+std::string_view hub_error_name(int error_code) {
+  switch (error_code) {
+    case 400004: return "ArgumentInvalid";
+    case 400006: return "IotHubFormatError";
+    case 400027: return "ConnectionForcefullyClosedOnNewConnection";
+    case 401002: return "IotHubUnauthorizedAccess";
+    case 401003: return "IotHubUnauthorized";
+    case 403002: return "IotHubQuotaExceeded";
+    case 403004: return "DeviceMaximumQueueDepthExceeded";
+    case 403012: return "DeviceDisabled";
+    case 404001: return "DeviceNotFound";
+    case 404010: return "ModuleNotFound";
+    case 404103: return "DeviceNotOnline";
+    case 404104: return "DeviceConnectionClosedRemotely";
+    case 409001: return "DeviceAlreadyExists";
+    case 409301: return "ModuleAlreadyExistsOnDevice";
+    case 412001: return "PreconditionFailed";
+    case 412002: return "DeviceMessageLockLost";
+    case 413001: return "MessageTooLarge";
+    case 429001: return "ThrottlingException";
+    case 429002: return "ThrottleBacklogLimitExceeded";
+    case 429003: return "ThrottlingBacklogTimeout";
+    case 503001: return "ServiceUnavailable";
+    case 503005: return "ServerBusy";
+    case 504101: return "GatewayTimeout";
+    default: return "ServerError";
+  }
+}
+
+std::string to_string(const IdentityKey& key) {
+  return key.module_id ? key.device_id + "/" + *key.module_id : key.device_id;
+}
+
+std::string_view to_string(AuthType type) {
+  switch (type) {
+    case AuthType::sas: return "sas";
+    case AuthType::self_signed: return "selfSigned";
+    case AuthType::certificate_authority: return "certificateAuthority";
+    case AuthType::none: return "none";
+  }
+  return "none";
+}
+
+std::optional<AuthType> parse_auth_type(std::string_view text) {
+  if (text == "sas") return AuthType::sas;
+  if (text == "selfSigned") return AuthType::self_signed;
+  if (text == "certificateAuthority") return AuthType::certificate_authority;
+  if (text == "none") return AuthType::none;
+  return std::nullopt;
+}
+
+std::string counter_etag(std::uint64_t counter) {
+  std::string bytes(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    bytes[static_cast<std::size_t>(i)] = static_cast<char>(counter & 0xFF);
+    counter >>= 8;
+  }
+  return core::base64_encode(bytes);
+}
+
+bool if_match_ok(std::optional<std::string_view> if_match, std::string_view etag) {
+  if (!if_match) return true;
+  std::string_view v = *if_match;
+  if (v.starts_with("W/")) v.remove_prefix(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  return v == "*" || v == etag;
+}
+
+std::string random_base64(std::size_t bytes) {
+  std::string buf(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(buf.data()), static_cast<int>(bytes)) != 1)
+    throw HubError(500001, "random number generator failed");
+  return core::base64_encode(buf);
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::string buf(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(buf.data()), static_cast<int>(bytes)) != 1)
+    throw HubError(500001, "random number generator failed");
+  std::string out;
+  for (unsigned char c : buf) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+namespace {
+
+Policy make_policy(std::string name, unsigned rights) {
+  return Policy{std::move(name), random_base64(32), random_base64(32), rights};
+}
+
+std::vector<Policy> default_policies() {
+  return {
+      make_policy("iothubowner", right_registry_read | right_registry_write |
+                                     right_service_connect | right_device_connect),
+      make_policy("service", right_service_connect),
+      make_policy("device", right_device_connect),
+      make_policy("registryRead", right_registry_read),
+      make_policy("registryReadWrite", right_registry_read | right_registry_write),
+  };
+}
+
+TwinRecord new_twin(const IdentityKey& key) {
+  TwinRecord twin;
+  twin.key = key;
+  return twin;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool valid_thumbprint(const std::string& t) {
+  return (t.size() == 40 || t.size() == 64) &&
+         std::all_of(t.begin(), t.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+void validate_credentials(IdentityRecord& r) {
+  if (r.auth_type == AuthType::sas) {
+    for (const std::string* key : {&r.primary_key, &r.secondary_key}) {
+      if (key->empty()) continue;
+      auto decoded = core::base64_decode(*key);
+      if (!decoded || decoded->size() < 16 || decoded->size() > 64)
+        throw HubError(400004, "symmetric key must be base64 of 16 to 64 bytes");
+    }
+    if (r.primary_key.empty()) r.primary_key = random_base64(32);
+    if (r.secondary_key.empty()) r.secondary_key = random_base64(32);
+    r.primary_thumbprint.reset();
+    r.secondary_thumbprint.reset();
+  } else {
+    r.primary_key.clear();
+    r.secondary_key.clear();
+  }
+  if (r.auth_type == AuthType::self_signed) {
+    if (!r.primary_thumbprint || r.primary_thumbprint->empty())
+      throw HubError(400004, "selfSigned authentication needs a primary thumbprint");
+    for (auto* t : {&r.primary_thumbprint, &r.secondary_thumbprint}) {
+      if (!*t || (*t)->empty()) {
+        t->reset();
+        continue;
+      }
+      if (!valid_thumbprint(**t))
+        throw HubError(400004, "thumbprint must be 40 (SHA-1) or 64 (SHA-256) hex digits");
+    }
+  } else if (r.auth_type != AuthType::sas) {
+    r.primary_thumbprint.reset();
+    r.secondary_thumbprint.reset();
+  }
+}
+
+}  // namespace
+
+// --- State helpers ------------------------------------------------------------------------
+
+IdentityRecord& Hub::State::identity_or_throw(const IdentityKey& key) {
+  auto it = identities.find(key);
+  if (it == identities.end()) {
+    if (key.module_id && identities.count(IdentityKey{key.device_id, {}}) != 0)
+      throw HubError(404010, fmt::format("module '{}' not found", to_string(key)));
+    throw HubError(404001, fmt::format("device '{}' not found", key.device_id));
+  }
+  return it->second;
+}
+
+TwinRecord& Hub::State::twin_or_throw(const IdentityKey& key) {
+  identity_or_throw(key);
+  return twins.at(key);
+}
+
+IdentityRecord Hub::State::with_runtime(const IdentityRecord& record) const {
+  IdentityRecord r = record;
+  r.connected = current.count(r.key) != 0;
+  auto changed = connection_changed_ms.find(r.key);
+  r.connection_state_updated_ms = changed == connection_changed_ms.end() ? 0 : changed->second;
+  if (!r.key.module_id) {
+    auto q = c2d.find(r.key.device_id);
+    r.c2d_message_count = q == c2d.end() ? 0 : q->second.size();
+  }
+  return r;
+}
+
+std::string Hub::State::new_etag() {
+  // Opaque to clients (§8.2); base64 of decimal digits like the real deviceEtag.
+  return core::base64_encode(fmt::format("{}{}", now(), next_etag++));
+}
+
+Connection* Hub::State::connection_of(const IdentityKey& key) {
+  auto it = current.find(key);
+  if (it == current.end()) return nullptr;
+  return &connections.at(it->second);
+}
+
+void Hub::State::close_connection(const IdentityKey& key, std::string_view reason) {
+  auto it = current.find(key);
+  if (it == current.end()) return;
+  Session* session = it->second;
+  // Let go first, so the session's later disconnected() is a no-op and no Will is sent for a
+  // connection the hub ended itself.
+  Connection& c = connections.at(session);
+  if (c.expiry_timer != 0) clock.cancel_timer(c.expiry_timer);
+  connections.erase(session);
+  current.erase(it);
+  connection_changed_ms[key] = now();
+  log(1, fmt::format("closing connection of {}: {}", to_string(key), reason));
+  session->close(reason);
+}
+
+std::uint16_t Hub::State::next_packet_id(Connection& c) {
+  std::uint16_t id = c.next_packet_id;
+  c.next_packet_id = static_cast<std::uint16_t>(id == 65535 ? 1 : id + 1);
+  return id;
+}
+
+// --- Hub ----------------------------------------------------------------------------------
+
+Hub::Hub(HubOptions options, Store& store, Clock& clock)
+    : m_state(std::make_unique<State>(std::move(options), store, clock)) {
+  State& s = *m_state;
+  StoreSnapshot snap = store.load();
+  for (auto& r : snap.identities) s.identities[r.key] = std::move(r);
+  for (auto& t : snap.twins) s.twins[t.key] = std::move(t);
+  for (auto& m : snap.c2d) {
+    s.last_c2d_id = std::max(s.last_c2d_id, m.id);
+    s.c2d[m.device_id].push_back(std::move(m));
+  }
+  for (auto& m : snap.d2c) {
+    s.last_d2c_sequence = std::max(s.last_d2c_sequence, m.sequence_number);
+    s.d2c.push_back(std::move(m));
+  }
+  for (auto& r : snap.sessions) s.sessions[r.key] = std::move(r);
+  s.policies = std::move(snap.policies);
+  if (s.policies.empty()) {
+    s.policies = default_policies();
+    for (const auto& p : s.policies) store.put_policy(p);
+  }
+  // A twin for every identity, even if the store lost track of one.
+  for (const auto& [key, record] : s.identities) {
+    if (s.twins.count(key) == 0) s.twins[key] = new_twin(key);
+  }
+}
+
+Hub::~Hub() {
+  for (auto& [rid, call] : m_state->methods) {
+    if (call.timer != 0) m_state->clock.cancel_timer(call.timer);
+  }
+  for (auto& [session, c] : m_state->connections) {
+    if (c.expiry_timer != 0) m_state->clock.cancel_timer(c.expiry_timer);
+  }
+}
+
+const std::string& Hub::host_name() const noexcept { return m_state->options.host_name; }
+
+const std::vector<Policy>& Hub::policies() const noexcept { return m_state->policies; }
+
+const Policy* Hub::find_policy(std::string_view name) const {
+  for (const auto& p : m_state->policies) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+std::string Hub::authorize_service(std::string_view sas_token, unsigned needed_rights) const {
+  core::SasToken token;
+  try {
+    token = core::parse_sas_token(sas_token);
+  } catch (const core::Error& e) {
+    throw HubError(401002, e.what());
+  }
+  if (!token.key_name) throw HubError(401002, "SAS token has no skn (policy name)");
+  const Policy* policy = find_policy(*token.key_name);
+  if (policy == nullptr) throw HubError(401002, "unknown shared access policy");
+  if (!core::verify_sas_signature(token, policy->primary_key) &&
+      !core::verify_sas_signature(token, policy->secondary_key))
+    throw HubError(401002, "SAS token signature does not match");
+  if (token.expiry * 1000 <= m_state->now()) throw HubError(401002, "SAS token has expired");
+  auto resource = core::parse_sas_resource(token.sr);
+  // A service token names the hub itself (current docs) or {host}/devices (older docs).
+  if (!resource || !iequals(resource->host, host_name()) || resource->device_id)
+    throw HubError(401002, "SAS token resource is not this hub");
+  if ((policy->rights & needed_rights) != needed_rights)
+    throw HubError(401002, fmt::format("policy '{}' lacks the permission for this operation",
+                                       policy->name));
+  return policy->name;
+}
+
+IdentityRecord Hub::create_identity(IdentityRecord record) {
+  State& s = *m_state;
+  try {
+    core::validate_identity_id(record.key.device_id, "deviceId");
+    if (record.key.module_id) core::validate_identity_id(*record.key.module_id, "moduleId");
+  } catch (const core::Error& e) {
+    throw HubError(400004, e.what());
+  }
+  if (record.key.module_id && s.identities.count(IdentityKey{record.key.device_id, {}}) == 0)
+    throw HubError(404001, fmt::format("device '{}' not found", record.key.device_id));
+  if (s.identities.count(record.key) != 0) {
+    if (record.key.module_id)
+      throw HubError(409301, fmt::format("module '{}' already exists", to_string(record.key)));
+    throw HubError(409001, fmt::format("device '{}' already exists", record.key.device_id));
+  }
+  validate_credentials(record);
+  record.generation_id = fmt::format("6{:017}", static_cast<std::uint64_t>(s.now()) * 10000 +
+                                                   s.next_etag % 10000);
+  record.etag = s.new_etag();
+  record.connected = false;
+  record.c2d_message_count = 0;
+  record.connection_state_updated_ms = 0;
+  if (record.status_updated_ms == 0 && record.status == DeviceStatus::disabled)
+    record.status_updated_ms = s.now();
+  TwinRecord twin = new_twin(record.key);
+  s.store.put_identity(record);
+  s.store.put_twin(twin);
+  s.identities[record.key] = record;
+  s.twins[record.key] = std::move(twin);
+  s.log(1, fmt::format("registry: created {} ({})", to_string(record.key), to_string(record.auth_type)));
+  return s.with_runtime(record);
+}
+
+IdentityRecord Hub::update_identity(IdentityRecord record, std::optional<std::string_view> if_match) {
+  State& s = *m_state;
+  IdentityRecord& existing = s.identity_or_throw(record.key);
+  if (!if_match_ok(if_match, existing.etag))
+    throw HubError(412001, fmt::format("etag of '{}' does not match If-Match", to_string(record.key)));
+  if (record.auth_type == AuthType::sas && record.primary_key.empty() &&
+      existing.auth_type == AuthType::sas) {
+    record.primary_key = existing.primary_key;
+    record.secondary_key = existing.secondary_key.empty() ? record.secondary_key : existing.secondary_key;
+  }
+  validate_credentials(record);
+  IdentityRecord updated = existing;
+  bool credentials_changed = updated.auth_type != record.auth_type ||
+                             updated.primary_key != record.primary_key ||
+                             updated.secondary_key != record.secondary_key ||
+                             updated.primary_thumbprint != record.primary_thumbprint ||
+                             updated.secondary_thumbprint != record.secondary_thumbprint;
+  if (updated.status != record.status) updated.status_updated_ms = s.now();
+  updated.status = record.status;
+  updated.status_reason = record.status_reason;
+  updated.auth_type = record.auth_type;
+  updated.primary_key = record.primary_key;
+  updated.secondary_key = record.secondary_key;
+  updated.primary_thumbprint = record.primary_thumbprint;
+  updated.secondary_thumbprint = record.secondary_thumbprint;
+  updated.iot_edge = record.iot_edge;
+  if (record.key.module_id) updated.managed_by = record.managed_by;
+  updated.etag = s.new_etag();
+  s.store.put_identity(updated);
+  existing = updated;
+  s.log(1, fmt::format("registry: updated {}", to_string(record.key)));
+  if (updated.status == DeviceStatus::disabled) {
+    s.close_connection(record.key, "identity disabled");
+    if (!record.key.module_id) {
+      for (auto& [key, r] : s.identities) {
+        if (key.module_id && key.device_id == record.key.device_id)
+          s.close_connection(key, "device disabled");
+      }
+    }
+  } else if (credentials_changed) {
+    s.close_connection(record.key, "credentials changed");
+  }
+  return s.with_runtime(updated);
+}
+
+std::optional<IdentityRecord> Hub::get_identity(const IdentityKey& key) const {
+  auto it = m_state->identities.find(key);
+  if (it == m_state->identities.end()) return std::nullopt;
+  return m_state->with_runtime(it->second);
+}
+
+std::vector<IdentityRecord> Hub::list_devices() const {
+  std::vector<IdentityRecord> out;
+  for (const auto& [key, r] : m_state->identities) {
+    if (!key.module_id) out.push_back(m_state->with_runtime(r));
+  }
+  return out;
+}
+
+std::vector<IdentityRecord> Hub::list_modules(const std::string& device_id) const {
+  m_state->identity_or_throw(IdentityKey{device_id, {}});
+  std::vector<IdentityRecord> out;
+  for (const auto& [key, r] : m_state->identities) {
+    if (key.module_id && key.device_id == device_id) out.push_back(m_state->with_runtime(r));
+  }
+  return out;
+}
+
+void Hub::delete_identity(const IdentityKey& key, std::optional<std::string_view> if_match) {
+  State& s = *m_state;
+  IdentityRecord& existing = s.identity_or_throw(key);
+  if (!if_match_ok(if_match, existing.etag))
+    throw HubError(412001, fmt::format("etag of '{}' does not match If-Match", to_string(key)));
+  s.store.erase_identity(key);
+  std::vector<IdentityKey> gone{key};
+  if (!key.module_id) {
+    for (const auto& [k, r] : s.identities) {
+      if (k.module_id && k.device_id == key.device_id) gone.push_back(k);
+    }
+    s.c2d.erase(key.device_id);
+  }
+  for (const auto& k : gone) {
+    s.close_connection(k, "identity deleted");
+    s.identities.erase(k);
+    s.twins.erase(k);
+    s.sessions.erase(k);
+  }
+  s.log(1, fmt::format("registry: deleted {}", to_string(key)));
+}
+
+bool Hub::is_connected(const IdentityKey& key) const { return m_state->current.count(key) != 0; }
+
+void Hub::close_all(std::string_view reason) {
+  std::vector<IdentityKey> keys;
+  for (const auto& [key, session] : m_state->current) keys.push_back(key);
+  for (const auto& key : keys) m_state->close_connection(key, reason);
+}
+
+}  // namespace azhub::emulator

@@ -1,0 +1,189 @@
+// Hub: cloud-to-device queues (iothub-protocol.md §6) and device-to-cloud capture (§2.5, §11).
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/duration.hpp"
+#include "core/limits.hpp"
+#include "core/topics.hpp"
+#include "emulator/hub.hpp"
+#include "emulator/hub_state.hpp"
+
+namespace azhub::emulator {
+
+C2dMessage Hub::send_c2d(const std::string& device_id, C2dSend message) {
+  State& s = *m_state;
+  IdentityKey key{device_id, {}};
+  s.identity_or_throw(key);
+  s.drop_expired_c2d(device_id);
+  auto& queue = s.c2d[device_id];
+  if (queue.size() >= core::limits::k_c2d_queue_depth)
+    throw HubError(403004, fmt::format("C2D queue of '{}' is full ({} messages)", device_id,
+                                       core::limits::k_c2d_queue_depth));
+  std::int64_t now = s.now();
+  C2dMessage m;
+  m.device_id = device_id;
+  m.body = std::move(message.body);
+  m.properties = std::move(message.properties);
+  m.properties.system.to = fmt::format("/devices/{}/messages/deviceBound", device_id);
+  if (!m.properties.system.message_id) m.properties.system.message_id = random_hex(16);
+  if (m.properties.system.ack && *m.properties.system.ack == "none") m.properties.system.ack.reset();
+  if (message.expiry_ms) {
+    if (*message.expiry_ms <= now) throw HubError(400004, "C2D expiry is in the past");
+    if (*message.expiry_ms > now + core::limits::k_c2d_max_ttl_s * 1000)
+      throw HubError(400004, "C2D expiry is more than 48 hours away");
+    m.expiry_ms = *message.expiry_ms;
+    m.properties.system.expiry = core::format_iso8601(m.expiry_ms, true);
+  } else {
+    m.expiry_ms = now + core::limits::k_c2d_default_ttl_s * 1000;
+  }
+  std::size_t size = core::message_size(m.body, m.properties);
+  if (size > core::limits::k_c2d_message_bytes)
+    throw HubError(413001, fmt::format("C2D message is {} bytes, over the {} byte limit", size,
+                                       core::limits::k_c2d_message_bytes));
+  m.enqueued_ms = now;
+  m.id = ++s.last_c2d_id;
+  s.store.put_c2d(m);
+  queue.push_back(m);
+  s.log(1, fmt::format("c2d: queued message for {} ({} queued)", device_id, queue.size()));
+  if (Connection* c = s.connection_of(key)) s.deliver_c2d(*c);
+  return m;
+}
+
+std::size_t Hub::purge_c2d(const std::string& device_id) {
+  State& s = *m_state;
+  s.identity_or_throw(IdentityKey{device_id, {}});
+  auto it = s.c2d.find(device_id);
+  std::size_t n = it == s.c2d.end() ? 0 : it->second.size();
+  s.store.erase_c2d_of(device_id);
+  s.c2d.erase(device_id);
+  // Acks for purged in-flight messages then match nothing, which complete_c2d tolerates.
+  if (Connection* c = s.connection_of(IdentityKey{device_id, {}})) c->c2d_inflight.clear();
+  s.log(1, fmt::format("c2d: purged {} message(s) of {}", n, device_id));
+  return n;
+}
+
+std::vector<C2dMessage> Hub::queued_c2d(const std::string& device_id) const {
+  m_state->identity_or_throw(IdentityKey{device_id, {}});
+  m_state->drop_expired_c2d(device_id);
+  auto it = m_state->c2d.find(device_id);
+  if (it == m_state->c2d.end()) return {};
+  return {it->second.begin(), it->second.end()};
+}
+
+void Hub::State::drop_expired_c2d(const std::string& device_id) {
+  auto it = c2d.find(device_id);
+  if (it == c2d.end()) return;
+  std::int64_t t = now();
+  auto& queue = it->second;
+  for (auto m = queue.begin(); m != queue.end();) {
+    if (m->expiry_ms <= t) {
+      log(1, fmt::format("c2d: message for {} expired", device_id));
+      store.erase_c2d(m->id);
+      m = queue.erase(m);
+    } else {
+      ++m;
+    }
+  }
+}
+
+void Hub::State::deliver_c2d(Connection& c) {
+  auto sub = c.kinds.find(core::SubscriptionKind::c2d);
+  if (sub == c.kinds.end() || c.key.module_id) return;
+  drop_expired_c2d(c.key.device_id);
+  auto it = c2d.find(c.key.device_id);
+  if (it == c2d.end()) return;
+  auto& queue = it->second;
+  std::uint8_t qos = sub->second;
+  for (auto m = queue.begin(); m != queue.end();) {
+    bool in_flight = std::any_of(c.c2d_inflight.begin(), c.c2d_inflight.end(),
+                                 [&](const auto& p) { return p.second == m->id; });
+    if (in_flight) {
+      ++m;
+      continue;
+    }
+    mqtt::Publish p;
+    p.topic = core::build_c2d_topic(c.key.device_id, m->properties);
+    p.payload = m->body;
+    p.qos = qos;
+    // Sent before but never acknowledged (an earlier connection): a redelivery.
+    p.dup = qos == 1 && m->delivery_count > 0;
+    m->delivery_count += 1;
+    if (qos == 1) {
+      p.packet_id = next_packet_id(c);
+      c.c2d_inflight.emplace_back(p.packet_id, m->id);
+      store.put_c2d(*m);
+      c.session->send(std::move(p));
+      ++m;
+    } else {
+      // A QoS 0 subscriber completes the message when it is sent (§6).
+      c.session->send(std::move(p));
+      store.erase_c2d(m->id);
+      m = queue.erase(m);
+    }
+    log(2, fmt::format("c2d: delivered a message to {} (QoS {})", c.key.device_id, qos));
+  }
+}
+
+void Hub::State::complete_c2d(Connection& c, std::uint16_t packet_id) {
+  if (c.c2d_inflight.empty() || c.c2d_inflight.front().first != packet_id) {
+    bool known = std::any_of(c.c2d_inflight.begin(), c.c2d_inflight.end(),
+                             [&](const auto& p) { return p.first == packet_id; });
+    // PUBACKs must follow PUBLISH order (MQTT-4.6.0-2, §6); an ack for something never sent
+    // (or purged meanwhile) is ignored.
+    if (known) throw HubError(400004, "PUBACK out of order");
+    return;
+  }
+  std::uint64_t id = c.c2d_inflight.front().second;
+  c.c2d_inflight.pop_front();
+  auto it = c2d.find(c.key.device_id);
+  if (it == c2d.end()) return;
+  auto& queue = it->second;
+  auto m = std::find_if(queue.begin(), queue.end(), [&](const C2dMessage& x) { return x.id == id; });
+  if (m == queue.end()) return;
+  store.erase_c2d(id);
+  queue.erase(m);
+  log(2, fmt::format("c2d: {} completed a message", c.key.device_id));
+}
+
+void Hub::State::capture_d2c(const IdentityKey& source, std::string body,
+                             core::MessageProperties props) {
+  D2cMessage m;
+  m.sequence_number = last_d2c_sequence + 1;
+  m.enqueued_ms = now();
+  m.source = source;
+  m.body = std::move(body);
+  m.properties = std::move(props);
+  store.put_d2c(m, options.d2c_keep);
+  last_d2c_sequence = m.sequence_number;
+  d2c.push_back(m);
+  while (d2c.size() > options.d2c_keep) d2c.pop_front();
+  log(2, fmt::format("d2c: message {} from {} ({} bytes)", m.sequence_number, to_string(source),
+                     m.body.size()));
+  // A listener may unsubscribe itself (or others) while being called.
+  auto listeners = d2c_listeners;
+  for (auto& [id, fn] : listeners) {
+    if (d2c_listeners.count(id) != 0) fn(m);
+  }
+}
+
+std::vector<D2cMessage> Hub::d2c_since(std::uint64_t after, std::size_t max) const {
+  std::vector<D2cMessage> out;
+  for (const auto& m : m_state->d2c) {
+    if (out.size() >= max) break;
+    if (m.sequence_number > after) out.push_back(m);
+  }
+  return out;
+}
+
+std::uint64_t Hub::last_d2c_sequence() const noexcept { return m_state->last_d2c_sequence; }
+
+ListenerId Hub::subscribe_d2c(D2cListener listener) {
+  ListenerId id = m_state->next_listener++;
+  m_state->d2c_listeners[id] = std::move(listener);
+  return id;
+}
+
+void Hub::unsubscribe_d2c(ListenerId id) { m_state->d2c_listeners.erase(id); }
+
+}  // namespace azhub::emulator

@@ -1,0 +1,102 @@
+#pragma once
+// Hub's private state, shared by the hub_*.cpp files (registry, twins, messages, methods,
+// device plane). Not part of the emulator's API.
+#include <deque>
+#include <map>
+#include <set>
+
+#include "core/topics.hpp"
+#include "emulator/hub.hpp"
+
+namespace azhub::emulator {
+
+// One accepted MQTT connection.
+struct Connection {
+  Session* session = nullptr;
+  std::uint64_t serial = 0;  // distinguishes connections of the same identity over time
+  IdentityKey key;
+  bool clean_session = true;
+  std::optional<mqtt::Will> will;
+  TimerId expiry_timer = 0;
+  std::map<std::string, std::uint8_t> subscriptions;  // filter -> granted QoS
+  std::map<core::SubscriptionKind, std::uint8_t> kinds;  // what those filters are for
+  // C2D messages sent at QoS 1 and not yet acknowledged, in send order: packet id, message id.
+  std::deque<std::pair<std::uint16_t, std::uint64_t>> c2d_inflight;
+  std::uint16_t next_packet_id = 1;
+  bool graceful = false;
+};
+
+struct PendingMethod {
+  IdentityKey key;
+  std::string name;
+  std::string payload;
+  std::chrono::seconds response_timeout{30};
+  MethodCallback done;
+  TimerId timer = 0;
+  bool sent = false;  // false while waiting for the device to connect and subscribe
+};
+
+struct Hub::State {
+  HubOptions options;
+  Store& store;
+  Clock& clock;
+  std::vector<Policy> policies;
+  std::map<IdentityKey, IdentityRecord> identities;
+  std::map<IdentityKey, TwinRecord> twins;
+  std::map<std::string, std::deque<C2dMessage>> c2d;  // device id -> queue, oldest first
+  std::map<IdentityKey, SessionRecord> sessions;      // persistent (CleanSession=0) sessions
+  std::deque<D2cMessage> d2c;
+  std::uint64_t last_d2c_sequence = 0;
+  std::uint64_t last_c2d_id = 0;
+  std::map<ListenerId, D2cListener> d2c_listeners;
+  ListenerId next_listener = 1;
+  std::map<Session*, Connection> connections;
+  std::map<IdentityKey, Session*> current;  // identity -> its live session
+  std::map<IdentityKey, std::int64_t> connection_changed_ms;
+  std::uint64_t next_serial = 1;
+  std::map<std::string, PendingMethod> methods;  // rid -> call
+  std::uint64_t next_rid = 1;
+  std::uint64_t next_etag = 1;
+
+  State(HubOptions o, Store& s, Clock& c) : options(std::move(o)), store(s), clock(c) {}
+
+  void log(int level, std::string_view message) const {
+    if (options.log) options.log(level, message);
+  }
+  [[nodiscard]] std::int64_t now() const { return clock.now_unix_ms(); }
+
+  IdentityRecord& identity_or_throw(const IdentityKey& key);
+  TwinRecord& twin_or_throw(const IdentityKey& key);
+  [[nodiscard]] IdentityRecord with_runtime(const IdentityRecord& record) const;
+  [[nodiscard]] std::string new_etag();
+
+  Connection* connection_of(const IdentityKey& key);
+  void close_connection(const IdentityKey& key, std::string_view reason);
+  std::uint16_t next_packet_id(Connection& c);
+
+  // C2D (hub_messages.cpp)
+  void drop_expired_c2d(const std::string& device_id);
+  void deliver_c2d(Connection& c);
+  void complete_c2d(Connection& c, std::uint16_t packet_id);
+  void capture_d2c(const IdentityKey& source, std::string body, core::MessageProperties props);
+
+  // twins (hub_twin.cpp)
+  void notify_desired(const IdentityKey& key, const nlohmann::json& patch, std::int64_t version);
+  std::int64_t patch_reported(const IdentityKey& key, const nlohmann::json& patch);
+
+  // methods (hub_methods.cpp)
+  void send_method(const std::string& rid, PendingMethod& call, Connection& c);
+  void flush_methods(Connection& c);
+  void finish_method(const std::string& rid, MethodResult result);
+  void method_response(Connection& c, int status, const std::string& rid, std::string payload);
+};
+
+// base64 of `counter` as 8 big-endian bytes (the twin etag form, iothub-protocol.md §8.2).
+[[nodiscard]] std::string counter_etag(std::uint64_t counter);
+// Strips the quotes of an If-Match value; true when it matches `etag` or is "*".
+[[nodiscard]] bool if_match_ok(std::optional<std::string_view> if_match, std::string_view etag);
+// Random bytes as base64 (keys) / as lowercase hex (ids).
+[[nodiscard]] std::string random_base64(std::size_t bytes);
+[[nodiscard]] std::string random_hex(std::size_t bytes);
+
+}  // namespace azhub::emulator

@@ -1,0 +1,212 @@
+// Hub: device and module twins (iothub-protocol.md §7, §8): views, service PATCH/PUT with
+// If-Match, reported patches from devices, $metadata, and desired notifications.
+#include <fmt/format.h>
+
+#include "core/duration.hpp"
+#include "core/limits.hpp"
+#include "core/topics.hpp"
+#include "core/twin.hpp"
+#include "emulator/hub.hpp"
+#include "emulator/hub_state.hpp"
+
+namespace azhub::emulator {
+
+namespace {
+
+using nlohmann::json;
+
+std::string iso(std::int64_t ms) {
+  if (ms <= 0) return "0001-01-01T00:00:00Z";
+  return core::format_iso8601(ms, true);
+}
+
+// Marks every member `patch` touches as updated at `now` (deleted members lose their entry).
+void update_metadata(json& meta, const json& patch, const std::string& now) {
+  if (!meta.is_object()) meta = json::object();
+  meta["$lastUpdated"] = now;
+  for (const auto& [k, v] : patch.items()) {
+    if (v.is_null()) {
+      meta.erase(k);
+    } else if (v.is_object()) {
+      update_metadata(meta[k], v, now);
+    } else {
+      meta[k] = json{{"$lastUpdated", now}};
+    }
+  }
+}
+
+json build_metadata(const json& section, const std::string& now) {
+  json meta = json::object();
+  update_metadata(meta, section, now);
+  return meta;
+}
+
+json section_view(const json& section, const json& meta, std::int64_t version, bool with_meta) {
+  json out = section;
+  if (with_meta) out["$metadata"] = meta.empty() ? json{{"$lastUpdated", "0001-01-01T00:00:00Z"}} : meta;
+  out["$version"] = version;
+  return out;
+}
+
+// Validates one writable section of a service patch; throws HubError 400004.
+void validate_section(const json& patch, std::string_view what, std::size_t max_bytes) {
+  if (!patch.is_object()) throw HubError(400004, fmt::format("{} must be a JSON object", what));
+  try {
+    core::validate_twin_patch(patch, what, max_bytes);
+  } catch (const core::Error& e) {
+    throw HubError(400004, e.what());
+  }
+}
+
+void check_size(const json& section, std::string_view what, std::size_t max_bytes) {
+  std::size_t size = core::twin_section_size(section);
+  if (size > max_bytes)
+    throw HubError(400004, fmt::format("{} would be {} bytes, over the {} byte limit", what, size,
+                                       max_bytes));
+}
+
+}  // namespace
+
+const TwinRecord& Hub::get_twin(const IdentityKey& key) const {
+  return m_state->twin_or_throw(key);
+}
+
+json Hub::device_twin_view(const IdentityKey& key) const {
+  const TwinRecord& t = m_state->twin_or_throw(key);
+  return json{{"desired", section_view(t.desired, t.desired_metadata, t.desired_version, false)},
+              {"reported", section_view(t.reported, t.reported_metadata, t.reported_version, false)}};
+}
+
+json Hub::service_twin_view(const IdentityKey& key) const {
+  State& s = *m_state;
+  const TwinRecord& t = s.twin_or_throw(key);
+  IdentityRecord r = s.with_runtime(s.identity_or_throw(key));
+  json out;
+  out["deviceId"] = key.device_id;
+  if (key.module_id) out["moduleId"] = *key.module_id;
+  out["etag"] = counter_etag(t.etag_counter);
+  out["deviceEtag"] = r.etag;
+  out["status"] = r.status == DeviceStatus::enabled ? "enabled" : "disabled";
+  out["statusUpdateTime"] = iso(r.status_updated_ms);
+  out["connectionState"] = r.connected ? "Connected" : "Disconnected";
+  out["lastActivityTime"] = iso(r.last_activity_ms);
+  out["cloudToDeviceMessageCount"] = r.c2d_message_count;
+  out["authenticationType"] = std::string(to_string(r.auth_type));
+  out["x509Thumbprint"] = json{{"primaryThumbprint", r.primary_thumbprint ? json(*r.primary_thumbprint) : json(nullptr)},
+                               {"secondaryThumbprint", r.secondary_thumbprint ? json(*r.secondary_thumbprint) : json(nullptr)}};
+  out["modelId"] = t.model_id.value_or("");
+  out["version"] = t.version;
+  out["capabilities"] = json{{"iotEdge", r.iot_edge}};
+  out["tags"] = t.tags;
+  out["properties"] = json{
+      {"desired", section_view(t.desired, t.desired_metadata, t.desired_version, true)},
+      {"reported", section_view(t.reported, t.reported_metadata, t.reported_version, true)}};
+  return out;
+}
+
+json Hub::update_twin(const IdentityKey& key, const json& patch,
+                      std::optional<std::string_view> if_match) {
+  State& s = *m_state;
+  TwinRecord& twin = s.twin_or_throw(key);
+  if (!patch.is_object()) throw HubError(400004, "twin patch must be a JSON object");
+  if (!if_match_ok(if_match, counter_etag(twin.etag_counter)))
+    throw HubError(412001, fmt::format("twin etag of '{}' does not match If-Match", to_string(key)));
+  TwinRecord next = twin;
+  std::string now = core::format_iso8601(s.now(), true);
+  bool changed = false;
+  std::optional<json> desired_patch;
+  if (patch.contains("tags") && !patch["tags"].is_null()) {
+    validate_section(patch["tags"], "tags", core::limits::k_twin_tags_bytes);
+    core::apply_merge_patch(next.tags, patch["tags"]);
+    check_size(next.tags, "tags", core::limits::k_twin_tags_bytes);
+    changed = true;
+  }
+  if (patch.contains("properties")) {
+    const json& props = patch["properties"];
+    if (!props.is_object()) throw HubError(400004, "properties must be a JSON object");
+    if (props.contains("reported"))
+      throw HubError(400004, "properties.reported is written by the device only");
+    if (props.contains("desired") && !props["desired"].is_null()) {
+      const json& d = props["desired"];
+      validate_section(d, "properties.desired", core::limits::k_twin_desired_bytes);
+      core::apply_merge_patch(next.desired, d);
+      check_size(next.desired, "properties.desired", core::limits::k_twin_desired_bytes);
+      update_metadata(next.desired_metadata, d, now);
+      next.desired_version += 1;
+      desired_patch = d;
+      changed = true;
+    }
+  }
+  if (changed) {
+    next.etag_counter += 1;
+    next.version += 1;
+    s.store.put_twin(next);
+    twin = std::move(next);
+    s.log(1, fmt::format("twin: service patched {} (version {})", to_string(key), twin.version));
+    if (desired_patch) s.notify_desired(key, *desired_patch, twin.desired_version);
+  }
+  return service_twin_view(key);
+}
+
+json Hub::replace_twin(const IdentityKey& key, const json& doc,
+                       std::optional<std::string_view> if_match) {
+  State& s = *m_state;
+  TwinRecord& twin = s.twin_or_throw(key);
+  if (!doc.is_object()) throw HubError(400004, "twin must be a JSON object");
+  if (!if_match_ok(if_match, counter_etag(twin.etag_counter)))
+    throw HubError(412001, fmt::format("twin etag of '{}' does not match If-Match", to_string(key)));
+  json tags = doc.contains("tags") && !doc["tags"].is_null() ? doc["tags"] : json::object();
+  json desired = json::object();
+  if (doc.contains("properties") && doc["properties"].is_object() &&
+      doc["properties"].contains("desired") && !doc["properties"]["desired"].is_null())
+    desired = doc["properties"]["desired"];
+  desired.erase("$metadata");
+  desired.erase("$version");
+  validate_section(tags, "tags", core::limits::k_twin_tags_bytes);
+  validate_section(desired, "properties.desired", core::limits::k_twin_desired_bytes);
+  check_size(tags, "tags", core::limits::k_twin_tags_bytes);
+  check_size(desired, "properties.desired", core::limits::k_twin_desired_bytes);
+  std::string now = core::format_iso8601(s.now(), true);
+  TwinRecord next = twin;
+  next.tags = tags;
+  bool desired_changed = next.desired != desired;
+  next.desired = desired;
+  next.desired_metadata = build_metadata(desired, now);
+  next.desired_version += 1;
+  next.etag_counter += 1;
+  next.version += 1;
+  s.store.put_twin(next);
+  twin = std::move(next);
+  s.log(1, fmt::format("twin: service replaced {} (version {})", to_string(key), twin.version));
+  // A replace notifies with the whole new desired document (§7.3, E).
+  (void)desired_changed;
+  s.notify_desired(key, twin.desired, twin.desired_version);
+  return service_twin_view(key);
+}
+
+void Hub::State::notify_desired(const IdentityKey& key, const json& patch, std::int64_t version) {
+  Connection* c = connection_of(key);
+  if (c == nullptr || c->kinds.count(core::SubscriptionKind::twin_desired) == 0) return;
+  json body = patch;
+  body["$version"] = version;
+  // Twin notifications are QoS 0 on the wire (§4 table, O).
+  c->session->send(mqtt::Publish{core::build_twin_desired_topic(version), body.dump(), 0, false,
+                                 false, 0});
+  log(2, fmt::format("twin: desired notification to {} ($version {})", to_string(key), version));
+}
+
+std::int64_t Hub::State::patch_reported(const IdentityKey& key, const json& patch) {
+  TwinRecord& twin = twin_or_throw(key);
+  validate_section(patch, "reported patch", core::limits::k_twin_reported_bytes);
+  TwinRecord next = twin;
+  core::apply_merge_patch(next.reported, patch);
+  check_size(next.reported, "reported properties", core::limits::k_twin_reported_bytes);
+  update_metadata(next.reported_metadata, patch, core::format_iso8601(now(), true));
+  next.reported_version += 1;
+  next.version += 1;
+  store.put_twin(next);
+  twin = std::move(next);
+  return twin.reported_version;
+}
+
+}  // namespace azhub::emulator

@@ -1,0 +1,60 @@
+// Store kept in memory (--in-memory): nothing survives the process, but a Hub reopened over the
+// same object sees everything, which is what the unit tests of persistence use.
+#include <map>
+
+#include "emulator/store.hpp"
+
+namespace azhub::emulator {
+
+namespace {
+
+class MemoryStore final : public Store {
+ public:
+  StoreSnapshot load() override {
+    StoreSnapshot s;
+    for (const auto& [k, v] : m_identities) s.identities.push_back(v);
+    for (const auto& [k, v] : m_twins) s.twins.push_back(v);
+    for (const auto& [k, v] : m_c2d) s.c2d.push_back(v);
+    for (const auto& [k, v] : m_d2c) s.d2c.push_back(v);
+    for (const auto& [k, v] : m_policies) s.policies.push_back(v);
+    for (const auto& [k, v] : m_sessions) s.sessions.push_back(v);
+    return s;
+  }
+  void put_identity(const IdentityRecord& record) override { m_identities[record.key] = record; }
+  void erase_identity(const IdentityKey& key) override {
+    auto owned = [&](const IdentityKey& k) {
+      return k == key || (!key.module_id && k.device_id == key.device_id);
+    };
+    std::erase_if(m_identities, [&](const auto& e) { return owned(e.first); });
+    std::erase_if(m_twins, [&](const auto& e) { return owned(e.first); });
+    std::erase_if(m_sessions, [&](const auto& e) { return owned(e.first); });
+    if (!key.module_id) erase_c2d_of(key.device_id);
+  }
+  void put_twin(const TwinRecord& twin) override { m_twins[twin.key] = twin; }
+  void put_c2d(const C2dMessage& message) override { m_c2d[message.id] = message; }
+  void erase_c2d(std::uint64_t id) override { m_c2d.erase(id); }
+  void erase_c2d_of(const std::string& device_id) override {
+    std::erase_if(m_c2d, [&](const auto& e) { return e.second.device_id == device_id; });
+  }
+  void put_d2c(const D2cMessage& message, std::size_t keep) override {
+    m_d2c[message.sequence_number] = message;
+    while (m_d2c.size() > keep) m_d2c.erase(m_d2c.begin());
+  }
+  void put_policy(const Policy& policy) override { m_policies[policy.name] = policy; }
+  void put_session(const SessionRecord& session) override { m_sessions[session.key] = session; }
+  void erase_session(const IdentityKey& key) override { m_sessions.erase(key); }
+
+ private:
+  std::map<IdentityKey, IdentityRecord> m_identities;
+  std::map<IdentityKey, TwinRecord> m_twins;
+  std::map<std::uint64_t, C2dMessage> m_c2d;
+  std::map<std::uint64_t, D2cMessage> m_d2c;
+  std::map<std::string, Policy> m_policies;
+  std::map<IdentityKey, SessionRecord> m_sessions;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> make_memory_store() { return std::make_unique<MemoryStore>(); }
+
+}  // namespace azhub::emulator

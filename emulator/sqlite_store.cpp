@@ -1,0 +1,343 @@
+// Store in SQLite: one row per record, the record itself as a JSON document. WAL mode with
+// synchronous=FULL: every statement is its own transaction and is on disk (WAL fsync'd) when
+// the call returns, so whatever Hub acknowledged afterwards survives kill -9 and power loss.
+// (NORMAL would only risk the last transactions on power loss, not on a process kill, but FULL
+// keeps the promise simple and the emulator's write rate is low.)
+#include <sqlite3.h>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "emulator/store.hpp"
+
+namespace azhub::emulator {
+
+namespace {
+
+using nlohmann::json;
+
+json key_json(const IdentityKey& k) {
+  return json::array({k.device_id, k.module_id ? json(*k.module_id) : json(nullptr)});
+}
+IdentityKey key_from(const json& j) {
+  IdentityKey k;
+  k.device_id = j.at(0).get<std::string>();
+  if (!j.at(1).is_null()) k.module_id = j.at(1).get<std::string>();
+  return k;
+}
+
+json opt(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
+std::optional<std::string> opt_from(const json& j, const char* name) {
+  if (!j.contains(name) || j[name].is_null()) return std::nullopt;
+  return j[name].get<std::string>();
+}
+
+json props_json(const core::MessageProperties& p) {
+  const auto& s = p.system;
+  json app = json::array();
+  for (const auto& [k, v] : p.application) app.push_back(json::array({k, opt(v)}));
+  return json{{"mid", opt(s.message_id)},     {"cid", opt(s.correlation_id)},
+              {"uid", opt(s.user_id)},        {"ct", opt(s.content_type)},
+              {"ce", opt(s.content_encoding)}, {"exp", opt(s.expiry)},
+              {"to", opt(s.to)},              {"ctime", opt(s.creation_time)},
+              {"sub", opt(s.subject)},        {"on", opt(s.output_name)},
+              {"ack", opt(s.ack)},            {"app", app}};
+}
+core::MessageProperties props_from(const json& j) {
+  core::MessageProperties p;
+  auto& s = p.system;
+  s.message_id = opt_from(j, "mid");
+  s.correlation_id = opt_from(j, "cid");
+  s.user_id = opt_from(j, "uid");
+  s.content_type = opt_from(j, "ct");
+  s.content_encoding = opt_from(j, "ce");
+  s.expiry = opt_from(j, "exp");
+  s.to = opt_from(j, "to");
+  s.creation_time = opt_from(j, "ctime");
+  s.subject = opt_from(j, "sub");
+  s.output_name = opt_from(j, "on");
+  s.ack = opt_from(j, "ack");
+  for (const auto& e : j.at("app")) {
+    p.application.emplace_back(e.at(0).get<std::string>(),
+                               e.at(1).is_null() ? std::nullopt
+                                                 : std::optional<std::string>(e.at(1).get<std::string>()));
+  }
+  return p;
+}
+
+json identity_json(const IdentityRecord& r) {
+  return json{{"key", key_json(r.key)},
+              {"generation_id", r.generation_id},
+              {"etag", r.etag},
+              {"enabled", r.status == DeviceStatus::enabled},
+              {"status_reason", opt(r.status_reason)},
+              {"status_updated_ms", r.status_updated_ms},
+              {"auth_type", std::string(to_string(r.auth_type))},
+              {"primary_key", r.primary_key},
+              {"secondary_key", r.secondary_key},
+              {"primary_thumbprint", opt(r.primary_thumbprint)},
+              {"secondary_thumbprint", opt(r.secondary_thumbprint)},
+              {"iot_edge", r.iot_edge},
+              {"managed_by", r.managed_by},
+              {"last_activity_ms", r.last_activity_ms}};
+}
+IdentityRecord identity_from(const json& j) {
+  IdentityRecord r;
+  r.key = key_from(j.at("key"));
+  r.generation_id = j.at("generation_id").get<std::string>();
+  r.etag = j.at("etag").get<std::string>();
+  r.status = j.at("enabled").get<bool>() ? DeviceStatus::enabled : DeviceStatus::disabled;
+  r.status_reason = opt_from(j, "status_reason");
+  r.status_updated_ms = j.at("status_updated_ms").get<std::int64_t>();
+  r.auth_type = parse_auth_type(j.at("auth_type").get<std::string>()).value_or(AuthType::sas);
+  r.primary_key = j.at("primary_key").get<std::string>();
+  r.secondary_key = j.at("secondary_key").get<std::string>();
+  r.primary_thumbprint = opt_from(j, "primary_thumbprint");
+  r.secondary_thumbprint = opt_from(j, "secondary_thumbprint");
+  r.iot_edge = j.at("iot_edge").get<bool>();
+  r.managed_by = j.at("managed_by").get<std::string>();
+  r.last_activity_ms = j.at("last_activity_ms").get<std::int64_t>();
+  return r;
+}
+
+json twin_json(const TwinRecord& t) {
+  return json{{"key", key_json(t.key)},
+              {"tags", t.tags},
+              {"desired", t.desired},
+              {"reported", t.reported},
+              {"desired_metadata", t.desired_metadata},
+              {"reported_metadata", t.reported_metadata},
+              {"desired_version", t.desired_version},
+              {"reported_version", t.reported_version},
+              {"version", t.version},
+              {"etag_counter", t.etag_counter},
+              {"model_id", opt(t.model_id)}};
+}
+TwinRecord twin_from(const json& j) {
+  TwinRecord t;
+  t.key = key_from(j.at("key"));
+  t.tags = j.at("tags");
+  t.desired = j.at("desired");
+  t.reported = j.at("reported");
+  t.desired_metadata = j.at("desired_metadata");
+  t.reported_metadata = j.at("reported_metadata");
+  t.desired_version = j.at("desired_version").get<std::int64_t>();
+  t.reported_version = j.at("reported_version").get<std::int64_t>();
+  t.version = j.at("version").get<std::int64_t>();
+  t.etag_counter = j.at("etag_counter").get<std::uint64_t>();
+  t.model_id = opt_from(j, "model_id");
+  return t;
+}
+
+// Bodies are bytes, not UTF-8: stored as BLOB columns beside the JSON.
+json c2d_json(const C2dMessage& m) {
+  return json{{"device_id", m.device_id},     {"properties", props_json(m.properties)},
+              {"enqueued_ms", m.enqueued_ms}, {"expiry_ms", m.expiry_ms},
+              {"delivery_count", m.delivery_count}};
+}
+json d2c_json(const D2cMessage& m) {
+  return json{{"source", key_json(m.source)},
+              {"enqueued_ms", m.enqueued_ms},
+              {"properties", props_json(m.properties)}};
+}
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : m_db(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &m_stmt, nullptr) != SQLITE_OK)
+      throw core::Error(core::ExitCode::failure, fmt::format("state database: {}", sqlite3_errmsg(db)));
+  }
+  ~Statement() { sqlite3_finalize(m_stmt); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, std::string_view text) {
+    sqlite3_bind_text(m_stmt, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind_blob(int i, std::string_view bytes) {
+    sqlite3_bind_blob(m_stmt, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(m_stmt, i, v);
+    return *this;
+  }
+  // Steps once; true while a row is available.
+  bool step() {
+    int rc = sqlite3_step(m_stmt);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw core::Error(core::ExitCode::failure, fmt::format("state database: {}", sqlite3_errmsg(m_db)));
+  }
+  std::string text(int col) {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(m_stmt, col));
+    int n = sqlite3_column_bytes(m_stmt, col);
+    return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(n));
+  }
+  std::int64_t int64(int col) { return sqlite3_column_int64(m_stmt, col); }
+
+ private:
+  sqlite3* m_db;
+  sqlite3_stmt* m_stmt = nullptr;
+};
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const std::filesystem::path& dir) {
+    std::filesystem::path file = dir / "emulator.db";
+    if (sqlite3_open_v2(file.c_str(), &m_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+        SQLITE_OK) {
+      std::string why = m_db ? sqlite3_errmsg(m_db) : "out of memory";
+      sqlite3_close(m_db);
+      throw core::Error(core::ExitCode::failure,
+                        fmt::format("state database {}: {}", file.string(), why));
+    }
+    sqlite3_busy_timeout(m_db, 5000);
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=FULL");
+    exec("CREATE TABLE IF NOT EXISTS identities (key TEXT PRIMARY KEY, device TEXT NOT NULL, doc TEXT NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS twins (key TEXT PRIMARY KEY, device TEXT NOT NULL, doc TEXT NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS sessions (key TEXT PRIMARY KEY, device TEXT NOT NULL, doc TEXT NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS c2d (id INTEGER PRIMARY KEY, device TEXT NOT NULL, doc TEXT NOT NULL, body BLOB)");
+    exec("CREATE TABLE IF NOT EXISTS d2c (seq INTEGER PRIMARY KEY, doc TEXT NOT NULL, body BLOB)");
+    exec("CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, doc TEXT NOT NULL)");
+  }
+  ~SqliteStore() override { sqlite3_close(m_db); }
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  StoreSnapshot load() override {
+    StoreSnapshot s;
+    try {
+      for (Statement q(m_db, "SELECT doc FROM identities"); q.step();)
+        s.identities.push_back(identity_from(json::parse(q.text(0))));
+      for (Statement q(m_db, "SELECT doc FROM twins"); q.step();)
+        s.twins.push_back(twin_from(json::parse(q.text(0))));
+      for (Statement q(m_db, "SELECT doc FROM sessions"); q.step();) {
+        json j = json::parse(q.text(0));
+        SessionRecord r{key_from(j.at("key")), {}};
+        for (const auto& e : j.at("subscriptions"))
+          r.subscriptions.emplace_back(e.at(0).get<std::string>(), e.at(1).get<std::uint8_t>());
+        s.sessions.push_back(std::move(r));
+      }
+      for (Statement q(m_db, "SELECT id, doc, body FROM c2d ORDER BY id"); q.step();) {
+        json j = json::parse(q.text(1));
+        C2dMessage m;
+        m.id = static_cast<std::uint64_t>(q.int64(0));
+        m.device_id = j.at("device_id").get<std::string>();
+        m.body = q.text(2);
+        m.properties = props_from(j.at("properties"));
+        m.enqueued_ms = j.at("enqueued_ms").get<std::int64_t>();
+        m.expiry_ms = j.at("expiry_ms").get<std::int64_t>();
+        m.delivery_count = j.at("delivery_count").get<std::uint32_t>();
+        s.c2d.push_back(std::move(m));
+      }
+      for (Statement q(m_db, "SELECT seq, doc, body FROM d2c ORDER BY seq"); q.step();) {
+        json j = json::parse(q.text(1));
+        D2cMessage m;
+        m.sequence_number = static_cast<std::uint64_t>(q.int64(0));
+        m.source = key_from(j.at("source"));
+        m.enqueued_ms = j.at("enqueued_ms").get<std::int64_t>();
+        m.properties = props_from(j.at("properties"));
+        m.body = q.text(2);
+        s.d2c.push_back(std::move(m));
+      }
+      for (Statement q(m_db, "SELECT doc FROM policies"); q.step();) {
+        json j = json::parse(q.text(0));
+        s.policies.push_back(Policy{j.at("name").get<std::string>(), j.at("primary_key").get<std::string>(),
+                                    j.at("secondary_key").get<std::string>(), j.at("rights").get<unsigned>()});
+      }
+    } catch (const json::exception& e) {
+      throw core::Error(core::ExitCode::failure, fmt::format("state database is corrupt: {}", e.what()));
+    }
+    return s;
+  }
+
+  void put_identity(const IdentityRecord& r) override {
+    Statement(m_db, "INSERT OR REPLACE INTO identities (key, device, doc) VALUES (?, ?, ?)")
+        .bind(1, key_json(r.key).dump()).bind(2, r.key.device_id).bind(3, identity_json(r).dump()).step();
+  }
+  void erase_identity(const IdentityKey& key) override {
+    exec("BEGIN");
+    try {
+      for (const char* table : {"identities", "twins", "sessions"}) {
+        if (key.module_id) {
+          Statement(m_db, fmt::format("DELETE FROM {} WHERE key = ?", table).c_str())
+              .bind(1, key_json(key).dump()).step();
+        } else {
+          Statement(m_db, fmt::format("DELETE FROM {} WHERE device = ?", table).c_str())
+              .bind(1, key.device_id).step();
+        }
+      }
+      if (!key.module_id) Statement(m_db, "DELETE FROM c2d WHERE device = ?").bind(1, key.device_id).step();
+      exec("COMMIT");
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+  }
+  void put_twin(const TwinRecord& t) override {
+    Statement(m_db, "INSERT OR REPLACE INTO twins (key, device, doc) VALUES (?, ?, ?)")
+        .bind(1, key_json(t.key).dump()).bind(2, t.key.device_id).bind(3, twin_json(t).dump()).step();
+  }
+  void put_c2d(const C2dMessage& m) override {
+    Statement(m_db, "INSERT OR REPLACE INTO c2d (id, device, doc, body) VALUES (?, ?, ?, ?)")
+        .bind(1, static_cast<std::int64_t>(m.id)).bind(2, m.device_id).bind(3, c2d_json(m).dump())
+        .bind_blob(4, m.body).step();
+  }
+  void erase_c2d(std::uint64_t id) override {
+    Statement(m_db, "DELETE FROM c2d WHERE id = ?").bind(1, static_cast<std::int64_t>(id)).step();
+  }
+  void erase_c2d_of(const std::string& device_id) override {
+    Statement(m_db, "DELETE FROM c2d WHERE device = ?").bind(1, device_id).step();
+  }
+  void put_d2c(const D2cMessage& m, std::size_t keep) override {
+    Statement(m_db, "INSERT OR REPLACE INTO d2c (seq, doc, body) VALUES (?, ?, ?)")
+        .bind(1, static_cast<std::int64_t>(m.sequence_number)).bind(2, d2c_json(m).dump())
+        .bind_blob(3, m.body).step();
+    // Trim in batches (every 64 messages) rather than on every insert.
+    if (m.sequence_number > keep && m.sequence_number % 64 == 0) {
+      Statement(m_db, "DELETE FROM d2c WHERE seq <= ?")
+          .bind(1, static_cast<std::int64_t>(m.sequence_number - keep)).step();
+    }
+  }
+  void put_policy(const Policy& p) override {
+    json j{{"name", p.name}, {"primary_key", p.primary_key}, {"secondary_key", p.secondary_key},
+           {"rights", p.rights}};
+    Statement(m_db, "INSERT OR REPLACE INTO policies (name, doc) VALUES (?, ?)")
+        .bind(1, p.name).bind(2, j.dump()).step();
+  }
+  void put_session(const SessionRecord& r) override {
+    json subs = json::array();
+    for (const auto& [f, q] : r.subscriptions) subs.push_back(json::array({f, q}));
+    json j{{"key", key_json(r.key)}, {"subscriptions", subs}};
+    Statement(m_db, "INSERT OR REPLACE INTO sessions (key, device, doc) VALUES (?, ?, ?)")
+        .bind(1, key_json(r.key).dump()).bind(2, r.key.device_id).bind(3, j.dump()).step();
+  }
+  void erase_session(const IdentityKey& key) override {
+    Statement(m_db, "DELETE FROM sessions WHERE key = ?").bind(1, key_json(key).dump()).step();
+  }
+
+ private:
+  void exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(m_db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string why = err ? err : "unknown error";
+      sqlite3_free(err);
+      throw core::Error(core::ExitCode::failure, fmt::format("state database: {}", why));
+    }
+  }
+
+  sqlite3* m_db = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> make_memory_store();
+
+std::unique_ptr<Store> make_sqlite_store(const std::filesystem::path& dir) {
+  return std::make_unique<SqliteStore>(dir);
+}
+
+}  // namespace azhub::emulator

@@ -1,0 +1,585 @@
+#include "emulator/hub.hpp"
+
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "core/sas.hpp"
+#include "core/topics.hpp"
+
+using namespace azhub::emulator;
+using azhub::core::build_sas_token;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::int64_t k_now_ms = 1'800'000'000'000;  // 2027-01-15
+
+class FakeClock final : public Clock {
+ public:
+  std::int64_t now = k_now_ms;
+  std::int64_t now_unix_ms() override { return now; }
+  TimerId start_timer(std::chrono::milliseconds after, std::function<void()> fn) override {
+    TimerId id = m_next++;
+    m_timers[id] = {now + after.count(), std::move(fn)};
+    return id;
+  }
+  void cancel_timer(TimerId id) override { m_timers.erase(id); }
+  // Moves time forward by `ms`, running every timer that comes due, in order.
+  void advance(std::int64_t ms) {
+    std::int64_t until = now + ms;
+    for (;;) {
+      auto next = m_timers.end();
+      for (auto it = m_timers.begin(); it != m_timers.end(); ++it) {
+        if (it->second.first <= until && (next == m_timers.end() || it->second.first < next->second.first))
+          next = it;
+      }
+      if (next == m_timers.end()) break;
+      now = std::max(now, next->second.first);
+      auto fn = std::move(next->second.second);
+      m_timers.erase(next);
+      fn();
+    }
+    now = until;
+  }
+
+ private:
+  std::map<TimerId, std::pair<std::int64_t, std::function<void()>>> m_timers;
+  TimerId m_next = 1;
+};
+
+class FakeSession final : public Session {
+ public:
+  std::vector<mqtt::Packet> sent;
+  bool closed = false;
+  std::string close_reason;
+  void send(mqtt::Packet packet) override { sent.push_back(std::move(packet)); }
+  void close(std::string_view reason) override {
+    closed = true;
+    close_reason = reason;
+  }
+  std::vector<mqtt::Publish> publishes() const {
+    std::vector<mqtt::Publish> out;
+    for (const auto& p : sent) {
+      if (const auto* pub = std::get_if<mqtt::Publish>(&p)) out.push_back(*pub);
+    }
+    return out;
+  }
+  template <class T>
+  const T* last() const {
+    for (auto it = sent.rbegin(); it != sent.rend(); ++it) {
+      if (const auto* p = std::get_if<T>(&*it)) return p;
+    }
+    return nullptr;
+  }
+};
+
+struct Fixture {
+  std::unique_ptr<Store> store = make_memory_store();
+  FakeClock clock;
+  std::unique_ptr<Hub> hub;
+  IdentityRecord dev1;
+  std::vector<std::string> logs;
+
+  Fixture() {
+    open();
+    IdentityRecord r;
+    r.key = {"dev1", {}};
+    dev1 = hub->create_identity(r);
+  }
+  void open() {
+    HubOptions o;
+    o.host_name = "hub.example";
+    o.log = [this](int, std::string_view m) { logs.emplace_back(m); };
+    hub = std::make_unique<Hub>(o, *store, clock);
+  }
+  std::string token(const IdentityKey& key, const std::string& k, std::int64_t ttl_s = 3600) {
+    std::optional<std::string_view> module;
+    if (key.module_id) module = *key.module_id;
+    return build_sas_token(azhub::core::device_resource_uri("hub.example", key.device_id, module), k,
+                           clock.now / 1000 + ttl_s);
+  }
+  mqtt::Connect connect_packet(const IdentityKey& key, const std::string& password, bool clean = false) {
+    mqtt::Connect c;
+    c.client_id = to_string(key);
+    c.username = "hub.example/" + to_string(key) + "/?api-version=2021-04-12";
+    c.password = password;
+    c.clean_session = clean;
+    return c;
+  }
+  mqtt::ConnectReturn connect(FakeSession& s, const IdentityKey& key, const std::string& password,
+                              bool clean = false, ConnectInfo info = {}) {
+    auto ack = hub->connect(s, connect_packet(key, password, clean), info);
+    return ack.code;
+  }
+  FakeSession& online(FakeSession& s, bool clean = false) {
+    REQUIRE(connect(s, dev1.key, token(dev1.key, dev1.primary_key), clean) == mqtt::ConnectReturn::accepted);
+    clock.advance(0);
+    return s;
+  }
+  void subscribe(FakeSession& s, std::vector<std::pair<std::string, std::uint8_t>> filters) {
+    hub->handle_packet(s, mqtt::Subscribe{1, std::move(filters)});
+  }
+};
+
+}  // namespace
+
+TEST_CASE("emulator::Hub CONNECT authentication") {
+  Fixture f;
+  FakeSession s;
+  const IdentityKey key = f.dev1.key;
+
+  SUBCASE("primary and secondary keys") {
+    CHECK(f.connect(s, key, f.token(key, f.dev1.primary_key)) == mqtt::ConnectReturn::accepted);
+    FakeSession s2;
+    CHECK(f.connect(s2, key, f.token(key, f.dev1.secondary_key)) == mqtt::ConnectReturn::accepted);
+    CHECK(f.hub->is_connected(key));
+  }
+  SUBCASE("refusals are CONNACK 5") {
+    IdentityRecord other;
+    other.key = {"dev2", {}};
+    other = f.hub->create_identity(other);
+    CHECK(f.connect(s, key, f.token(key, other.primary_key)) == mqtt::ConnectReturn::not_authorized);
+    CHECK(f.connect(s, key, f.token(key, f.dev1.primary_key, -10)) == mqtt::ConnectReturn::not_authorized);
+    CHECK(f.connect(s, key, f.token(other.key, other.primary_key)) == mqtt::ConnectReturn::not_authorized);
+    CHECK(f.connect(s, key, "not a token") == mqtt::ConnectReturn::not_authorized);
+    CHECK(f.connect(s, key, "") == mqtt::ConnectReturn::not_authorized);  // no certificate
+    CHECK(f.connect(s, {"ghost", {}}, f.token({"ghost", {}}, f.dev1.primary_key)) ==
+          mqtt::ConnectReturn::not_authorized);
+    auto c = f.connect_packet(key, f.token(key, f.dev1.primary_key));
+    c.client_id = "dev2";
+    CHECK(f.hub->connect(s, c, {}).code == mqtt::ConnectReturn::not_authorized);
+    c = f.connect_packet(key, f.token(key, f.dev1.primary_key));
+    c.username = "other.example/dev1/?api-version=2021-04-12";
+    CHECK(f.hub->connect(s, c, {}).code == mqtt::ConnectReturn::not_authorized);
+    c = f.connect_packet(key, f.token(key, f.dev1.primary_key));
+    c.protocol_level = 3;
+    CHECK(f.hub->connect(s, c, {}).code == mqtt::ConnectReturn::unacceptable_protocol);
+    CHECK_FALSE(f.hub->is_connected(key));
+  }
+  SUBCASE("disabled device") {
+    IdentityRecord r = f.dev1;
+    r.status = DeviceStatus::disabled;
+    f.hub->update_identity(r, std::nullopt);
+    CHECK(f.connect(s, key, f.token(key, f.dev1.primary_key)) == mqtt::ConnectReturn::not_authorized);
+  }
+  SUBCASE("policy tokens need DeviceConnect and cover the identity") {
+    const Policy* device = f.hub->find_policy("device");
+    const Policy* service = f.hub->find_policy("service");
+    REQUIRE(device != nullptr);
+    REQUIRE(service != nullptr);
+    std::int64_t se = f.clock.now / 1000 + 60;
+    CHECK(f.connect(s, key, build_sas_token("hub.example/devices/dev1", device->primary_key, se, "device")) ==
+          mqtt::ConnectReturn::accepted);
+    FakeSession s2;
+    CHECK(f.connect(s2, key, build_sas_token("hub.example/devices", device->primary_key, se, "device")) ==
+          mqtt::ConnectReturn::accepted);
+    FakeSession s3;
+    CHECK(f.connect(s3, key, build_sas_token("hub.example/devices/dev9", device->primary_key, se, "device")) ==
+          mqtt::ConnectReturn::not_authorized);
+    CHECK(f.connect(s3, key, build_sas_token("hub.example/devices/dev1", service->primary_key, se, "service")) ==
+          mqtt::ConnectReturn::not_authorized);
+  }
+  SUBCASE("X.509 self-signed thumbprint") {
+    IdentityRecord x;
+    x.key = {"xdev", {}};
+    x.auth_type = AuthType::self_signed;
+    x.primary_thumbprint = std::string(40, 'A');
+    x = f.hub->create_identity(x);
+    auto c = f.connect_packet(x.key, "");
+    c.password.reset();
+    ConnectInfo info;
+    CHECK(f.hub->connect(s, c, info).code == mqtt::ConnectReturn::not_authorized);
+    info.certificate = PeerCertificate{std::string(40, 'b'), std::string(64, 'c'), "xdev", false};
+    CHECK(f.hub->connect(s, c, info).code == mqtt::ConnectReturn::not_authorized);
+    info.certificate->sha1_hex = std::string(40, 'a');
+    CHECK(f.hub->connect(s, c, info).code == mqtt::ConnectReturn::accepted);
+  }
+  SUBCASE("X.509 CA-signed needs a verified chain and the identity as CN") {
+    IdentityRecord x;
+    x.key = {"cadev", {}};
+    x.auth_type = AuthType::certificate_authority;
+    x = f.hub->create_identity(x);
+    auto c = f.connect_packet(x.key, "");
+    ConnectInfo info;
+    info.certificate = PeerCertificate{"00", "00", "cadev", false};
+    CHECK(f.hub->connect(s, c, info).code == mqtt::ConnectReturn::not_authorized);
+    info.certificate->chain_verified = true;
+    info.certificate->subject_cn = "other";
+    CHECK(f.hub->connect(s, c, info).code == mqtt::ConnectReturn::not_authorized);
+    info.certificate->subject_cn = "cadev";
+    CHECK(f.hub->connect(s, c, info).code == mqtt::ConnectReturn::accepted);
+  }
+}
+
+TEST_CASE("emulator::Hub connections: takeover, token expiry, session present") {
+  Fixture f;
+  FakeSession a;
+  FakeSession b;
+  f.online(a);
+  f.online(b);
+  CHECK(a.closed);
+  CHECK_FALSE(b.closed);
+  f.hub->disconnected(a, false);  // late notification from the old session: no effect
+  CHECK(f.hub->is_connected(f.dev1.key));
+
+  FakeSession c;
+  auto ack = f.hub->connect(c, f.connect_packet(f.dev1.key, f.token(f.dev1.key, f.dev1.primary_key, 30)), {});
+  CHECK(ack.session_present);  // CleanSession=0 before
+  f.clock.advance(29'000);
+  CHECK_FALSE(c.closed);
+  f.clock.advance(1'000);
+  CHECK(c.closed);
+  CHECK(c.close_reason == "SAS token expired");
+  CHECK_FALSE(f.hub->is_connected(f.dev1.key));
+
+  FakeSession d;
+  ack = f.hub->connect(d, f.connect_packet(f.dev1.key, f.token(f.dev1.key, f.dev1.primary_key), true), {});
+  CHECK_FALSE(ack.session_present);
+}
+
+TEST_CASE("emulator::Hub telemetry") {
+  Fixture f;
+  FakeSession s;
+  f.online(s);
+  std::vector<D2cMessage> seen;
+  f.hub->subscribe_d2c([&](const D2cMessage& m) { seen.push_back(m); });
+
+  SUBCASE("captured with properties, PUBACK for QoS 1, mqtt-retain for RETAIN") {
+    f.hub->handle_packet(s, mqtt::Publish{"devices/dev1/messages/events/%24.ct=application%2Fjson&temp=21", "{}", 1, true, false, 7});
+    REQUIRE(s.last<mqtt::Puback>() != nullptr);
+    CHECK(s.last<mqtt::Puback>()->packet_id == 7);
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].sequence_number == 1);
+    CHECK(seen[0].source == f.dev1.key);
+    CHECK(seen[0].properties.system.content_type == "application/json");
+    REQUIRE(seen[0].properties.application.size() == 2);
+    CHECK(seen[0].properties.application[0].first == "temp");
+    CHECK(seen[0].properties.application[1].first == "mqtt-retain");
+    CHECK(f.hub->d2c_since(0, 10).size() == 1);
+    CHECK(f.hub->d2c_since(1, 10).empty());
+    CHECK_FALSE(s.closed);
+  }
+  SUBCASE("another device's topic closes") {
+    f.hub->handle_packet(s, mqtt::Publish{"devices/dev2/messages/events/", "x", 0, false, false, 0});
+    CHECK(s.closed);
+    CHECK(seen.empty());
+  }
+  SUBCASE("unknown topic closes") {
+    f.hub->handle_packet(s, mqtt::Publish{"foo/bar", "x", 0, false, false, 0});
+    CHECK(s.closed);
+  }
+  SUBCASE("QoS 2 closes") {
+    f.hub->handle_packet(s, mqtt::Publish{"devices/dev1/messages/events/", "x", 2, false, false, 1});
+    CHECK(s.closed);
+    CHECK(seen.empty());
+  }
+  SUBCASE("over 256 KB closes") {
+    f.hub->handle_packet(s, mqtt::Publish{"devices/dev1/messages/events/", std::string(256 * 1024 + 1, 'x'), 1, false, false, 1});
+    CHECK(s.closed);
+    CHECK(seen.empty());
+    CHECK(s.last<mqtt::Puback>() == nullptr);
+  }
+  SUBCASE("exactly 256 KB is accepted") {
+    f.hub->handle_packet(s, mqtt::Publish{"devices/dev1/messages/events/", std::string(256 * 1024, 'x'), 1, false, false, 1});
+    CHECK_FALSE(s.closed);
+    CHECK(seen.size() == 1);
+  }
+}
+
+TEST_CASE("emulator::Hub Will on ungraceful loss only") {
+  Fixture f;
+  auto c = f.connect_packet(f.dev1.key, f.token(f.dev1.key, f.dev1.primary_key));
+  c.will = mqtt::Will{"devices/dev1/messages/events/", "gone", 1, false};
+  FakeSession a;
+  REQUIRE(f.hub->connect(a, c, {}).code == mqtt::ConnectReturn::accepted);
+  f.hub->disconnected(a, false);
+  auto got = f.hub->d2c_since(0, 10);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].body == "gone");
+  REQUIRE(got[0].properties.application.size() == 1);
+  CHECK(got[0].properties.application[0] == std::pair<std::string, std::optional<std::string>>{"iothub-MessageType", "Will"});
+  FakeSession b;
+  REQUIRE(f.hub->connect(b, c, {}).code == mqtt::ConnectReturn::accepted);
+  f.hub->handle_packet(b, mqtt::Disconnect{});
+  CHECK(f.hub->d2c_since(0, 10).size() == 1);
+  c.will->topic = "devices/dev2/messages/events/";
+  FakeSession d;
+  CHECK(f.hub->connect(d, c, {}).code == mqtt::ConnectReturn::not_authorized);
+}
+
+TEST_CASE("emulator::Hub subscriptions") {
+  Fixture f;
+  FakeSession s;
+  f.online(s);
+  SUBCASE("QoS 2 granted as 1") {
+    f.subscribe(s, {{"$iothub/methods/POST/#", 2}, {"$iothub/twin/res/#", 0}});
+    REQUIRE(s.last<mqtt::Suback>() != nullptr);
+    CHECK(s.last<mqtt::Suback>()->return_codes == std::vector<std::uint8_t>{1, 0});
+  }
+  SUBCASE("unsupported filter closes") {
+    f.subscribe(s, {{"devices/dev2/messages/devicebound/#", 1}});
+    CHECK(s.closed);
+    CHECK(s.last<mqtt::Suback>() == nullptr);
+  }
+  SUBCASE("sixth subscription closes") {
+    f.subscribe(s, {{"$iothub/methods/POST/#", 1}, {"$iothub/twin/res/#", 0},
+                    {"$iothub/twin/PATCH/properties/desired/#", 0},
+                    {"devices/dev1/messages/devicebound/#", 1}, {"devices/+/messages/devicebound/#", 1}});
+    CHECK_FALSE(s.closed);
+    f.subscribe(s, {{"$iothub/twin/res/#", 1}});  // re-subscribing an existing filter is fine
+    CHECK_FALSE(s.closed);
+    f.subscribe(s, {{"$iothub/twin/res/+", 1}});
+    CHECK(s.closed);
+  }
+  SUBCASE("modules cannot subscribe to C2D") {
+    IdentityRecord m;
+    m.key = {"dev1", std::string("mod")};
+    m = f.hub->create_identity(m);
+    FakeSession ms;
+    REQUIRE(f.connect(ms, m.key, f.token(m.key, m.primary_key)) == mqtt::ConnectReturn::accepted);
+    f.subscribe(ms, {{"devices/dev1/messages/devicebound/#", 1}});
+    CHECK(ms.closed);
+  }
+}
+
+TEST_CASE("emulator::Hub twin over MQTT and REST") {
+  Fixture f;
+  FakeSession s;
+  f.online(s);
+  f.subscribe(s, {{"$iothub/twin/res/#", 0}, {"$iothub/twin/PATCH/properties/desired/#", 0}});
+
+  f.hub->handle_packet(s, mqtt::Publish{"$iothub/twin/PATCH/properties/reported/?$rid=r1", R"({"a":1,"b":{"c":2}})", 0, false, false, 0});
+  auto pubs = s.publishes();
+  REQUIRE(pubs.size() == 1);
+  CHECK(pubs.back().topic == "$iothub/twin/res/204/?$rid=r1&$version=2");
+  CHECK(pubs.back().payload.empty());
+
+  f.hub->handle_packet(s, mqtt::Publish{"$iothub/twin/PATCH/properties/reported/?$rid=r2", R"({"b":null})", 0, false, false, 0});
+  f.hub->handle_packet(s, mqtt::Publish{"$iothub/twin/GET/?$rid=g", "", 0, false, false, 0});
+  pubs = s.publishes();
+  CHECK(pubs.back().topic == "$iothub/twin/res/200/?$rid=g");
+  CHECK(json::parse(pubs.back().payload) ==
+        json::parse(R"({"desired":{"$version":1},"reported":{"a":1,"$version":3}})"));
+
+  f.hub->handle_packet(s, mqtt::Publish{"$iothub/twin/PATCH/properties/reported/?$rid=bad", R"({"$x":1})", 0, false, false, 0});
+  pubs = s.publishes();
+  CHECK(pubs.back().topic == "$iothub/twin/res/400/?$rid=bad");
+  CHECK(json::parse(pubs.back().payload)["errorCode"] == 400004);
+  f.hub->handle_packet(s, mqtt::Publish{"$iothub/twin/PATCH/properties/reported/?$rid=bad2", "not json", 0, false, false, 0});
+  CHECK(s.publishes().back().topic == "$iothub/twin/res/400/?$rid=bad2");
+  CHECK_FALSE(s.closed);
+
+  // Service PATCH: If-Match, desired notification with the partial doc.
+  json before = f.hub->service_twin_view(f.dev1.key);
+  CHECK(before["etag"] == "AAAAAAAAAAE=");
+  CHECK_THROWS_AS(f.hub->update_twin(f.dev1.key, json::parse(R"({"tags":{"x":1}})"), "\"nope\""), HubError);
+  json after = f.hub->update_twin(f.dev1.key, json::parse(R"({"tags":{"x":1},"properties":{"desired":{"speed":5}}})"),
+                                  "\"AAAAAAAAAAE=\"");
+  CHECK(after["etag"] == "AAAAAAAAAAI=");
+  CHECK(after["tags"] == json::parse(R"({"x":1})"));
+  CHECK(after["properties"]["desired"]["speed"] == 5);
+  CHECK(after["properties"]["desired"]["$version"] == 2);
+  CHECK(after["properties"]["desired"]["$metadata"]["speed"].contains("$lastUpdated"));
+  pubs = s.publishes();
+  CHECK(pubs.back().topic == "$iothub/twin/PATCH/properties/desired/?$version=2");
+  CHECK(json::parse(pubs.back().payload) == json::parse(R"({"speed":5,"$version":2})"));
+  try {
+    (void)f.hub->update_twin(f.dev1.key, json::parse(R"({"properties":{"reported":{"a":2}}})"), std::nullopt);
+    FAIL("reported write accepted");
+  } catch (const HubError& e) {
+    CHECK(e.error_code() == 400004);
+  }
+  json replaced = f.hub->replace_twin(f.dev1.key, json::parse(R"({"properties":{"desired":{"mode":"eco"}}})"), "*");
+  CHECK(replaced["tags"] == json::object());
+  CHECK(json::parse(s.publishes().back().payload) == json::parse(R"({"mode":"eco","$version":3})"));
+}
+
+TEST_CASE("emulator::Hub C2D delivery, completion and redelivery") {
+  Fixture f;
+  C2dSend m;
+  m.body = "hello";
+  m.properties.system.message_id = "m1";
+  m.properties.application.emplace_back("k", "v w");
+  f.hub->send_c2d("dev1", m);
+  CHECK(f.hub->get_identity(f.dev1.key)->c2d_message_count == 1);
+
+  FakeSession s;
+  f.online(s);
+  CHECK(s.publishes().empty());  // not subscribed yet
+  f.subscribe(s, {{"devices/dev1/messages/devicebound/#", 1}});
+  auto pubs = s.publishes();
+  REQUIRE(pubs.size() == 1);
+  CHECK(pubs[0].topic == "devices/dev1/messages/devicebound/%24.mid=m1&%24.to=%2Fdevices%2Fdev1%2Fmessages%2FdeviceBound&k=v%20w");
+  CHECK(pubs[0].qos == 1);
+  CHECK_FALSE(pubs[0].dup);
+
+  // Not acknowledged: a new connection (CleanSession=0) gets it again, marked DUP.
+  f.hub->disconnected(s, false);
+  FakeSession s2;
+  auto ack = f.hub->connect(s2, f.connect_packet(f.dev1.key, f.token(f.dev1.key, f.dev1.primary_key)), {});
+  CHECK(ack.session_present);
+  f.clock.advance(0);
+  pubs = s2.publishes();
+  REQUIRE(pubs.size() == 1);
+  CHECK(pubs[0].dup);
+  f.hub->handle_packet(s2, mqtt::Puback{pubs[0].packet_id});
+  CHECK(f.hub->queued_c2d("dev1").empty());
+
+  // PUBACKs out of order close the connection.
+  f.hub->send_c2d("dev1", m);
+  f.hub->send_c2d("dev1", m);
+  pubs = s2.publishes();
+  REQUIRE(pubs.size() == 3);
+  f.hub->handle_packet(s2, mqtt::Puback{pubs[2].packet_id});
+  CHECK(s2.closed);
+}
+
+TEST_CASE("emulator::Hub C2D rules") {
+  Fixture f;
+  SUBCASE("QoS 0 subscribers complete at send") {
+    FakeSession s;
+    f.online(s);
+    f.subscribe(s, {{"devices/+/messages/devicebound/#", 0}});
+    f.hub->send_c2d("dev1", C2dSend{"x", {}, std::nullopt});
+    REQUIRE(s.publishes().size() == 1);
+    CHECK(s.publishes()[0].qos == 0);
+    CHECK(f.hub->queued_c2d("dev1").empty());
+  }
+  SUBCASE("expired messages are dropped") {
+    f.hub->send_c2d("dev1", C2dSend{"x", {}, f.clock.now + 60'000});
+    f.clock.advance(60'000);
+    CHECK(f.hub->queued_c2d("dev1").empty());
+  }
+  SUBCASE("limits") {
+    for (int i = 0; i < 50; ++i) f.hub->send_c2d("dev1", C2dSend{"x", {}, std::nullopt});
+    try {
+      f.hub->send_c2d("dev1", C2dSend{"x", {}, std::nullopt});
+      FAIL("51st message accepted");
+    } catch (const HubError& e) {
+      CHECK(e.error_code() == 403004);
+    }
+    CHECK(f.hub->purge_c2d("dev1") == 50);
+    try {
+      f.hub->send_c2d("dev1", C2dSend{std::string(64 * 1024 + 1, 'x'), {}, std::nullopt});
+      FAIL("oversize accepted");
+    } catch (const HubError& e) {
+      CHECK(e.error_code() == 413001);
+    }
+    try {
+      f.hub->send_c2d("nobody", C2dSend{"x", {}, std::nullopt});
+      FAIL("unknown device accepted");
+    } catch (const HubError& e) {
+      CHECK(e.error_code() == 404001);
+    }
+  }
+}
+
+TEST_CASE("emulator::Hub direct methods") {
+  Fixture f;
+  std::vector<MethodResult> results;
+  auto done = [&](const MethodResult& r) { results.push_back(r); };
+
+  SUBCASE("offline device: 404103, never synchronously") {
+    f.hub->invoke_method(f.dev1.key, "reboot", "{}", std::chrono::seconds(30), std::chrono::seconds(0), done);
+    CHECK(results.empty());
+    f.clock.advance(0);
+    REQUIRE(results.size() == 1);
+    CHECK(results[0].error_code == 404103);
+  }
+  SUBCASE("answered") {
+    FakeSession s;
+    f.online(s);
+    f.subscribe(s, {{"$iothub/methods/POST/#", 0}});
+    f.hub->invoke_method(f.dev1.key, "reboot", R"({"delay":5})", std::chrono::seconds(30), std::chrono::seconds(0), done);
+    auto pubs = s.publishes();
+    REQUIRE(pubs.size() == 1);
+    auto req = azhub::core::parse_method_request_topic(pubs[0].topic);
+    REQUIRE(req);
+    CHECK(req->name == "reboot");
+    CHECK(pubs[0].payload == R"({"delay":5})");
+    f.hub->handle_packet(s, mqtt::Publish{"$iothub/methods/res/201/?$rid=" + req->rid, R"({"ok":true})", 0, false, false, 0});
+    REQUIRE(results.size() == 1);
+    CHECK(results[0].error_code == 0);
+    CHECK(results[0].status == 201);
+    CHECK(results[0].payload == R"({"ok":true})");
+    f.clock.advance(60'000);
+    CHECK(results.size() == 1);
+  }
+  SUBCASE("no answer: 504101") {
+    FakeSession s;
+    f.online(s);
+    f.subscribe(s, {{"$iothub/methods/POST/#", 0}});
+    f.hub->invoke_method(f.dev1.key, "m", "null", std::chrono::seconds(5), std::chrono::seconds(0), done);
+    CHECK(s.publishes().back().payload.empty());
+    f.clock.advance(4'999);
+    CHECK(results.empty());
+    f.clock.advance(1);
+    REQUIRE(results.size() == 1);
+    CHECK(results[0].error_code == 504101);
+  }
+  SUBCASE("waits connectTimeout for the device") {
+    f.hub->invoke_method(f.dev1.key, "m", "1", std::chrono::seconds(5), std::chrono::seconds(10), done);
+    f.clock.advance(3'000);
+    FakeSession s;
+    f.online(s);
+    f.subscribe(s, {{"$iothub/methods/POST/#", 0}});
+    REQUIRE(s.publishes().size() == 1);
+    auto rid = azhub::core::parse_method_request_topic(s.publishes()[0].topic)->rid;
+    f.hub->handle_packet(s, mqtt::Publish{"$iothub/methods/res/200/?$rid=" + rid, "", 0, false, false, 0});
+    REQUIRE(results.size() == 1);
+    CHECK(results[0].status == 200);
+  }
+  SUBCASE("argument checks throw") {
+    CHECK_THROWS_AS(f.hub->invoke_method(f.dev1.key, "m", "{}", std::chrono::seconds(4), std::chrono::seconds(0), done), HubError);
+    CHECK_THROWS_AS(f.hub->invoke_method(f.dev1.key, "m", "{", std::chrono::seconds(30), std::chrono::seconds(0), done), HubError);
+    CHECK_THROWS_AS(f.hub->invoke_method({"x", {}}, "m", "{}", std::chrono::seconds(30), std::chrono::seconds(0), done), HubError);
+  }
+}
+
+TEST_CASE("emulator::Hub state survives a reopen over the same store") {
+  Fixture f;
+  f.hub->update_twin(f.dev1.key, json::parse(R"({"properties":{"desired":{"a":1}}})"), std::nullopt);
+  f.hub->send_c2d("dev1", C2dSend{"queued", {}, std::nullopt});
+  std::string owner_key = f.hub->find_policy("iothubowner")->primary_key;
+  f.open();
+  CHECK(f.hub->get_twin(f.dev1.key).desired == json::parse(R"({"a":1})"));
+  CHECK(f.hub->queued_c2d("dev1").size() == 1);
+  CHECK(f.hub->find_policy("iothubowner")->primary_key == owner_key);
+  CHECK(f.hub->get_identity(f.dev1.key)->primary_key == f.dev1.primary_key);
+}
+
+TEST_CASE("emulator::Hub registry") {
+  Fixture f;
+  IdentityRecord dup;
+  dup.key = {"dev1", {}};
+  try {
+    f.hub->create_identity(dup);
+    FAIL("duplicate accepted");
+  } catch (const HubError& e) {
+    CHECK(e.error_code() == 409001);
+  }
+  IdentityRecord mod;
+  mod.key = {"nodev", std::string("m")};
+  CHECK_THROWS_AS(f.hub->create_identity(mod), HubError);
+  mod.key.device_id = "dev1";
+  auto created = f.hub->create_identity(mod);
+  CHECK(f.hub->list_modules("dev1").size() == 1);
+  CHECK_THROWS_AS(f.hub->delete_identity(f.dev1.key, "\"wrong\""), HubError);
+  f.hub->delete_identity(f.dev1.key, "*");
+  CHECK_FALSE(f.hub->get_identity(created.key).has_value());
+  CHECK(f.hub->list_devices().empty());
+}
+
+TEST_CASE("emulator::Hub::authorize_service") {
+  Fixture f;
+  const Policy* owner = f.hub->find_policy("iothubowner");
+  const Policy* read = f.hub->find_policy("registryRead");
+  std::int64_t se = f.clock.now / 1000 + 60;
+  CHECK(f.hub->authorize_service(build_sas_token("hub.example", owner->primary_key, se, "iothubowner"),
+                                 right_registry_write) == "iothubowner");
+  CHECK_THROWS_AS((void)f.hub->authorize_service(build_sas_token("hub.example", read->primary_key, se, "registryRead"),
+                                                 right_registry_write), HubError);
+  CHECK_THROWS_AS((void)f.hub->authorize_service(build_sas_token("hub.example", owner->primary_key, se - 120, "iothubowner"),
+                                                 right_registry_read), HubError);
+}
