@@ -8,5 +8,6 @@
 namespace azhub::cli {
 
 void add_sas_command(CLI::App& app, Io& io);
+void add_service_command(CLI::App& app, Io& io);
 
 }  // namespace azhub::cli

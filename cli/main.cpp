@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
 
   // One line per subcommand, in the order `azhub --help` lists them.
   azhub::cli::add_sas_command(app, io);
+  azhub::cli::add_service_command(app, io);
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

@@ -306,7 +306,7 @@ ServiceRequest build_c2d_send_request(const C2dMessage& message) {
     }
     req.headers.emplace_back("iothub-ack", *sys.ack);
   }
-  req.headers.emplace_back("Content-Type", sys.content_type.value_or("application/octet-stream"));
+  if (sys.content_type) req.headers.emplace_back("Content-Type", *sys.content_type);
   if (sys.content_encoding) req.headers.emplace_back("Content-Encoding", *sys.content_encoding);
   for (const auto& [name, value] : message.properties.application) {
     validate_application_property(name, value.value_or(""));

@@ -219,8 +219,7 @@ TEST_CASE("core::build_c2d_send_request") {
     const auto req = core::build_c2d_send_request(msg);
     CHECK(req.method == "POST");
     CHECK(req.target() == "/_emulator/devices/d%3F1/messages/deviceBound?api-version=2021-04-12");
-    CHECK(req.headers == Headers{{"Accept", "application/json"},
-                                 {"Content-Type", "application/octet-stream"}});
+    CHECK(req.headers == Headers{{"Accept", "application/json"}});
     CHECK(req.body == "hello");
   }
   SUBCASE("every property") {

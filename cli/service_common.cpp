@@ -1,0 +1,79 @@
+#include "cli/service_common.hpp"
+
+#include <fmt/format.h>
+
+#include "cli/connection_options.hpp"
+#include "core/error.hpp"
+
+namespace azhub::cli {
+
+void add_service_options(CLI::App& cmd, ServiceOptions& opt) {
+  const std::string group = "Connection";
+  cmd.add_option("-c,--connection-string", opt.connection_string,
+                 "Service connection string HostName=...;SharedAccessKeyName=...;SharedAccessKey=... "
+                 "(default: env AZHUB_SERVICE_CONNECTION_STRING)")
+      ->type_name("STRING")
+      ->group(group);
+  cmd.add_option("--port", opt.port, "HTTPS port of the hub (azhub emulate prints its own)")
+      ->type_name("PORT")
+      ->check(CLI::Range(1, 65535))
+      ->group(group);
+  cmd.add_option("--ca-file", opt.ca_file, "Trust the CA certificates in FILE (PEM) instead of the system's")
+      ->type_name("FILE")
+      ->group(group);
+}
+
+service::ServiceClient make_service_client(const ServiceOptions& opt, Io& io) {
+  std::optional<ConnectionStringInput> input;
+  if (opt.connection_string) {
+    input = ConnectionStringInput{*opt.connection_string, "-c/--connection-string"};
+  } else if (auto env = io.env(k_env_service_connection_string); env && !env->empty()) {
+    input = ConnectionStringInput{*env, k_env_service_connection_string};
+  }
+  if (!input) {
+    throw core::usage_error(fmt::format(
+        "no service connection string: give -c/--connection-string or set {}", k_env_service_connection_string));
+  }
+  core::ConnectionString cs = parse_connection_input(*input);
+  if (cs.kind != core::ConnectionString::Kind::service) {
+    throw core::usage_error(fmt::format(
+        "{}: a device connection string does not work here; azhub service needs a policy one "
+        "(HostName=...;SharedAccessKeyName=...;SharedAccessKey=...)",
+        input->source));
+  }
+  service::ServiceClientOptions options;
+  options.connection = std::move(cs);
+  options.port = opt.port;
+  options.ca_file = opt.ca_file;
+  options.now_unix_s = [&io] { return io.now_unix_seconds(); };
+  options.interrupted = [&io] { return io.was_interrupted(); };
+  options.trace = [&io](int level, std::string_view line) { io.trace(level, line); };
+  return service::ServiceClient(std::move(options));
+}
+
+service::Deadline request_deadline(std::chrono::seconds extra) {
+  return std::chrono::steady_clock::now() + std::chrono::seconds(60) + extra;
+}
+
+void require_emulator(service::ServiceClient& client, std::string_view command) {
+  if (!client.is_emulator(request_deadline())) {
+    throw core::usage_error(fmt::format(
+        "{} is not azhub emulate: the real IoT Hub offers C2D send / D2C read only over AMQP; "
+        "azhub service {} works against azhub emulate",
+        client.host(), command));
+  }
+}
+
+nlohmann::json parse_response_json(const std::string& body, std::string_view what) {
+  auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded()) throw core::Error(core::ExitCode::failure, fmt::format("{}: the hub's response is not JSON", what));
+  return doc;
+}
+
+void print_document(Io& io, const nlohmann::json& doc) {
+  const auto text = io.json() ? doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                              : doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  io.out << text << '\n' << std::flush;
+}
+
+}  // namespace azhub::cli
