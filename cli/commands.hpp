@@ -9,5 +9,9 @@ namespace azhub::cli {
 
 void add_sas_command(CLI::App& app, Io& io);
 void add_service_command(CLI::App& app, Io& io);
+void add_send_command(CLI::App& app, Io& io);
+void add_listen_command(CLI::App& app, Io& io);
+void add_twin_command(CLI::App& app, Io& io);
+void add_method_command(CLI::App& app, Io& io);
 
 }  // namespace azhub::cli

@@ -4,11 +4,16 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <random>
 #include <sstream>
 #include <string_view>
 
 #include <fmt/format.h>
 
+#include "azhub/version.hpp"
+#include "core/device/credentials.hpp"
+#include "core/duration.hpp"
 #include "core/encoding.hpp"
 #include "core/error.hpp"
 
@@ -215,6 +220,147 @@ ResolvedConnection resolve_connection(const ConnectionOptions& opt, const Env& e
                     *opt.device_id, k_env_device_key));
   }
   return out;
+}
+
+// --- device transport ---------------------------------------------------------------------------
+
+namespace {
+
+bool is_loopback_host(std::string_view host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
+}
+
+void require_readable(const std::optional<std::string>& path, std::string_view flag) {
+  if (!path) return;
+  std::ifstream file(*path, std::ios::binary);
+  if (!file) throw usage_error(fmt::format("{}: cannot read '{}': {}", flag, *path, std::strerror(errno)));
+}
+
+// The proxy for a WebSocket connection to `host`: --proxy, else HTTPS_PROXY / https_proxy unless
+// NO_PROXY names the host (or the host is loopback).
+std::optional<std::string> resolve_proxy(const DeviceConnectionOptions& opt, const Env& env,
+                                         std::string_view host) {
+  if (opt.proxy) return opt.proxy;
+  if (is_loopback_host(host)) return std::nullopt;
+  for (std::string_view name : {"NO_PROXY", "no_proxy"}) {
+    const std::optional<std::string> list = env(name);
+    if (!list) continue;
+    std::string_view rest = *list;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      std::string entry = trim(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      if (entry == "*") return std::nullopt;
+      if (!entry.empty() && entry.front() == '.') entry.erase(0, 1);
+      if (!entry.empty() && (host == entry || (host.size() > entry.size() &&
+                                               host.ends_with(entry) &&
+                                               host[host.size() - entry.size() - 1] == '.')))
+        return std::nullopt;
+    }
+  }
+  for (std::string_view name : {"HTTPS_PROXY", "https_proxy"})
+    if (std::optional<std::string> value = env(name); value && !trim(*value).empty()) return trim(*value);
+  return std::nullopt;
+}
+
+}  // namespace
+
+void add_device_connection_options(CLI::App& cmd, DeviceConnectionOptions& opt) {
+  add_identity_options(cmd, opt.identity);
+  const std::string group = "Connection";
+  cmd.add_option("--sas-token", opt.identity.sas_token,
+                 "Use this SAS token (not renewed; the session ends when it expires)")
+      ->type_name("TOKEN")->group(group);
+  cmd.add_option("--cert", opt.identity.cert_file, "X.509 client certificate (PEM)")
+      ->type_name("FILE")->group(group);
+  cmd.add_option("--cert-key", opt.identity.cert_key_file, "Private key of --cert (PEM)")
+      ->type_name("FILE")->group(group);
+  cmd.add_option("--token-command", opt.identity.token_command,
+                 "Run CMD through /bin/sh at every (re)connect; its stdout is the SAS token")
+      ->type_name("CMD")->group(group);
+  cmd.add_option("--token-ttl", opt.token_ttl,
+                 "Lifetime of tokens made from a key (renewed at 80 %)")
+      ->type_name("DURATION")->group(group);
+  cmd.add_option("--transport", opt.transport, "mqtt (port 8883) or ws (MQTT over WebSockets, 443)")
+      ->check(CLI::IsMember({"mqtt", "ws"}))->group(group);
+  cmd.add_option("--port", opt.port, "TCP port (default 8883, or 443 with --transport ws)")
+      ->type_name("PORT")->group(group);
+  cmd.add_option("--ca-file", opt.ca_file, "Also trust the CA certificates in FILE (PEM)")
+      ->type_name("FILE")->group(group);
+  cmd.add_flag("--no-tls", opt.no_tls, "Plain TCP (only to a loopback emulator)")->group(group);
+  cmd.add_option("--keep-alive", opt.keep_alive_s, "MQTT keep-alive in seconds")
+      ->type_name("SECONDS")->group(group);
+  cmd.add_option("--model-id", opt.model_id, "IoT Plug and Play model id (dtmi:...)")
+      ->type_name("DTMI")->group(group);
+  cmd.add_option("--proxy", opt.proxy,
+                 "HTTP(S) proxy for --transport ws (default: env HTTPS_PROXY)")
+      ->type_name("URL")->group(group);
+}
+
+device::DeviceSettings resolve_device_settings(const DeviceConnectionOptions& opt, const Io& io) {
+  ResolvedConnection conn = resolve_connection(opt.identity, io.env);
+  device::DeviceSettings s;
+  s.identity = conn.identity;
+  s.connect_host = conn.gateway_host.value_or(conn.identity.host);
+  s.transport = opt.transport == "ws" ? device::Transport::websocket : device::Transport::mqtt;
+  s.port = opt.port.value_or(s.transport == device::Transport::websocket ? 443 : 8883);
+  if (s.port < 1 || s.port > 65535) throw usage_error(fmt::format("--port {} is not a TCP port", s.port));
+  s.tls = !opt.no_tls;
+  if (opt.no_tls) {
+    if (!is_loopback_host(s.connect_host))
+      throw usage_error(fmt::format("--no-tls is only allowed to a loopback emulator, not to '{}'",
+                                    s.connect_host));
+    if (conn.x509) throw usage_error("--no-tls cannot be combined with X.509 (--cert)");
+    if (opt.ca_file) throw usage_error("--no-tls cannot be combined with --ca-file");
+  }
+  require_readable(opt.ca_file, "--ca-file");
+  require_readable(conn.cert_file, "--cert");
+  require_readable(conn.cert_key_file, "--cert-key");
+  s.ca_file = opt.ca_file;
+  s.cert_file = conn.cert_file;
+  s.cert_key_file = conn.cert_key_file;
+  if (opt.proxy && s.transport != device::Transport::websocket)
+    throw usage_error("--proxy needs --transport ws (MQTT over TCP cannot go through an HTTP proxy)");
+  if (s.transport == device::Transport::websocket) s.https_proxy = resolve_proxy(opt, io.env, s.connect_host);
+  if (s.https_proxy && !(s.https_proxy->starts_with("http://") || s.https_proxy->starts_with("https://")))
+    s.https_proxy = "http://" + *s.https_proxy;
+  if (opt.keep_alive_s < 0 || opt.keep_alive_s > 1177)
+    throw usage_error(fmt::format("--keep-alive {}: must be 0 to 1177 seconds (the hub's idle limit)",
+                                  opt.keep_alive_s));
+  s.keep_alive_s = opt.keep_alive_s;
+  if (opt.model_id) {
+    if (!opt.model_id->starts_with("dtmi:") || opt.model_id->find_first_of(" \t\r\n") != std::string::npos)
+      throw usage_error(fmt::format("--model-id '{}': expected a DTMI such as dtmi:com:example:Thermostat;1",
+                                    *opt.model_id));
+    s.model_id = opt.model_id;
+  }
+  const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(
+      core::parse_duration(opt.token_ttl, "--token-ttl"));
+  if (ttl.count() < 1) throw usage_error("--token-ttl must be at least 1s");
+  s.product = std::string("azhub/") + k_version;
+
+  const bool has_key = conn.key.has_value();
+  if (conn.token_command && (has_key || conn.sas_token || conn.x509))
+    throw usage_error(fmt::format("--token-command cannot be combined with {}",
+                                  conn.x509 ? "X.509" : conn.sas_token ? "a SAS token" : "a key"));
+  if (conn.token_command) {
+    s.credentials = device::make_command_credentials(*conn.token_command);
+  } else if (conn.x509) {
+    s.credentials = device::make_x509_credentials();
+  } else if (conn.sas_token) {
+    const std::optional<std::int64_t> expiry = device::token_expiry(*conn.sas_token);
+    if (!expiry) throw usage_error("--sas-token: not a SAS token (SharedAccessSignature sr=...&sig=...&se=...)");
+    if (*expiry <= io.now_unix_seconds()) throw usage_error("--sas-token: the token has expired (se is in the past)");
+    s.credentials = device::make_fixed_credentials(*conn.sas_token);
+  } else if (has_key) {
+    s.credentials = device::make_key_credentials(conn.identity, *conn.key, ttl.count());
+  }
+  s.trace = [&io](int level, std::string_view message) { io.trace(level, message); };
+  s.now_unix_ms = io.now_unix_ms;
+  auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
+  s.jitter = [rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(*rng); };
+  s.interrupted = io.interrupted;
+  return s;
 }
 
 }  // namespace azhub::cli

@@ -8,6 +8,7 @@
 
 #include "cli/io.hpp"
 #include "core/connection_string.hpp"
+#include "core/device/device_client.hpp"
 #include "core/identity.hpp"
 
 namespace azhub::cli {
@@ -67,5 +68,30 @@ void validate_hub_host(const std::string& host, std::string_view flag);
 // Applies the environment fallbacks and the "-c or --hub/--device-id" checks; reads
 // --key-file. Throws Error(usage) naming the flag on any inconsistency.
 [[nodiscard]] ResolvedConnection resolve_connection(const ConnectionOptions& opt, const Env& env);
+
+// --- device transport (every device command) ----------------------------------------------------
+
+// What the user typed for the session itself, on top of the identity.
+struct DeviceConnectionOptions {
+  ConnectionOptions identity;
+  std::optional<int> port;               // --port: 8883 (mqtt) or 443 (ws)
+  std::optional<std::string> ca_file;    // --ca-file: added to the system trust store
+  std::string transport = "mqtt";        // --transport mqtt|ws
+  bool no_tls = false;                   // --no-tls: plain TCP, loopback only
+  int keep_alive_s = 60;                 // --keep-alive
+  std::optional<std::string> model_id;   // --model-id (Plug and Play DTMI)
+  std::string token_ttl = "3600";        // --token-ttl DURATION (bare number: seconds)
+  std::optional<std::string> proxy;      // --proxy URL; env HTTPS_PROXY for --transport ws
+};
+
+// Adds the identity options plus --sas-token, --cert, --cert-key, --token-command, --port,
+// --ca-file, --transport, --no-tls, --keep-alive, --model-id, --token-ttl and --proxy to `cmd`.
+void add_device_connection_options(CLI::App& cmd, DeviceConnectionOptions& opt);
+
+// Everything DeviceClient needs, checked: resolve_connection plus the transport rules (--no-tls
+// only to a loopback host, --proxy only over WebSockets, files readable, ranges). Throws
+// Error(usage) naming the flag. `io` supplies the environment, clock, trace and Ctrl-C flag.
+[[nodiscard]] device::DeviceSettings resolve_device_settings(const DeviceConnectionOptions& opt,
+                                                             const Io& io);
 
 }  // namespace azhub::cli

@@ -63,6 +63,10 @@ int main(int argc, char** argv) {
 
   // One line per subcommand, in the order `azhub --help` lists them.
   azhub::cli::add_sas_command(app, io);
+  azhub::cli::add_send_command(app, io);
+  azhub::cli::add_listen_command(app, io);
+  azhub::cli::add_twin_command(app, io);
+  azhub::cli::add_method_command(app, io);
   azhub::cli::add_service_command(app, io);
 
   std::signal(SIGINT, on_signal);

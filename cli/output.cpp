@@ -1,0 +1,106 @@
+#include "cli/output.hpp"
+
+#include <ostream>
+
+#include <fmt/format.h>
+
+namespace azhub::cli {
+
+namespace {
+using nlohmann::json;
+
+json optional_string(const std::optional<std::string>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+}  // namespace
+
+std::string json_line(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json send_ack_json(const SendAckRecord& r) {
+  return json{{"seq", r.seq}, {"message_id", r.message_id}, {"latency_ms", r.latency_ms}};
+}
+
+json c2d_json(const device::C2dMessage& m) {
+  json app = json::object();
+  for (const auto& [name, value] : m.properties.application) app[name] = optional_string(value);
+  const core::SystemProperties& s = m.properties.system;
+  json system{{"message_id", optional_string(s.message_id)},
+              {"correlation_id", optional_string(s.correlation_id)},
+              {"user_id", optional_string(s.user_id)},
+              {"to", optional_string(s.to)},
+              {"expiry", optional_string(s.expiry)},
+              {"content_type", optional_string(s.content_type)},
+              {"content_encoding", optional_string(s.content_encoding)},
+              {"ack", optional_string(s.ack)}};
+  if (s.creation_time) system["creation_time"] = *s.creation_time;
+  if (s.subject) system["subject"] = *s.subject;
+  return json{{"body", m.body}, {"properties", std::move(app)}, {"system_properties", std::move(system)}};
+}
+
+std::string c2d_text(const device::C2dMessage& m) {
+  std::string out = m.body;
+  if (out.empty() || out.back() != '\n') out += '\n';
+  const core::SystemProperties& s = m.properties.system;
+  const auto line = [&out](std::string_view name, const std::optional<std::string>& value) {
+    if (value) out += fmt::format("  {}: {}\n", name, *value);
+  };
+  line("message-id", s.message_id);
+  line("correlation-id", s.correlation_id);
+  line("content-type", s.content_type);
+  line("content-encoding", s.content_encoding);
+  line("expiry", s.expiry);
+  line("user-id", s.user_id);
+  for (const auto& [name, value] : m.properties.application)
+    out += value ? fmt::format("  {}={}\n", name, *value) : fmt::format("  {}\n", name);
+  return out;
+}
+
+json desired_json(const device::DesiredUpdate& u) {
+  return json{{"version", u.version}, {"full", u.full}, {"desired", u.patch}};
+}
+
+json method_call_json(const MethodCallRecord& r) {
+  return json{{"method", r.method}, {"rid", r.rid},           {"status", r.status},
+              {"duration_ms", r.duration_ms}, {"outcome", r.outcome}};
+}
+
+std::string method_call_text(const MethodCallRecord& r) {
+  return fmt::format("method {} (rid {}): {} {} in {:.0f} ms", r.method, r.rid, r.status, r.outcome,
+                     r.duration_ms);
+}
+
+void Output::send_ack(const SendAckRecord& record) {
+  if (m_io.json()) m_io.out << json_line(send_ack_json(record)) << '\n';
+}
+
+void Output::c2d(const device::C2dMessage& message) {
+  if (m_io.json()) m_io.out << json_line(c2d_json(message)) << '\n' << std::flush;
+  else m_io.out << c2d_text(message) << std::flush;
+}
+
+void Output::twin(const json& twin) {
+  if (m_io.json()) m_io.out << json_line(twin) << '\n';
+  else m_io.out << twin.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+  m_io.out.flush();
+}
+
+void Output::reported_version(std::int64_t version) {
+  if (m_io.json()) m_io.out << json_line(json{{"version", version}}) << '\n';
+  else m_io.out << version << '\n';
+  m_io.out.flush();
+}
+
+void Output::desired(const device::DesiredUpdate& update) {
+  if (m_io.json()) m_io.out << json_line(desired_json(update)) << '\n';
+  else m_io.out << json_line(update.patch) << '\n';
+  m_io.out.flush();
+}
+
+void Output::method_call(const MethodCallRecord& record) {
+  if (m_io.json()) m_io.out << json_line(method_call_json(record)) << '\n' << std::flush;
+  else m_io.err << "azhub: " << method_call_text(record) << '\n' << std::flush;
+}
+
+}  // namespace azhub::cli

@@ -1,0 +1,32 @@
+#include "cli/streaming.hpp"
+
+#include <fmt/format.h>
+
+#include "core/duration.hpp"
+#include "core/error.hpp"
+
+namespace azhub::cli {
+
+void add_stream_options(CLI::App& cmd, StreamOptions& opt, const std::string& what) {
+  cmd.add_option("--count", opt.count, fmt::format("Exit 0 after N {}", what))->type_name("N");
+  cmd.add_option("--timeout", opt.timeout,
+                 "Give up after DURATION (e.g. 30s, 2m); exit 4 if --count was not reached")
+      ->type_name("DURATION");
+}
+
+StopAfter::StopAfter(const StreamOptions& opt, Clock::time_point start) : m_count(opt.count) {
+  if (m_count && *m_count == 0) throw core::usage_error("--count must be at least 1");
+  if (opt.timeout) {
+    m_deadline = start + core::parse_duration(*opt.timeout, "--timeout");
+    m_timeout_text = *opt.timeout;
+  }
+}
+
+std::string StopAfter::timeout_message(const std::string& what_singular,
+                                       const std::string& what_plural) const {
+  if (m_seen == 0) return fmt::format("no {} before --timeout {}", what_singular, m_timeout_text);
+  return fmt::format("only {} of {} {} before --timeout {}", m_seen, m_count.value_or(0),
+                     what_plural, m_timeout_text);
+}
+
+}  // namespace azhub::cli

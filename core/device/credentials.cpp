@@ -1,0 +1,75 @@
+#include "core/device/credentials.hpp"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <memory>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "core/sas.hpp"
+
+namespace azhub::device {
+
+using core::Error;
+using core::ExitCode;
+
+CredentialSource make_key_credentials(core::Identity identity, std::string key_b64,
+                                      std::int64_t ttl_seconds) {
+  return [identity = std::move(identity), key = std::move(key_b64),
+          ttl_seconds](std::int64_t now_ms) {
+    const std::int64_t expiry = core::sas_expiry(now_ms / 1000, ttl_seconds);
+    const std::string uri = core::device_resource_uri(
+        identity.host, identity.device_id,
+        identity.module_id ? std::optional<std::string_view>(*identity.module_id) : std::nullopt);
+    return Credential{core::build_sas_token(uri, key, expiry), expiry, true};
+  };
+}
+
+CredentialSource make_fixed_credentials(std::string token) {
+  return [token = std::move(token)](std::int64_t) { return Credential{token, token_expiry(token), false}; };
+}
+
+CredentialSource make_command_credentials(std::string command) {
+  return [command = std::move(command)](std::int64_t) {
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
+    if (!pipe) throw Error(ExitCode::connect, "--token-command: could not run the command");
+    std::string out;
+    char buffer[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe.get())) > 0) out.append(buffer, n);
+    const int status = ::pclose(pipe.release());
+    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      throw Error(ExitCode::connect,
+                  fmt::format("--token-command failed (exit status {})",
+                              WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+    const auto first = out.find_first_not_of(" \t\r\n");
+    const auto last = out.find_last_not_of(" \t\r\n");
+    if (first == std::string::npos)
+      throw Error(ExitCode::connect, "--token-command printed no token");
+    out = out.substr(first, last - first + 1);
+    return Credential{out, token_expiry(out), true};
+  };
+}
+
+CredentialSource make_x509_credentials() {
+  return [](std::int64_t) { return Credential{std::nullopt, std::nullopt, false}; };
+}
+
+std::optional<std::int64_t> token_expiry(std::string_view token) {
+  try {
+    return core::parse_sas_token(token).expiry;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+std::int64_t renewal_time_ms(std::int64_t issued_ms, std::int64_t expiry_s) {
+  const std::int64_t expiry_ms = expiry_s * 1000;
+  if (expiry_ms <= issued_ms) return issued_ms;
+  return issued_ms + (expiry_ms - issued_ms) * 4 / 5;
+}
+
+}  // namespace azhub::device

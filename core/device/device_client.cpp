@@ -1,0 +1,472 @@
+#include "core/device/device_client.hpp"
+
+#include <algorithm>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/device/mqtt_connection.hpp"
+#include "core/error.hpp"
+#include "core/topics.hpp"
+
+namespace azhub::device {
+
+using core::Error;
+using core::ExitCode;
+using namespace std::chrono_literals;
+
+namespace {
+// How often a waiting call looks at the Ctrl-C flag.
+constexpr auto k_interrupt_poll = 100ms;
+// Paho return code for "maxInflight reached": try again after the next acknowledgement.
+constexpr int k_paho_max_inflight = -4;
+constexpr int k_paho_disconnected = -3;
+
+bool retryable_connect_failure(int code) {
+  // Negative codes are transport failures (TCP refused, TLS, timeout): the hub may be back soon.
+  // CONNACK 3 is "server unavailable". 1, 2, 4 and 5 will not change by retrying.
+  return code < 0 || code == 3;
+}
+}  // namespace
+
+std::string server_uri(const DeviceSettings& s) {
+  if (s.transport == Transport::websocket)
+    return fmt::format("{}://{}:{}/$iothub/websocket", s.tls ? "wss" : "ws", s.connect_host, s.port);
+  return fmt::format("{}://{}:{}", s.tls ? "ssl" : "tcp", s.connect_host, s.port);
+}
+
+DeviceClient::DeviceClient(DeviceSettings settings)
+    : m_settings(std::move(settings)),
+      m_backoff(m_settings.backoff_initial, m_settings.backoff_max),
+      m_window(m_settings.window) {
+  if (!m_settings.now_unix_ms)
+    m_settings.now_unix_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  if (!m_settings.jitter) m_settings.jitter = [] { return 0.5; };
+  MqttSettings mqtt;
+  mqtt.server_uri = server_uri(m_settings);
+  mqtt.client_id = core::mqtt_client_id(m_settings.identity);
+  mqtt.tls = m_settings.tls;
+  mqtt.ca_file = m_settings.ca_file;
+  mqtt.cert_file = m_settings.cert_file;
+  mqtt.cert_key_file = m_settings.cert_key_file;
+  mqtt.https_proxy = m_settings.https_proxy;
+  mqtt.max_inflight = static_cast<int>(std::max<std::size_t>(m_settings.window, 16));
+  m_conn = std::make_unique<MqttConnection>(std::move(mqtt));
+}
+
+DeviceClient::~DeviceClient() {
+  try {
+    if (m_state != State::closed) close(0ms);
+  } catch (...) {
+  }
+}
+
+std::string DeviceClient::where() const {
+  return fmt::format("{}:{}", m_settings.connect_host, m_settings.port);
+}
+
+void DeviceClient::trace(int level, std::string_view message) const {
+  if (m_settings.trace) m_settings.trace(level, message);
+}
+
+// --- connection life cycle -------------------------------------------------------------------
+
+void DeviceClient::start_connect() {
+  const std::int64_t now_ms = m_settings.now_unix_ms();
+  Credential credential = m_settings.credentials ? m_settings.credentials(now_ms) : Credential{};
+  m_renew_at.reset();
+  if (credential.expiry && credential.renewable) {
+    const std::int64_t renew_ms = renewal_time_ms(now_ms, *credential.expiry);
+    m_renew_at = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(renew_ms - now_ms, 1000));
+  }
+  const std::string username = core::mqtt_username(
+      m_settings.identity, m_settings.product,
+      m_settings.model_id ? std::optional<std::string_view>(*m_settings.model_id) : std::nullopt);
+  trace(2, fmt::format("connecting to {} as {}", server_uri(m_settings), username));
+  m_state = State::connecting;
+  m_generation = m_conn->connect(username, std::move(credential.password), m_settings.keep_alive_s,
+                                 static_cast<int>(std::max<long long>(
+                                     1, std::chrono::duration_cast<std::chrono::seconds>(
+                                            m_settings.connect_timeout).count())));
+}
+
+void DeviceClient::connect() {
+  start_connect();
+  while (m_state != State::ready) {
+    if (!m_fatal.empty()) throw Error(ExitCode::connect, m_fatal);
+    if (interrupted()) throw Error(ExitCode::interrupted, "interrupted while connecting");
+    if (m_state == State::backing_off && m_connections == 0) {
+      // The first connect fails fast: a wrong port or a stopped hub is a usage problem, not a drop.
+      throw Error(ExitCode::connect, m_fatal.empty() ? fmt::format("could not connect to {}", where()) : m_fatal);
+    }
+    pump(std::nullopt);
+  }
+}
+
+void DeviceClient::on_ready() {
+  m_state = State::ready;
+  m_backoff.reset();
+  // Twin requests are QoS 0: any that were waiting when the connection dropped are asked again.
+  for (const auto& [rid, request] : m_requests.pending())
+    m_control.emplace_front(request.topic, request.payload);
+  if (m_want_desired && m_connections > 1) {
+    // Desired patches are not queued for offline devices (iothub-protocol.md §7.3): re-read the
+    // twin, report what changed meanwhile, and drop notifications at or below that version.
+    m_resync_rid = start_twin_request("", m_settings.connect_timeout);
+  }
+  send_pending();
+}
+
+void DeviceClient::on_lost(std::string_view why) {
+  const std::size_t resend = m_window.requeue_all();
+  const auto delay = m_backoff.next(m_settings.jitter());
+  m_retry_at = Clock::now() + delay;
+  m_state = State::backing_off;
+  trace(1, fmt::format("connection to {} lost ({}); {} message(s) to resend; reconnecting in {} ms",
+                       where(), why.empty() ? "no reason given" : why, resend, delay.count()));
+}
+
+void DeviceClient::handle(MqttEvent& event) {
+  using Kind = MqttEvent::Kind;
+  if (event.kind == Kind::message) {
+    handle_message(event);
+    return;
+  }
+  // Completions of an earlier connection refer to tokens that may have been reused since.
+  if (event.generation != m_generation) return;
+  switch (event.kind) {
+    case Kind::connected: {
+      ++m_connections;
+      trace(1, fmt::format("connected to {} (connection {})", where(), m_connections));
+      std::vector<std::string> filters;
+      if (m_want_c2d && !m_settings.identity.module_id)
+        filters.push_back(core::build_c2d_subscription(m_settings.identity.device_id));
+      if (m_want_twin) filters.emplace_back(core::k_twin_response_filter);
+      if (m_want_desired) filters.emplace_back(core::k_twin_desired_filter);
+      if (m_want_methods) filters.emplace_back(core::k_method_filter);
+      if (filters.empty()) {
+        on_ready();
+      } else {
+        m_state = State::subscribing;
+        if (m_conn->subscribe(filters, 1, m_subscribe_token) != 0) on_lost("subscribe refused");
+      }
+      break;
+    }
+    case Kind::connect_failed: {
+      const std::string text = MqttConnection::describe(event.code);
+      if (m_state == State::connecting && m_connections == 0) {
+        m_fatal = event.code == 5 ? fmt::format("could not connect to {}: not authorized (CONNACK 5): "
+                                                "the hub refused the key, token or certificate",
+                                                where())
+                                  : fmt::format("could not connect to {}: {}", where(),
+                                                event.topic.empty() ? text : event.topic);
+        m_state = State::backing_off;
+      } else if (!retryable_connect_failure(event.code)) {
+        m_fatal = fmt::format("reconnecting to {}: {}", where(),
+                              event.code == 5 ? "not authorized (CONNACK 5)" : text);
+        m_fatal_code = event.code;
+      } else {
+        on_lost(event.topic.empty() ? text : event.topic);
+      }
+      break;
+    }
+    case Kind::connection_lost:
+      if (m_state == State::ready || m_state == State::subscribing) on_lost(event.topic);
+      break;
+    case Kind::disconnected:
+      if (m_state == State::renewing) {
+        m_window.requeue_all();
+        start_connect();
+      }
+      break;
+    case Kind::published:
+      if (auto message = m_window.acknowledge(event.token)) {
+        const auto it = m_enqueued_at.find(message->seq);
+        TelemetryAck ack{message->seq, Clock::duration{}, message->attempts};
+        if (it != m_enqueued_at.end()) {
+          ack.latency = Clock::now() - it->second;
+          m_enqueued_at.erase(it);
+        }
+        if (m_ack_handler) m_ack_handler(ack);
+      }
+      break;
+    case Kind::publish_failed:
+      m_window.fail(event.token);
+      break;
+    case Kind::subscribed:
+      if (event.token == m_subscribe_token && m_state == State::subscribing) {
+        if (event.code == 0x80) {
+          m_fatal = "the hub refused the subscriptions";
+          m_fatal_code = -1;
+        } else {
+          on_ready();
+        }
+      }
+      break;
+    case Kind::subscribe_failed:
+      if (m_state == State::subscribing) on_lost("subscribe failed");
+      break;
+    case Kind::message:
+      break;
+  }
+}
+
+void DeviceClient::handle_message(MqttEvent& event) {
+  try {
+    if (auto c2d = core::parse_c2d_topic(event.topic)) {
+      if (const auto& mid = c2d->properties.system.message_id; mid && !m_seen_c2d.insert(*mid)) {
+        trace(1, fmt::format("dropped a redelivery of C2D message {}", *mid));
+        return;
+      }
+      m_c2d.push_back(C2dMessage{std::move(event.payload), std::move(c2d->properties)});
+      return;
+    }
+    if (auto response = core::parse_twin_response_topic(event.topic)) {
+      if (!m_requests.complete(response->rid)) return;  // late answer to an expired request
+      if (response->rid == m_resync_rid) {
+        m_resync_rid.clear();
+        if (response->status == 200) {
+          auto doc = nlohmann::json::parse(event.payload, nullptr, false);
+          if (doc.is_object() && doc.contains("desired") && doc["desired"].is_object()) {
+            const std::int64_t version = doc["desired"].value("$version", std::int64_t{0});
+            if (version > m_desired_version) {
+              m_desired_version = version;
+              m_desired.push_back(DesiredUpdate{version, doc["desired"], true});
+            }
+          }
+        }
+        return;
+      }
+      m_twin_results[response->rid] = TwinResult{response->status, response->version,
+                                                 std::move(event.payload)};
+      return;
+    }
+    if (auto version = core::parse_twin_desired_topic(event.topic)) {
+      if (*version <= m_desired_version) return;  // already reported (resync, iothub-protocol.md §7.3)
+      auto patch = nlohmann::json::parse(event.payload, nullptr, false);
+      if (patch.is_discarded()) {
+        trace(1, "dropped a desired patch that is not JSON");
+        return;
+      }
+      m_desired_version = *version;
+      m_desired.push_back(DesiredUpdate{*version, std::move(patch), false});
+      return;
+    }
+    if (auto method = core::parse_method_request_topic(event.topic)) {
+      m_methods.push_back(MethodCall{std::move(method->name), std::move(method->rid),
+                                     std::move(event.payload)});
+      return;
+    }
+    trace(1, fmt::format("ignored a message on an unexpected topic: {}", event.topic));
+  } catch (const Error& e) {
+    trace(1, fmt::format("ignored a malformed message ({})", e.what()));
+  }
+}
+
+// --- the pump ----------------------------------------------------------------------------------
+
+void DeviceClient::pump(Deadline deadline) {
+  auto wake = Clock::now() + k_interrupt_poll;
+  if (deadline && *deadline < wake) wake = *deadline;
+  if (m_state == State::backing_off && m_retry_at < wake) wake = m_retry_at;
+  if (m_state == State::ready && m_renew_at && *m_renew_at < wake) wake = *m_renew_at;
+  if (auto next = m_requests.next_deadline(); next && *next < wake) wake = *next;
+
+  m_events.clear();
+  m_conn->take_events(m_events, wake);
+  for (auto& event : m_events) handle(event);
+  m_events.clear();
+  if (!m_fatal.empty() && m_connections > 0)
+    throw Error(m_fatal_code == -1 ? ExitCode::failure : ExitCode::connect, m_fatal);
+  run_timers();
+  send_pending();
+}
+
+void DeviceClient::run_timers() {
+  const auto now = Clock::now();
+  if (m_state == State::backing_off && m_connections > 0 && now >= m_retry_at) start_connect();
+  if (m_state == State::ready && m_renew_at && now >= *m_renew_at) {
+    // Tokens cannot be refreshed in-band over MQTT (iothub-protocol.md §2.2): reconnect with a
+    // new one before the hub closes the connection at `se`.
+    trace(1, "renewing the SAS token: reconnecting");
+    m_state = State::renewing;
+    m_renew_at.reset();
+    if (!m_conn->disconnect(1000ms)) {
+      m_window.requeue_all();
+      start_connect();
+    }
+  }
+  for (auto& rid : m_requests.expire(now)) m_expired_rids.push_back(std::move(rid));
+}
+
+void DeviceClient::send_pending() {
+  if (m_state != State::ready) return;
+  while (!m_control.empty()) {
+    int token = 0;
+    const int rc = m_conn->publish(m_control.front().first, m_control.front().second, 0, token);
+    if (rc == k_paho_max_inflight || rc == k_paho_disconnected) return;
+    m_control.pop_front();
+  }
+  while (m_window.can_send()) {
+    const Outgoing& next = m_window.front();
+    int token = 0;
+    const int rc = m_conn->publish(next.topic, next.payload, next.qos, token);
+    if (rc == 0) {
+      m_window.mark_sent(token);
+      continue;
+    }
+    if (rc == k_paho_max_inflight || rc == k_paho_disconnected) return;
+    throw Error(ExitCode::failure, fmt::format("publishing telemetry: {}", MqttConnection::describe(rc)));
+  }
+}
+
+// --- telemetry -----------------------------------------------------------------------------------
+
+std::uint64_t DeviceClient::send_telemetry(const core::MessageProperties& properties,
+                                           std::string body, int qos) {
+  const std::uint64_t seq = m_next_seq++;
+  Outgoing message{seq, core::build_telemetry_topic(m_settings.identity, properties),
+                   std::move(body), qos, 0};
+  m_enqueued_at.emplace(seq, Clock::now());
+  m_window.enqueue(std::move(message));
+  send_pending();
+  // Keep at most one window's worth queued behind the window, so memory stays bounded.
+  while (m_window.queued() > m_window.capacity()) {
+    if (interrupted()) return seq;
+    pump(std::nullopt);
+  }
+  // Drain acknowledgements that are already there without waiting.
+  if (m_window.in_flight() >= m_window.capacity() / 2) pump(Clock::now());
+  return seq;
+}
+
+bool DeviceClient::flush(Deadline deadline) {
+  while (!m_window.idle()) {
+    if (interrupted()) return false;
+    if (deadline && Clock::now() >= *deadline) return false;
+    pump(deadline);
+  }
+  return true;
+}
+
+void DeviceClient::wait_until(Clock::time_point until) {
+  while (Clock::now() < until && !interrupted()) pump(until);
+}
+
+std::size_t DeviceClient::unacknowledged() const noexcept {
+  return m_window.in_flight() + m_window.queued();
+}
+
+// --- C2D, twin, methods ----------------------------------------------------------------------
+
+template <typename Queue>
+static auto wait_for(Queue& queue, DeviceClient::Deadline deadline, const std::function<bool()>& stop,
+                     const std::function<void(DeviceClient::Deadline)>& pump_once)
+    -> std::optional<typename Queue::value_type> {
+  while (queue.empty()) {
+    if (stop()) return std::nullopt;
+    if (deadline && std::chrono::steady_clock::now() >= *deadline) return std::nullopt;
+    pump_once(deadline);
+  }
+  auto item = std::move(queue.front());
+  queue.pop_front();
+  return item;
+}
+
+std::optional<C2dMessage> DeviceClient::next_c2d(Deadline deadline) {
+  return wait_for(m_c2d, deadline, [this] { return interrupted(); }, [this](Deadline d) { pump(d); });
+}
+
+std::optional<DesiredUpdate> DeviceClient::next_desired(Deadline deadline) {
+  return wait_for(m_desired, deadline, [this] { return interrupted(); }, [this](Deadline d) { pump(d); });
+}
+
+std::optional<MethodCall> DeviceClient::next_method(Deadline deadline) {
+  return wait_for(m_methods, deadline, [this] { return interrupted(); }, [this](Deadline d) { pump(d); });
+}
+
+void DeviceClient::respond_method(const std::string& rid, int status, std::string payload) {
+  m_control.emplace_back(core::build_method_response_topic(status, rid), std::move(payload));
+  send_pending();
+  pump(Clock::now());
+}
+
+std::string DeviceClient::start_twin_request(std::string payload, std::chrono::milliseconds timeout) {
+  const std::string rid = m_requests.next_rid();
+  std::string topic = payload.empty() ? core::build_twin_get_topic(rid)
+                                      : core::build_twin_patch_reported_topic(rid);
+  m_requests.add(PendingRequest{rid, topic, payload, Clock::now() + timeout});
+  m_control.emplace_back(std::move(topic), std::move(payload));
+  send_pending();
+  return rid;
+}
+
+DeviceClient::TwinResult DeviceClient::await_twin(const std::string& rid, std::string_view what) {
+  for (;;) {
+    if (auto it = m_twin_results.find(rid); it != m_twin_results.end()) {
+      TwinResult result = std::move(it->second);
+      m_twin_results.erase(it);
+      if (result.status >= 300) {
+        std::string detail;
+        auto body = nlohmann::json::parse(result.payload, nullptr, false);
+        if (body.is_object() && body.contains("message") && body["message"].is_string())
+          detail = ": " + body["message"].get<std::string>();
+        throw Error(ExitCode::failure, fmt::format("{}: the hub answered {}{}", what, result.status, detail));
+      }
+      return result;
+    }
+    if (auto it = std::find(m_expired_rids.begin(), m_expired_rids.end(), rid); it != m_expired_rids.end()) {
+      m_expired_rids.erase(it);
+      throw Error(ExitCode::timeout, fmt::format("{}: no answer from the hub in time", what));
+    }
+    if (interrupted()) throw Error(ExitCode::interrupted, fmt::format("{}: interrupted", what));
+    pump(std::nullopt);
+  }
+}
+
+nlohmann::json DeviceClient::get_twin(std::chrono::milliseconds timeout) {
+  const std::string rid = start_twin_request("", timeout);
+  TwinResult result = await_twin(rid, "twin get");
+  auto doc = nlohmann::json::parse(result.payload, nullptr, false);
+  if (!doc.is_object()) throw Error(ExitCode::failure, "twin get: the hub's answer is not a JSON object");
+  if (m_want_desired && doc.contains("desired") && doc["desired"].is_object())
+    m_desired_version = std::max(m_desired_version, doc["desired"].value("$version", std::int64_t{0}));
+  return doc;
+}
+
+std::int64_t DeviceClient::patch_reported(const nlohmann::json& patch, std::chrono::milliseconds timeout) {
+  const std::string rid = start_twin_request(patch.dump(), timeout);
+  TwinResult result = await_twin(rid, "twin patch");
+  return result.version.value_or(0);
+}
+
+void DeviceClient::close(std::chrono::milliseconds grace) {
+  if (m_state == State::closed) return;
+  if (m_state == State::ready && grace > 0ms) {
+    const auto deadline = Clock::now() + grace;
+    while (!m_window.idle() && Clock::now() < deadline && m_state == State::ready) pump(deadline);
+    // Method responses and other QoS 0 publishes still queued go out before the DISCONNECT.
+    send_pending();
+  }
+  const bool was_up = m_state == State::ready || m_state == State::subscribing;
+  m_state = State::closed;
+  if (was_up && m_conn->disconnect(500ms)) {
+    const auto deadline = Clock::now() + 1s;
+    std::vector<MqttEvent> events;
+    while (Clock::now() < deadline) {
+      m_conn->take_events(events, deadline);
+      if (std::any_of(events.begin(), events.end(), [&](const MqttEvent& e) {
+            return e.kind == MqttEvent::Kind::disconnected && e.generation == m_generation;
+          }))
+        break;
+      events.clear();
+    }
+  }
+}
+
+}  // namespace azhub::device

@@ -1,0 +1,199 @@
+#pragma once
+// One device (or module) session with IoT Hub over MQTT: connect with SAS or X.509, renew the
+// token before it expires, reconnect with backoff after a drop, resubscribe, resend telemetry the
+// hub did not acknowledge, correlate twin requests by $rid. Commands see only this class.
+//
+// No thread of its own: every waiting call (send_telemetry, flush, next_*, get_twin, ...) pumps
+// the session on the caller's thread, so all state is touched by one thread only.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/device/backoff.hpp"
+#include "core/device/credentials.hpp"
+#include "core/device/inflight_window.hpp"
+#include "core/device/recent_ids.hpp"
+#include "core/device/request_tracker.hpp"
+#include "core/identity.hpp"
+#include "core/properties.hpp"
+
+namespace azhub::device {
+
+class MqttConnection;
+struct MqttEvent;
+
+enum class Transport { mqtt, websocket };
+
+struct DeviceSettings {
+  core::Identity identity;           // HostName is used for the username and the token
+  std::string connect_host;          // where TCP goes: HostName, or GatewayHostName
+  int port = 8883;
+  Transport transport = Transport::mqtt;
+  bool tls = true;
+  std::optional<std::string> ca_file;
+  std::optional<std::string> cert_file;
+  std::optional<std::string> cert_key_file;
+  std::optional<std::string> https_proxy;  // WebSockets only
+  int keep_alive_s = 60;
+  std::optional<std::string> model_id;
+  std::string product;               // DeviceClientType, e.g. "azhub/0.1.0"
+  CredentialSource credentials;
+  std::size_t window = 512;          // telemetry publishes in flight
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};
+  std::chrono::milliseconds backoff_initial{std::chrono::milliseconds(250)};
+  std::chrono::milliseconds backoff_max{std::chrono::seconds(30)};
+  std::function<void(int level, std::string_view message)> trace;  // never given secrets
+  std::function<std::int64_t()> now_unix_ms;                        // wall clock for tokens
+  std::function<double()> jitter;                                   // uniform in [0, 1]
+  const std::atomic<bool>* interrupted = nullptr;
+};
+
+// The server URI Paho is given for these settings ("ssl://h:8883", "wss://h:443/$iothub/websocket").
+[[nodiscard]] std::string server_uri(const DeviceSettings& settings);
+
+struct TelemetryAck {
+  std::uint64_t seq = 0;
+  std::chrono::steady_clock::duration latency{};  // from send_telemetry to the PUBACK
+  int attempts = 1;                               // > 1 when it was resent after a drop
+};
+
+struct C2dMessage {
+  std::string body;
+  core::MessageProperties properties;
+};
+
+struct DesiredUpdate {
+  std::int64_t version = 0;
+  nlohmann::json patch;  // the desired patch (with "$version"), or the whole desired section
+  bool full = false;     // true: re-read after a reconnect, `patch` is the whole section
+};
+
+struct MethodCall {
+  std::string name;
+  std::string rid;
+  std::string payload;  // JSON text, empty when the service sent null
+};
+
+class DeviceClient {
+ public:
+  using Deadline = std::optional<std::chrono::steady_clock::time_point>;  // nullopt: no limit
+
+  explicit DeviceClient(DeviceSettings settings);
+  ~DeviceClient();
+  DeviceClient(const DeviceClient&) = delete;
+  DeviceClient& operator=(const DeviceClient&) = delete;
+
+  // What to subscribe to, before connect(); resubscribed after every reconnect.
+  void want_c2d() { m_want_c2d = true; }
+  void want_methods() { m_want_methods = true; }
+  void want_twin() { m_want_twin = true; }
+  void want_desired() { m_want_twin = m_want_desired = true; }
+
+  // Connects and subscribes. Throws Error(connect) when the hub cannot be reached or refuses
+  // (CONNACK 5 says "not authorized"), Error(interrupted) on Ctrl-C.
+  void connect();
+
+  // Queues one telemetry message; waits (pumping) while the window is full. Returns its seq.
+  std::uint64_t send_telemetry(const core::MessageProperties& properties, std::string body, int qos);
+  // Called on this thread for each confirmed telemetry message.
+  void on_telemetry_ack(std::function<void(const TelemetryAck&)> handler) {
+    m_ack_handler = std::move(handler);
+  }
+  // Waits until every queued telemetry message is confirmed (true), or `deadline` / Ctrl-C (false).
+  bool flush(Deadline deadline);
+  [[nodiscard]] std::size_t unacknowledged() const noexcept;
+  // Keeps the session going (acks, reconnects, renewals) until `until` or Ctrl-C.
+  void wait_until(std::chrono::steady_clock::time_point until);
+
+  // The next C2D message, or nullopt at `deadline` / Ctrl-C. Redeliveries of a message id
+  // already returned are dropped.
+  [[nodiscard]] std::optional<C2dMessage> next_c2d(Deadline deadline);
+
+  // Twin GET: {"desired":…,"reported":…}. Throws Error(timeout) without an answer in time,
+  // Error(failure) for an error status.
+  [[nodiscard]] nlohmann::json get_twin(std::chrono::milliseconds timeout);
+  // Reported merge patch; returns the new reported $version (0 when the hub did not say).
+  std::int64_t patch_reported(const nlohmann::json& patch, std::chrono::milliseconds timeout);
+  // The next desired-property update, or nullopt at `deadline` / Ctrl-C.
+  [[nodiscard]] std::optional<DesiredUpdate> next_desired(Deadline deadline);
+
+  [[nodiscard]] std::optional<MethodCall> next_method(Deadline deadline);
+  // Answers `rid`; sent as soon as the session is up.
+  void respond_method(const std::string& rid, int status, std::string payload);
+
+  // Waits up to `grace` for telemetry still in flight, then disconnects.
+  void close(std::chrono::milliseconds grace);
+
+  [[nodiscard]] bool interrupted() const noexcept {
+    return m_settings.interrupted != nullptr && m_settings.interrupted->load();
+  }
+  [[nodiscard]] int connections() const noexcept { return m_connections; }  // CONNACK 0 count
+
+ private:
+  enum class State { idle, connecting, subscribing, ready, renewing, backing_off, closed };
+  using Clock = std::chrono::steady_clock;
+
+  struct TwinResult {
+    int status = 0;
+    std::optional<std::int64_t> version;
+    std::string payload;
+  };
+
+  void start_connect();
+  void pump(Deadline deadline);
+  void handle(MqttEvent& event);
+  void handle_message(MqttEvent& event);
+  void on_ready();
+  void on_lost(std::string_view why);
+  void send_pending();
+  void run_timers();
+  // Publishes a twin GET (empty `payload`) or reported patch; returns its $rid.
+  std::string start_twin_request(std::string payload, std::chrono::milliseconds timeout);
+  TwinResult await_twin(const std::string& rid, std::string_view what);
+  void trace(int level, std::string_view message) const;
+  [[nodiscard]] std::string where() const;
+
+  DeviceSettings m_settings;
+  std::unique_ptr<MqttConnection> m_conn;
+  State m_state = State::idle;
+  std::uint64_t m_generation = 0;
+  int m_subscribe_token = 0;
+  int m_connections = 0;
+  bool m_want_c2d = false, m_want_methods = false, m_want_twin = false, m_want_desired = false;
+  std::string m_fatal;               // set when the session can not go on
+  int m_fatal_code = 0;
+  Backoff m_backoff;
+  Clock::time_point m_retry_at{};
+  std::optional<Clock::time_point> m_renew_at;
+
+  InflightWindow m_window;
+  std::uint64_t m_next_seq = 1;
+  std::unordered_map<std::uint64_t, Clock::time_point> m_enqueued_at;
+  std::function<void(const TelemetryAck&)> m_ack_handler;
+  std::deque<std::pair<std::string, std::string>> m_control;  // QoS 0 publishes awaiting `ready`
+
+  RequestTracker m_requests;
+  std::map<std::string, TwinResult> m_twin_results;
+  std::vector<std::string> m_expired_rids;
+  std::string m_resync_rid;  // the GET that re-reads desired after a reconnect
+  std::int64_t m_desired_version = 0;
+
+  std::deque<C2dMessage> m_c2d;
+  RecentIds m_seen_c2d{4096};
+  std::deque<DesiredUpdate> m_desired;
+  std::deque<MethodCall> m_methods;
+  std::vector<MqttEvent> m_events;  // reused between pumps
+};
+
+}  // namespace azhub::device
