@@ -76,7 +76,8 @@ void run_monitor(const MonitorOptions& opt, Io& io) {
       } else {
         io.out << d2c_text(message) << std::flush;
       }
-      if (opt.count && ++seen >= *opt.count) return false;
+      ++seen;
+      if (opt.count && seen >= *opt.count) return false;
     }
     return true;
   };
