@@ -246,6 +246,10 @@ struct HttpsClient::Connection {
                                     std::string(value.data(), value.size()));
     }
     const bool streaming = stream_2xx && response.status / 100 == 2;
+    if (streaming && m_client.m_trace) {
+      // Tells a watcher (and the e2e tests) that the stream is open and events will follow.
+      m_client.m_trace(1, fmt::format("streaming the response from {}", where()));
+    }
     std::array<char, 16 * 1024> chunk{};
     while (!parser.is_done()) {
       parser.get().body().data = chunk.data();
