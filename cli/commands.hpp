@@ -13,5 +13,6 @@ void add_send_command(CLI::App& app, Io& io);
 void add_listen_command(CLI::App& app, Io& io);
 void add_twin_command(CLI::App& app, Io& io);
 void add_method_command(CLI::App& app, Io& io);
+void add_emulate_command(CLI::App& app, Io& io);
 
 }  // namespace azhub::cli

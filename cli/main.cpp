@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   azhub::cli::add_twin_command(app, io);
   azhub::cli::add_method_command(app, io);
   azhub::cli::add_service_command(app, io);
+  azhub::cli::add_emulate_command(app, io);
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

@@ -1,0 +1,160 @@
+#include "emulator/mqtt_session.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/limits.hpp"
+
+namespace azhub::emulator {
+
+namespace {
+constexpr std::chrono::seconds k_connect_deadline{10};
+constexpr std::size_t k_read_chunk = 64 * 1024;
+}  // namespace
+
+MqttSession::MqttSession(boost::asio::io_context& io, std::unique_ptr<ByteStream> stream, Hub& hub,
+                         ConnectInfo info, Log log, std::function<void(MqttSession*)> on_end)
+    : m_io(io),
+      m_stream(std::move(stream)),
+      m_hub(hub),
+      m_info(std::move(info)),
+      m_log(std::move(log)),
+      m_on_end(std::move(on_end)),
+      m_deadline(io),
+      m_read_buf(k_read_chunk, '\0'),
+      m_name(m_info.peer) {}
+
+MqttSession::~MqttSession() = default;
+
+void MqttSession::start() {
+  arm_deadline(k_connect_deadline, "no CONNECT in time");
+  do_read();
+}
+
+void MqttSession::arm_deadline(std::chrono::seconds after, const char* why) {
+  m_deadline.expires_after(after);
+  m_deadline.async_wait([self = shared_from_this(), why](const boost::system::error_code& ec) {
+    if (ec || self->m_closed) return;
+    self->close(why);
+  });
+}
+
+void MqttSession::do_read() {
+  m_stream->async_read_some(
+      boost::asio::buffer(m_read_buf),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+        if (ec) {
+          if (!self->m_closed && self->m_log)
+            self->m_log(1, fmt::format("mqtt: {} connection ended ({})", self->m_name, ec.message()));
+          self->finish(self->m_graceful);
+          return;
+        }
+        self->on_bytes(n);
+      });
+}
+
+void MqttSession::on_bytes(std::size_t n) {
+  m_in.append(m_read_buf.data(), n);
+  while (!m_closed && !m_closing) {
+    mqtt::ParseResult r = mqtt::parse_packet(m_in);
+    if (r.status == mqtt::ParseStatus::need_more) break;
+    if (r.status == mqtt::ParseStatus::bad) {
+      if (m_log) m_log(1, fmt::format("mqtt: closing {}: malformed packet: {}", m_name, r.error));
+      // Tell the hub first: it publishes the Will for this ungraceful end.
+      m_hub.disconnected(*this, false);
+      close("malformed packet");
+      return;
+    }
+    m_in.erase(0, r.consumed);
+    // Any inbound packet resets the keep-alive timer (§2.3).
+    if (m_connected) arm_deadline(m_keep_alive, "keep-alive expired");
+    on_packet(std::move(*r.packet));
+  }
+  if (!m_closed) do_read();
+}
+
+void MqttSession::on_packet(mqtt::Packet packet) {
+  if (!m_connected) {
+    auto* connect = std::get_if<mqtt::Connect>(&packet);
+    if (connect == nullptr) {
+      if (m_log) m_log(1, fmt::format("mqtt: closing {}: first packet is not CONNECT", m_name));
+      close("first packet is not CONNECT");
+      return;
+    }
+    m_name = connect->client_id.empty() ? m_info.peer : connect->client_id;
+    mqtt::Connack ack = m_hub.connect(*this, *connect, m_info);
+    // CONNACK goes out before anything the hub queued for the new session (it defers those).
+    m_out.push_front(mqtt::serialize(ack));
+    if (ack.code != mqtt::ConnectReturn::accepted) {
+      m_closing = true;  // close once the CONNACK is written
+      do_write();
+      return;
+    }
+    m_connected = true;
+    // 1.5 x keep-alive, capped at 1767 s; keep-alive 0 means the cap (§2.3, E).
+    int seconds = core::limits::k_keepalive_cap_s;
+    if (connect->keep_alive > 0)
+      seconds = std::min(core::limits::k_keepalive_cap_s, connect->keep_alive * 3 / 2 + (connect->keep_alive % 2));
+    m_keep_alive = std::chrono::seconds(seconds);
+    arm_deadline(m_keep_alive, "keep-alive expired");
+    do_write();
+    return;
+  }
+  if (std::holds_alternative<mqtt::Connect>(packet)) {
+    m_hub.disconnected(*this, false);
+    close("second CONNECT");
+    return;
+  }
+  if (std::holds_alternative<mqtt::Disconnect>(packet)) m_graceful = true;
+  m_hub.handle_packet(*this, packet);
+}
+
+void MqttSession::send(mqtt::Packet packet) {
+  if (m_closed) return;
+  if (m_log) m_log(3, fmt::format("mqtt: -> {} {}", m_name, mqtt::packet_name(packet)));
+  m_out.push_back(mqtt::serialize(packet));
+  do_write();
+}
+
+void MqttSession::do_write() {
+  if (m_writing || m_closed) return;
+  if (m_out.empty()) {
+    if (m_closing) close("CONNECT refused");
+    return;
+  }
+  m_writing = true;
+  m_stream->async_write(boost::asio::buffer(m_out.front()),
+                        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                          self->m_writing = false;
+                          if (ec) {
+                            self->close("write failed");
+                            return;
+                          }
+                          self->m_out.pop_front();
+                          self->do_write();
+                        });
+}
+
+void MqttSession::close(std::string_view reason) {
+  if (m_closed) return;
+  m_closed = true;
+  if (m_log) m_log(2, fmt::format("mqtt: closed {}: {}", m_name, reason));
+  m_deadline.cancel();
+  m_stream->close();
+  // The pending read completes with an error and calls finish(); if none is pending (closed
+  // from inside on_bytes), finish now.
+  boost::asio::post(m_io, [self = shared_from_this()] { self->finish(self->m_graceful); });
+}
+
+void MqttSession::finish(bool graceful) {
+  if (m_finished) return;
+  m_finished = true;
+  m_closed = true;
+  m_deadline.cancel();
+  m_stream->close();
+  m_hub.disconnected(*this, graceful);
+  if (m_on_end) m_on_end(this);
+}
+
+}  // namespace azhub::emulator

@@ -1,0 +1,150 @@
+#include "emulator/server.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "emulator/byte_stream.hpp"
+#include "emulator/certificates.hpp"
+#include "emulator/https_connection.hpp"
+#include "emulator/mqtt_session.hpp"
+
+namespace azhub::emulator {
+
+using boost::asio::ip::tcp;
+
+namespace {
+
+std::string peer_of(const tcp::socket& s) {
+  boost::system::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "?";
+  return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
+                              : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+}  // namespace
+
+Server::Server(boost::asio::io_context& io, Hub& hub, RestHandler* rest, boost::asio::ssl::context& tls,
+               ServerOptions options)
+    : m_io(io), m_hub(hub), m_rest(rest), m_tls(tls), m_options(std::move(options)) {}
+
+Server::~Server() = default;
+
+tcp::acceptor Server::open_acceptor(std::uint16_t port, const char* what) {
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(m_options.bind_address, ec);
+  if (ec) throw core::usage_error(fmt::format("--bind: '{}' is not an IP address", m_options.bind_address));
+  tcp::endpoint endpoint(address, port);
+  tcp::acceptor acceptor(m_io);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw core::Error(core::ExitCode::failure, fmt::format("cannot listen for {} on {} port {}: {}", what,
+                                                           m_options.bind_address, port, ec.message()));
+  return acceptor;
+}
+
+BoundPorts Server::listen() {
+  BoundPorts ports;
+  m_mqtts.emplace(open_acceptor(m_options.mqtts_port, "MQTT over TLS"));
+  ports.mqtts = m_mqtts->local_endpoint().port();
+  m_https.emplace(open_acceptor(m_options.https_port, "HTTPS"));
+  ports.https = m_https->local_endpoint().port();
+  if (m_options.mqtt_port) {
+    m_mqtt.emplace(open_acceptor(*m_options.mqtt_port, "plain MQTT"));
+    ports.mqtt = m_mqtt->local_endpoint().port();
+  }
+  accept_mqtts();
+  accept_https();
+  if (m_mqtt) accept_mqtt();
+  return ports;
+}
+
+void Server::start_session(std::unique_ptr<ByteStream> stream, ConnectInfo info) {
+  if (m_stopped) return;
+  auto session = std::make_shared<MqttSession>(m_io, std::move(stream), m_hub, std::move(info), m_options.log,
+                                               [this](MqttSession* s) { m_sessions.erase(s); });
+  m_sessions[session.get()] = session;
+  session->start();
+}
+
+void Server::accept_mqtt() {
+  m_mqtt->async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    if (m_stopped) return;
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true));
+      std::string peer = peer_of(socket);
+      if (m_options.log) m_options.log(2, fmt::format("mqtt: connection from {} (plain TCP)", peer));
+      start_session(make_tcp_stream(std::move(socket)), ConnectInfo{std::nullopt, "mqtt", peer});
+    }
+    accept_mqtt();
+  });
+}
+
+void Server::accept_mqtts() {
+  m_mqtts->async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    if (m_stopped) return;
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true));
+      std::string peer = peer_of(socket);
+      auto tls = std::make_unique<TlsSocket>(std::move(socket), m_tls);
+      TlsSocket* raw = tls.get();
+      // The handshake owns the socket until it completes; then the session does.
+      auto holder = std::make_shared<std::unique_ptr<TlsSocket>>(std::move(tls));
+      raw->async_handshake(boost::asio::ssl::stream_base::server,
+                           [this, holder, peer](const boost::system::error_code& hec) {
+                             if (hec || m_stopped) {
+                               if (m_options.log)
+                                 m_options.log(1, fmt::format("mqtts: TLS handshake with {} failed: {}", peer,
+                                                              hec ? hec.message() : "stopping"));
+                               return;
+                             }
+                             ConnectInfo info{describe_peer_certificate((*holder)->native_handle()), "mqtts", peer};
+                             start_session(make_tls_stream(std::move(*holder)), std::move(info));
+                           });
+    }
+    accept_mqtts();
+  });
+}
+
+void Server::accept_https() {
+  m_https->async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    if (m_stopped) return;
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true));
+      std::string peer = peer_of(socket);
+      auto ws = std::make_unique<WsSocket>(std::move(socket), m_tls);
+      auto conn = std::make_shared<HttpsConnection>(
+          std::move(ws), peer, m_rest, m_options.log,
+          [this](std::unique_ptr<ByteStream> stream, ConnectInfo info) { start_session(std::move(stream), std::move(info)); });
+      std::erase_if(m_https_connections, [](const auto& w) { return w.expired(); });
+      m_https_connections.push_back(conn);
+      conn->start();
+    }
+    accept_https();
+  });
+}
+
+void Server::stop() {
+  if (m_stopped) return;
+  m_stopped = true;
+  boost::system::error_code ignored;
+  for (auto* a : {&m_mqtts, &m_https, &m_mqtt}) {
+    if (*a) (*a)->close(ignored);
+  }
+  m_hub.close_all("emulator shutting down");
+  auto sessions = m_sessions;
+  for (auto& [raw, weak] : sessions) {
+    if (auto s = weak.lock()) s->close("emulator shutting down");
+  }
+  for (auto& weak : m_https_connections) {
+    if (auto c = weak.lock()) c->close();
+  }
+  m_https_connections.clear();
+}
+
+}  // namespace azhub::emulator
