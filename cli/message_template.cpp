@@ -27,8 +27,8 @@ std::string render_template(std::string_view text, std::uint64_t seq, std::int64
       out += std::to_string(now_unix_ms);
       pos = open + 10;
     } else {
-      out += "{{";
-      pos = open + 2;
+      out += '{';
+      pos = open + 1;
     }
   }
   out.append(text.substr(pos));

@@ -22,6 +22,10 @@ constexpr auto k_interrupt_poll = 100ms;
 // Paho return code for "maxInflight reached": try again after the next acknowledgement.
 constexpr int k_paho_max_inflight = -4;
 constexpr int k_paho_disconnected = -3;
+// Paho return code for "its command queue is full" (createOptions.maxBufferedMessages).
+constexpr int k_paho_max_buffered = -12;
+
+bool busy(int rc) { return rc == k_paho_max_inflight || rc == k_paho_max_buffered || rc == k_paho_disconnected; }
 
 bool retryable_connect_failure(int code) {
   // Negative codes are transport failures (TCP refused, TLS, timeout): the hub may be back soon.
@@ -309,7 +313,7 @@ void DeviceClient::send_pending() {
   while (!m_control.empty()) {
     int token = 0;
     const int rc = m_conn->publish(m_control.front().first, m_control.front().second, 0, token);
-    if (rc == k_paho_max_inflight || rc == k_paho_disconnected) return;
+    if (busy(rc)) return;
     m_control.pop_front();
   }
   while (m_window.can_send()) {
@@ -320,7 +324,7 @@ void DeviceClient::send_pending() {
       m_window.mark_sent(token);
       continue;
     }
-    if (rc == k_paho_max_inflight || rc == k_paho_disconnected) return;
+    if (busy(rc)) return;
     throw Error(ExitCode::failure, fmt::format("publishing telemetry: {}", MqttConnection::describe(rc)));
   }
 }

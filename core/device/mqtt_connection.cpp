@@ -3,6 +3,7 @@
 #include <MQTTAsync.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -120,6 +121,9 @@ void MqttConnection::HandleDeleter::operator()(void* handle) const noexcept {
 MqttConnection::MqttConnection(MqttSettings settings) : m_settings(std::move(settings)) {
   MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
   create.MQTTVersion = MQTTVERSION_3_1_1;
+  // Paho counts publishes it has not written yet against this limit even while connected
+  // (default 100); the window above bounds them instead.
+  create.maxBufferedMessages = std::max(m_settings.max_inflight, 100);
   MQTTAsync handle = nullptr;
   const int rc = MQTTAsync_createWithOptions(&handle, m_settings.server_uri.c_str(),
                                              m_settings.client_id.c_str(),
