@@ -1,0 +1,78 @@
+"""Running `azhub service ...` against an emulator from the e2e tests (stdlib only)."""
+
+import json
+import os
+import subprocess
+import time
+
+from harness import azhub_binary
+
+RUN_TIMEOUT = 60
+
+
+class ServiceCli:
+    """Runs `azhub [-o json] service ARGS --port <https> --ca-file <ca>` with the emulator's
+    service connection string in AZHUB_SERVICE_CONNECTION_STRING."""
+
+    def __init__(self, emu):
+        self.emu = emu
+
+    def env(self, connection_string=None):
+        env = dict(os.environ)
+        for name in ("AZHUB_OUTPUT", "AZHUB_CONNECTION_STRING", "IOTHUB_DEVICE_CONNECTION_STRING"):
+            env.pop(name, None)
+        env["AZHUB_SERVICE_CONNECTION_STRING"] = (
+            connection_string if connection_string is not None else self.emu.service_connection_string)
+        return env
+
+    def argv(self, args, json_out=False, verbose=0, connection=True):
+        argv = [azhub_binary()] + ["-v"] * verbose
+        if json_out:
+            argv += ["-o", "json"]
+        argv += ["service"] + list(args)
+        if connection:
+            argv += ["--port", str(self.emu.ports["https"]), "--ca-file", self.emu.ca_file]
+        return argv
+
+    def run(self, *args, json_out=False, input=None, connection_string=None, connection=True,
+            verbose=0, timeout=RUN_TIMEOUT, env=None):
+        """CompletedProcess with text stdout/stderr."""
+        return subprocess.run(self.argv(args, json_out, verbose, connection),
+                              input=input, capture_output=True, text=True, timeout=timeout,
+                              env=env if env is not None else self.env(connection_string))
+
+    def json(self, *args, **kw):
+        """Runs with -o json, asserts exit 0 and returns the one JSON document printed."""
+        proc = self.run(*args, json_out=True, **kw)
+        if proc.returncode != 0:
+            raise AssertionError("exit %d: %s" % (proc.returncode, proc.stderr))
+        lines = proc.stdout.splitlines()
+        if len(lines) != 1:
+            raise AssertionError("expected one JSON line, got %r" % proc.stdout)
+        return json.loads(lines[0])
+
+    def popen(self, *args, json_out=False, verbose=0):
+        return subprocess.Popen(self.argv(args, json_out, verbose), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self.env())
+
+
+def wait_for_stderr_line(proc, substring, timeout=20.0):
+    """Reads proc.stderr line by line until one contains substring; returns the lines read."""
+    import select
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("%r not seen on stderr; got %r" % (substring, seen))
+        ready, _, _ = select.select([proc.stderr], [], [], left)
+        if not ready:
+            continue
+        line = proc.stderr.readline()
+        if not line:
+            raise AssertionError("stderr closed before %r; got %r (exit %s)"
+                                 % (substring, seen, proc.poll()))
+        seen.append(line)
+        if substring in line:
+            return seen
