@@ -173,10 +173,10 @@ PINGREQ_BYTES = b"\xc0\x00"
 DISCONNECT_BYTES = b"\xe0\x00"
 
 
-def decode_packet(first, body):
+def decode_packet(first, body, raw=None):
     kind = first >> 4
     flags = first & 0x0F
-    f = dict(kind=KIND_NAMES.get(kind, str(kind)), flags=flags, raw=bytes([first]) + body,
+    f = dict(kind=KIND_NAMES.get(kind, str(kind)), flags=flags, raw=raw if raw is not None else bytes([first]) + _remaining_length(len(body)) + body,
              topic=None, payload=None, qos=None, dup=None, retain=None, packet_id=None,
              session_present=None, return_code=None, return_codes=None)
     if kind == CONNACK:
@@ -379,7 +379,7 @@ class MqttClient:
         if len(b) < i + n:
             return None
         self._buf = b[i + n:]
-        return decode_packet(b[0], b[i:i + n])
+        return decode_packet(b[0], b[i:i + n], bytes(b[:i + n]))
 
     def read_until(self, predicate, timeout=DEFAULT_TIMEOUT):
         """Reads packets until predicate(packet) is true; returns (match, skipped)."""
@@ -655,48 +655,83 @@ class Emulator:
 
     # -- REST ----------------------------------------------------------------------------------
     def rest(self, method, path, body=None, headers=None, token=None, api_version="2021-04-12",
-             timeout=DEFAULT_TIMEOUT):
+             timeout=DEFAULT_TIMEOUT, raw=None):
         """HTTPS call with the iothubowner SAS (or `token`); returns (status, headers, body)
-        with body parsed as JSON when it is JSON, else bytes."""
+        with body parsed as JSON when the response is JSON, else bytes. `body` is sent as JSON;
+        `raw` (bytes/str) is sent as is with the given headers."""
         conn = http.client.HTTPSConnection("localhost", self.ports["https"], timeout=timeout,
                                            context=client_ssl_context(self.ca_file))
         if api_version and "api-version=" not in path:
             path += ("&" if "?" in path else "?") + "api-version=" + api_version
         hdrs = {"Authorization": token if token is not None else self.service_token()}
-        data = None
+        data = raw
         if body is not None:
-            data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+            data = json.dumps(body)
             hdrs["Content-Type"] = "application/json; charset=utf-8"
         hdrs.update(headers or {})
         try:
             conn.request(method, path, body=data, headers=hdrs)
             resp = conn.getresponse()
-            raw = resp.read()
+            raw_resp = resp.read()
             rheaders = {k.lower(): v for k, v in resp.getheaders()}
         finally:
             conn.close()
-        parsed = raw
-        if raw and "json" in rheaders.get("content-type", ""):
-            parsed = json.loads(raw)
+        parsed = raw_resp
+        if raw_resp and "json" in rheaders.get("content-type", ""):
+            parsed = json.loads(raw_resp)
         return resp.status, rheaders, parsed
 
-    def c2d_send(self, device_id, body, properties=None, message_id=None, ttl_seconds=None,
-                 headers=None):
-        """Queues a C2D message through the emulator's test path (emulator/README.md): the
-        request body is the message body as is; properties travel as IoT Hub's HTTPS message
-        headers (iothub-messageid, iothub-expiry, iothub-app-{name}, ...)."""
-        hdrs = {"Content-Type": ""}
-        if message_id:
+    def c2d_send(self, device_id, body, properties=None, message_id=None, expiry=None,
+                 content_type=None, correlation_id=None, ack=None):
+        """Queues a C2D message (POST /_emulator/devices/{id}/messages/deviceBound; properties
+        travel as iothub-* headers). Returns (status, headers, body)."""
+        hdrs = {}
+        if message_id is not None:
             hdrs["iothub-messageid"] = message_id
-        if ttl_seconds:
-            expiry = time.gmtime(int(time.time()) + ttl_seconds)
-            hdrs["iothub-expiry"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", expiry)
-        for name, value in (properties or {}).items():
-            hdrs["iothub-app-" + name] = value
-        hdrs.update(headers or {})
-        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        if correlation_id is not None:
+            hdrs["iothub-correlationid"] = correlation_id
+        if expiry is not None:
+            hdrs["iothub-expiry"] = expiry
+        if content_type is not None:
+            hdrs["Content-Type"] = content_type
+        if ack is not None:
+            hdrs["iothub-ack"] = ack
+        for k, v in (properties or {}).items():
+            hdrs["iothub-app-" + k] = v
         return self.rest("POST", "/_emulator/devices/%s/messages/deviceBound"
-                         % urllib.parse.quote(device_id, safe=""), data, headers=hdrs)
+                         % urllib.parse.quote(device_id, safe=""), raw=body, headers=hdrs)
+
+    def events(self, since=0, device_id=None):
+        """Captured D2C messages after sequence number `since` (GET /_emulator/messages/events)."""
+        path = "/_emulator/messages/events?since=%d" % since
+        if device_id:
+            path += "&deviceId=" + urllib.parse.quote(device_id, safe="")
+        status, _, body = self.rest("GET", path)
+        assert status == 200, (status, body)
+        return body["messages"] if isinstance(body, dict) else body
+
+    def wait_for_events(self, count, since=0, device_id=None, timeout=DEFAULT_TIMEOUT):
+        """Polls the capture until at least `count` messages after `since` exist."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.events(since, device_id)
+            if len(got) >= count:
+                return got
+            if time.monotonic() > deadline:
+                raise AssertionError("expected %d D2C messages, have %r" % (count, got))
+            time.sleep(0.05)
+
+    def create_device(self, device_id, module_id=None, body=None):
+        """PUT /devices/{id}[/modules/{mid}]; returns the identity JSON (asserts 200)."""
+        path = "/devices/" + urllib.parse.quote(device_id, safe="")
+        doc = {"deviceId": device_id}
+        if module_id:
+            path += "/modules/" + urllib.parse.quote(module_id, safe="")
+            doc["moduleId"] = module_id
+        doc.update(body or {})
+        status, _, out = self.rest("PUT", path, doc)
+        assert status == 200, (status, out)
+        return out
 
 
 def free_state_dir():
