@@ -3,7 +3,7 @@
 
 _azhub_subcommands() {
   case "$1" in
-    '') echo 'sas send listen twin method service' ;;
+    '') echo 'sas send listen twin method service emulate' ;;
     'twin') echo 'get patch watch' ;;
     'method') echo 'serve' ;;
     'service') echo 'device twin invoke c2d monitor' ;;
@@ -38,6 +38,7 @@ _azhub_options() {
     'service c2d') echo '-h --help -o --output -v --verbose' ;;
     'service c2d send') echo '--file --prop --message-id --correlation-id --expiry --content-type --content-encoding --ack -c --connection-string --port --ca-file -h --help -o --output -v --verbose' ;;
     'service monitor') echo '--device --count --timeout --since-start --from-sequence -c --connection-string --port --ca-file -h --help -o --output -v --verbose' ;;
+    'emulate') echo '--state-dir --in-memory --device --bind --mqtt-port --https-port --tcp-port --host-name --client-ca -h --help -o --output -v --verbose' ;;
   esac
 }
 
@@ -261,6 +262,16 @@ _azhub_value() {
     'service monitor|--port') echo 'value' ;;
     'service monitor|--ca-file') echo 'file' ;;
     'service monitor|-o'|'service monitor|--output') echo 'choices:text json' ;;
+    'emulate|--state-dir') echo 'dir' ;;
+    'emulate|--in-memory') echo 'value' ;;
+    'emulate|--device') echo 'value' ;;
+    'emulate|--bind') echo 'value' ;;
+    'emulate|--mqtt-port') echo 'value' ;;
+    'emulate|--https-port') echo 'value' ;;
+    'emulate|--tcp-port') echo 'value' ;;
+    'emulate|--host-name') echo 'value' ;;
+    'emulate|--client-ca') echo 'file' ;;
+    'emulate|-o'|'emulate|--output') echo 'choices:text json' ;;
   esac
 }
 

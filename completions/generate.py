@@ -18,6 +18,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 FILE_TYPES = {"FILE", "PATH"}
 DIR_TYPES = {"DIR", "DIRECTORY"}
+# Options that name a file or directory whatever their help calls the value.
+FILE_OPTIONS = {"--file", "--key-file", "--ca-file", "--cert", "--cert-key", "--client-ca"}
+DIR_OPTIONS = {"--state-dir"}
 
 
 class Option:
@@ -37,6 +40,10 @@ class Option:
             self.kind = "dir"
         else:
             self.kind = "value"
+        if self.kind == "value" and set(names) & FILE_OPTIONS:
+            self.kind = "file"
+        elif self.kind == "value" and set(names) & DIR_OPTIONS:
+            self.kind = "dir"
         self.choices = choices.group(1).split(",") if choices else []
 
     @property

@@ -76,7 +76,11 @@ class ShellTest(unittest.TestCase):
         # (command line, candidates) where the candidates are file names under tmp.
         return [("azhub send --file al", ["aldir", "alpha.pem", "alpine.key"]),
                 ("azhub service device show d1 --ca-file alp", ["alpha.pem", "alpine.key"]),
-                ("azhub listen --cert-key alpi", ["alpine.key"])]
+                ("azhub listen --cert-key alpi", ["alpine.key"]),
+                ("azhub emulate --client-ca alpha", ["alpha.pem"])]
+
+    def dir_cases(self):
+        return [("azhub emulate --state-dir al", ["aldir"])]
 
     @unittest.skipUnless(shutil.which("bash"), "bash not installed")
     def test_bash(self):
@@ -84,7 +88,7 @@ class ShellTest(unittest.TestCase):
                   'c() { read -ra COMP_WORDS <<< "$1"; [[ $1 == *" " ]] && COMP_WORDS+=(""); '
                   'COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _azhub; '
                   'printf "%s\\n" "${COMPREPLY[@]}" | sort | paste -sd" "; }']
-        cases = CASES + self.file_cases()
+        cases = CASES + self.file_cases() + self.dir_cases()
         script += ["c %s" % shlex_quote(line) for line, _ in cases]
         out = subprocess.run(["bash", "--norc", "--noprofile", "-c", "\n".join(script)],
                              capture_output=True, text=True, cwd=self.tmp.name, timeout=60)
@@ -96,7 +100,7 @@ class ShellTest(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which("fish"), "fish not installed")
     def test_fish(self):
-        for line, want in CASES + self.file_cases():
+        for line, want in CASES + self.file_cases() + self.dir_cases():
             with self.subTest(line=line):
                 out = subprocess.run(["fish", "--no-config", "-c",
                                       "source %s; complete -C %s" % (
@@ -112,7 +116,8 @@ class ShellTest(unittest.TestCase):
         script = ["source %s" % os.path.join(COMPLETIONS, "_azhub"),
                   'c() { words=(${(z)1}); [[ $1 == *" " ]] && words+=(""); CURRENT=${#words}; '
                   '_azhub_candidates; print -- --END--; }']
-        cases = CASES + [(line, "files") for line, _ in self.file_cases()]
+        cases = CASES + [(line, "files") for line, _ in self.file_cases()] + \
+            [(line, "dirs") for line, _ in self.dir_cases()]
         script += ["c %s" % shlex_quote(line) for line, _ in cases]
         out = subprocess.run(["zsh", "-f", "-c", "\n".join(script)], capture_output=True, text=True,
                              timeout=60)
@@ -121,8 +126,8 @@ class ShellTest(unittest.TestCase):
         for (line, want), block in zip(cases, blocks):
             with self.subTest(line=line):
                 kind, *candidates = block.splitlines()
-                if want == "files":
-                    self.assertEqual(kind, "files")
+                if want in ("files", "dirs"):
+                    self.assertEqual(kind, want)
                     continue
                 # zsh filters by the typed prefix itself; do the same here.
                 prefix = line.split(" ")[-1]
