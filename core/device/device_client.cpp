@@ -128,6 +128,7 @@ void DeviceClient::on_ready() {
 
 void DeviceClient::on_lost(std::string_view why) {
   const std::size_t resend = m_window.requeue_all();
+  m_control_tokens.clear();
   const auto delay = m_backoff.next(m_settings.jitter());
   m_retry_at = Clock::now() + delay;
   m_state = State::backing_off;
@@ -185,10 +186,21 @@ void DeviceClient::handle(MqttEvent& event) {
     case Kind::disconnected:
       if (m_state == State::renewing) {
         m_window.requeue_all();
+        m_control_tokens.clear();
         start_connect();
       }
       break;
     case Kind::published:
+    case Kind::publish_failed:
+      if (auto it = std::find(m_control_tokens.begin(), m_control_tokens.end(), event.token);
+          it != m_control_tokens.end()) {
+        m_control_tokens.erase(it);
+        break;
+      }
+      if (event.kind == Kind::publish_failed) {
+        m_window.fail(event.token);
+        break;
+      }
       if (auto message = m_window.acknowledge(event.token)) {
         const auto it = m_enqueued_at.find(message->seq);
         TelemetryAck ack{message->seq, Clock::duration{}, message->attempts};
@@ -198,9 +210,6 @@ void DeviceClient::handle(MqttEvent& event) {
         }
         if (m_ack_handler) m_ack_handler(ack);
       }
-      break;
-    case Kind::publish_failed:
-      m_window.fail(event.token);
       break;
     case Kind::subscribed:
       if (event.token == m_subscribe_token && m_state == State::subscribing) {
@@ -314,6 +323,7 @@ void DeviceClient::send_pending() {
     int token = 0;
     const int rc = m_conn->publish(m_control.front().first, m_control.front().second, 0, token);
     if (busy(rc)) return;
+    if (rc == 0) m_control_tokens.push_back(token);
     m_control.pop_front();
   }
   while (m_window.can_send()) {
@@ -453,9 +463,12 @@ void DeviceClient::close(std::chrono::milliseconds grace) {
   if (m_state == State::closed) return;
   if (m_state == State::ready && grace > 0ms) {
     const auto deadline = Clock::now() + grace;
-    while (!m_window.idle() && Clock::now() < deadline && m_state == State::ready) pump(deadline);
-    // Method responses and other QoS 0 publishes still queued go out before the DISCONNECT.
+    // Telemetry in flight, and method responses and other QoS 0 publishes not yet written, go
+    // out before the DISCONNECT (Paho may put the DISCONNECT ahead of queued publishes).
     send_pending();
+    while ((!m_window.idle() || !m_control.empty() || !m_control_tokens.empty()) &&
+           Clock::now() < deadline && m_state == State::ready)
+      pump(deadline);
   }
   const bool was_up = m_state == State::ready || m_state == State::subscribing;
   m_state = State::closed;

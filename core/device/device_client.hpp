@@ -182,6 +182,7 @@ class DeviceClient {
   std::unordered_map<std::uint64_t, Clock::time_point> m_enqueued_at;
   std::function<void(const TelemetryAck&)> m_ack_handler;
   std::deque<std::pair<std::string, std::string>> m_control;  // QoS 0 publishes awaiting `ready`
+  std::vector<int> m_control_tokens;  // control publishes handed to Paho, not yet written
 
   RequestTracker m_requests;
   std::map<std::string, TwinResult> m_twin_results;
