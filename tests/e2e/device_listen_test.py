@@ -1,0 +1,83 @@
+"""azhub listen against azhub emulate: C2D messages with their properties, --count, --timeout."""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import device_util as du  # noqa: E402
+
+
+class DeviceListenTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = harness.Emulator()
+        cls.emu.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
+
+    def test_json_records_carry_body_and_properties(self):
+        cs = du.create_device(self.emu, "listen-json")
+        listener = du.Running(["-v", "-o", "json", "listen", "--count", "2", "--timeout", "30s"]
+                              + du.tls_args(self.emu, cs))
+        try:
+            listener.wait_stderr("connected to")
+            status, _, _ = self.emu.c2d_send("listen-json", '{"led":"on"}', properties={"color": "red"},
+                                             message_id="m1", correlation_id="c1",
+                                             content_type="application/json")
+            self.assertEqual(status, 200)
+            status, _, _ = self.emu.c2d_send("listen-json", "second", message_id="m2")
+            self.assertEqual(status, 200)
+            first = listener.next_json()
+            second = listener.next_json()
+            self.assertEqual(listener.wait(), 0, listener.stderr)
+        finally:
+            listener.stop()
+        self.assertEqual(first["body"], '{"led":"on"}')
+        self.assertEqual(first["properties"], {"color": "red"})
+        self.assertEqual(first["system_properties"]["message_id"], "m1")
+        self.assertEqual(first["system_properties"]["correlation_id"], "c1")
+        self.assertEqual(first["system_properties"]["content_type"], "application/json")
+        self.assertEqual(first["system_properties"]["to"], "/devices/listen-json/messages/deviceBound")
+        self.assertEqual(second["body"], "second")
+        self.assertEqual(second["system_properties"]["message_id"], "m2")
+
+    def test_messages_queued_while_offline_are_delivered_then_text_output(self):
+        cs = du.create_device(self.emu, "listen-queued")
+        for i in range(3):
+            self.emu.c2d_send("listen-queued", "queued %d" % i, properties={"i": str(i)})
+        r = du.run(["listen", "--count", "3", "--timeout", "20s"] + du.tls_args(self.emu, cs))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("queued 0\n", r.stdout)
+        self.assertIn("  i=2\n", r.stdout)
+        self.assertLess(r.stdout.index("queued 0"), r.stdout.index("queued 1"))
+        self.assertLess(r.stdout.index("queued 1"), r.stdout.index("queued 2"))
+        # Acknowledged: nothing is left for the next session.
+        r = du.run(["listen", "--timeout", "1s"] + du.tls_args(self.emu, cs))
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    def test_timeout_before_count_is_exit_4(self):
+        cs = du.create_device(self.emu, "listen-timeout")
+        self.emu.c2d_send("listen-timeout", "only one")
+        r = du.run(["-o", "json", "listen", "--count", "2", "--timeout", "2s"] + du.tls_args(self.emu, cs))
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("only 1 of 2 messages before --timeout 2s", r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), 1)
+
+    def test_bad_flags_are_exit_2(self):
+        cs = du.create_device(self.emu, "listen-bad")
+        for extra, message in [(["--timeout", "later"], "--timeout"),
+                               (["--count", "0"], "--count must be at least 1"),
+                               (["--transport", "amqp"], "--transport")]:
+            with self.subTest(extra=extra):
+                r = du.run(["listen"] + du.tls_args(self.emu, cs) + extra)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(message, r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
