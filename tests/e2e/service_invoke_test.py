@@ -90,6 +90,27 @@ class ServiceInvokeTest(unittest.TestCase):
                 serve.wait()
         self.device = self.emu.connect_device("dev1")  # for tearDown
 
+    def test_module_method(self):
+        status, _, body = self.emu.rest("PUT", "/devices/dev1/modules/m1",
+                                        {"deviceId": "dev1", "moduleId": "m1"})
+        self.assertIn(status, (200, 409), body)
+        if status == 409:
+            status, _, body = self.emu.rest("GET", "/devices/dev1/modules/m1")
+        key = body["authentication"]["symmetricKey"]["primaryKey"]
+        module = self.emu.connect_device("dev1", module_id="m1", key=key)
+        try:
+            module.subscribe([("$iothub/methods/POST/#", 0)])
+            proc = self.cli.popen("invoke", "dev1", "modcall", "--module-id", "m1", json_out=True)
+            request = module.read_publish(timeout=20)
+            match = METHOD_TOPIC.match(request.topic)
+            self.assertEqual(match.group(1), "modcall")
+            module.publish("$iothub/methods/res/200/?$rid=" + match.group(2), b'"from module"')
+            out, err = proc.communicate(timeout=30)
+        finally:
+            module.disconnect()
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(json.loads(out), {"status": 200, "payload": "from module"})
+
     def test_device_offline(self):
         proc = self.cli.run("invoke", "offline", "reboot")
         self.assertEqual(proc.returncode, 1)

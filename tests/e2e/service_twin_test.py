@@ -80,6 +80,20 @@ class ServiceTwinTest(unittest.TestCase):
         self.assertIn("etag", proc.stderr.split("):", 1)[1])
         self.assertEqual(self.cli.json("twin", "show", "dev3")["properties"]["desired"]["v"], 1)
 
+    def test_module_twin(self):
+        status, _, body = self.emu.rest("PUT", "/devices/dev1/modules/m1",
+                                        {"deviceId": "dev1", "moduleId": "m1"})
+        self.assertEqual(status, 200, body)
+        twin = self.cli.json("twin", "update", "dev1", "--module-id", "m1", "--desired", '{"mod":true}')
+        self.assertEqual(twin["moduleId"], "m1")
+        self.assertEqual(twin["properties"]["desired"]["mod"], True)
+        shown = self.cli.json("twin", "show", "dev1", "--module-id", "m1")
+        self.assertEqual(shown["properties"]["desired"]["mod"], True)
+        self.assertNotIn("mod", self.cli.json("twin", "show", "dev1")["properties"]["desired"])
+        proc = self.cli.run("twin", "show", "dev1", "--module-id", "nope")
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("ModuleNotFound (404010)", proc.stderr)
+
     def test_update_refusals(self):
         cases = [
             (["--desired", "{not json"], "--desired"),
