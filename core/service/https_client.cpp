@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <limits>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -68,7 +69,6 @@ struct HttpsClient::Connection {
   beast::flat_buffer m_buffer;
   bool m_done = false;
   boost::system::error_code m_ec;
-  std::size_t m_bytes = 0;
 
   explicit Connection(const HttpsClient& client) : m_client(client) {}
 
@@ -115,17 +115,13 @@ struct HttpsClient::Connection {
       self->m_ec = ec;
       self->m_done = true;
     }
-    void operator()(boost::system::error_code ec, std::size_t bytes) const {
-      self->m_bytes = bytes;
-      (*this)(ec);
-    }
+    void operator()(boost::system::error_code ec, std::size_t /*bytes*/) const { (*this)(ec); }
   };
 
   template <class Start>
   void run(Start&& start, std::optional<Deadline> deadline, std::string_view doing) {
     m_done = false;
     m_ec = {};
-    m_bytes = 0;
     start(Completion{this});
     wait(deadline, doing);
   }
