@@ -11,3 +11,11 @@ if(AZHUB_SANITIZE)
                       -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# libFuzzer builds (the `fuzz` preset, clang): instrument every library for coverage and
+# sanitize it; tests/fuzz links the fuzz targets themselves with -fsanitize=fuzzer.
+if(AZHUB_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+                      -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()

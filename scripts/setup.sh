@@ -36,3 +36,13 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 echo "setup: all build, test and benchmark packages present"
+
+# Node packages of the interop tests (the official Azure IoT SDK), pinned by the lockfile.
+# Installed when missing or when package-lock.json changed since the last install.
+interop_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/interop"
+if [[ -f $interop_dir/package-lock.json ]] &&
+   [[ ! -d $interop_dir/node_modules || $interop_dir/package-lock.json -nt $interop_dir/node_modules ]]; then
+  npm ci --prefix "$interop_dir" --no-audit --no-fund
+  touch "$interop_dir/node_modules"
+fi
+echo "setup: interop test packages present (tests/interop/node_modules)"
