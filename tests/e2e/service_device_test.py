@@ -1,6 +1,7 @@
 """azhub service device create|show|list|delete against azhub emulate."""
 
 import json
+import socket
 import subprocess
 import unittest
 
@@ -161,9 +162,12 @@ class ServiceDeviceTest(unittest.TestCase):
         self.assertIn("certificate verification", proc.stderr)
 
     def test_nothing_listening_is_a_connection_failure(self):
-        proc = self.cli.run("device", "show", "dev1", "--port", "1", connection=False)
+        with socket.socket() as s:  # a port that was free a moment ago and is closed now
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = self.cli.run("device", "show", "dev1", "--port", str(port), connection=False)
         self.assertEqual(proc.returncode, 3)
-        self.assertIn("could not connect to localhost:1", proc.stderr)
+        self.assertIn("could not connect to localhost:%d" % port, proc.stderr)
 
     def test_missing_ca_file(self):
         proc = self.cli.run("device", "show", "dev1", "--port", str(self.emu.ports["https"]),
