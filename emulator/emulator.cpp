@@ -26,6 +26,8 @@ struct Emulator::Parts {
   std::unique_ptr<RestServer> rest;
   boost::asio::ssl::context tls{boost::asio::ssl::context::tls_server};
   std::unique_ptr<Server> server;
+  // Installed before the ready line is printed, so a SIGTERM right after it is not lost.
+  std::optional<boost::asio::signal_set> signals;
   std::optional<std::filesystem::path> temp_dir;
   ReadyInfo ready;
 };
@@ -112,11 +114,23 @@ Emulator::Emulator(EmulatorOptions options) : m_parts(std::make_unique<Parts>())
   p.rest = std::make_unique<RestServer>(*p.hub, *p.clock, rest_options);
   p.server = std::make_unique<Server>(p.io, *p.hub, p.rest.get(), p.tls, p.options.server);
   r.ports = p.server->listen();
+
+  p.signals.emplace(p.io, SIGINT, SIGTERM);
+  Parts* parts = &p;
+  p.signals->async_wait([parts](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    if (parts->options.log) parts->options.log(1, fmt::format("emulator: signal {}, shutting down", signal));
+    parts->server->stop();
+    // Connections close asynchronously; give their handlers one pass, then stop outright so a
+    // stuck peer cannot hold the process.
+    boost::asio::post(parts->io, [parts] { boost::asio::post(parts->io, [parts] { parts->io.stop(); }); });
+  });
 }
 
 Emulator::~Emulator() {
   Parts& p = *m_parts;
   // Connections and timers go before the hub and store they point into.
+  p.signals.reset();
   p.server.reset();
   p.rest.reset();
   p.hub.reset();
@@ -130,18 +144,6 @@ Emulator::~Emulator() {
 
 const ReadyInfo& Emulator::ready() const { return m_parts->ready; }
 
-void Emulator::run() {
-  Parts& p = *m_parts;
-  boost::asio::signal_set signals(p.io, SIGINT, SIGTERM);
-  signals.async_wait([&p](const boost::system::error_code& ec, int signal) {
-    if (ec) return;
-    if (p.options.log) p.options.log(1, fmt::format("emulator: signal {}, shutting down", signal));
-    p.server->stop();
-    // Connections close asynchronously; give their handlers one pass, then stop outright so a
-    // stuck peer cannot hold the process.
-    boost::asio::post(p.io, [&p] { boost::asio::post(p.io, [&p] { p.io.stop(); }); });
-  });
-  p.io.run();
-}
+void Emulator::run() { m_parts->io.run(); }
 
 }  // namespace azhub::emulator

@@ -204,7 +204,11 @@ IdentityRecord Hub::State::with_runtime(const IdentityRecord& record) const {
   r.connection_state_updated_ms = changed == connection_changed_ms.end() ? 0 : changed->second;
   if (!r.key.module_id) {
     auto q = c2d.find(r.key.device_id);
-    r.c2d_message_count = q == c2d.end() ? 0 : q->second.size();
+    std::int64_t t = now();
+    r.c2d_message_count = q == c2d.end() ? 0
+                                         : static_cast<std::size_t>(std::count_if(
+                                               q->second.begin(), q->second.end(),
+                                               [t](const C2dMessage& m) { return m.expiry_ms > t; }));
   }
   return r;
 }

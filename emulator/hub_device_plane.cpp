@@ -305,12 +305,13 @@ void handle_subscribe(Hub::State& s, Connection& c, const mqtt::Subscribe& sub) 
   bool c2d = false;
   bool methods = false;
   for (const auto& [filter, qos] : sub.filters) {
-    auto kind = core::classify_subscription(id, filter);
-    // IoT Hub drops the connection instead of answering 0x80 (§2.4).
-    if (!kind) throw Violation{fmt::format("SUBSCRIBE to an unsupported filter: {}", filter)};
+    // The count is checked first, so a sixth filter is refused as such whatever it is.
     if (c.subscriptions.count(filter) == 0 &&
         c.subscriptions.size() >= static_cast<std::size_t>(core::limits::k_max_subscriptions))
       throw Violation{"more than 5 subscriptions"};
+    auto kind = core::classify_subscription(id, filter);
+    // IoT Hub drops the connection instead of answering 0x80 (§2.4).
+    if (!kind) throw Violation{fmt::format("SUBSCRIBE to an unsupported filter: {}", filter)};
     // QoS 2 is granted as 1 (§2.4).
     auto granted = static_cast<std::uint8_t>(std::min<int>(qos, 1));
     c.subscriptions[filter] = granted;

@@ -320,6 +320,7 @@ TEST_CASE("emulator::Hub subscriptions") {
   SUBCASE("unsupported filter closes") {
     f.subscribe(s, {{"devices/dev2/messages/devicebound/#", 1}});
     CHECK(s.closed);
+    CHECK(s.close_reason == "SUBSCRIBE to an unsupported filter: devices/dev2/messages/devicebound/#");
     CHECK(s.last<mqtt::Suback>() == nullptr);
   }
   SUBCASE("sixth subscription closes") {
@@ -331,6 +332,7 @@ TEST_CASE("emulator::Hub subscriptions") {
     CHECK_FALSE(s.closed);
     f.subscribe(s, {{"$iothub/twin/res/+", 1}});
     CHECK(s.closed);
+    CHECK(s.close_reason == "more than 5 subscriptions");
   }
   SUBCASE("modules cannot subscribe to C2D") {
     IdentityRecord m;

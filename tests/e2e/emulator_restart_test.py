@@ -1,0 +1,94 @@
+"""azhub emulate with --state-dir: everything acknowledged survives kill -9 (registry, twins,
+queued C2D, persistent MQTT sessions, keys, the CA), and a clean restart reuses it."""
+
+import json
+import os
+import shutil
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Emulator, free_state_dir  # noqa: E402
+
+
+class RestartTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = free_state_dir()
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start(self):
+        return Emulator(devices=["dev1"], in_memory=False, state_dir=self.dir).start()
+
+    def test_kill_9_loses_nothing_acknowledged(self):
+        emu = self.start()
+        try:
+            self.assertEqual(emu.ready["state_dir"], os.path.abspath(self.dir))
+            ca = open(emu.ca_file).read()
+            key = emu.device_key("dev1")
+            service = emu.service_connection_string
+            # Acknowledged writes: registry (HTTP 200), twin desired (200), reported (204 over
+            # MQTT), C2D (200), a persistent session with a C2D subscription (SUBACK).
+            dev2_key = emu.create_device("dev2")["authentication"]["symmetricKey"]["primaryKey"]
+            status, _, _ = emu.rest("PATCH", "/twins/dev1", {"tags": {"t": 1}, "properties": {"desired": {"d": 2}}})
+            self.assertEqual(status, 200)
+            c = emu.connect_device("dev1", clean_session=False)
+            c.subscribe([("$iothub/twin/res/#", 0), ("devices/dev1/messages/devicebound/#", 1)])
+            c.publish("$iothub/twin/PATCH/properties/reported/?$rid=1", b'{"r":3}')
+            self.assertEqual(c.read_publish().topic, "$iothub/twin/res/204/?$rid=1&$version=2")
+            # A delivered but unacknowledged message and a queued one.
+            self.assertEqual(emu.c2d_send("dev1", b"first", message_id="c1")[0], 200)
+            self.assertEqual(c.read_publish().payload, b"first")
+            c.close()
+            self.assertEqual(emu.c2d_send("dev1", b"second", message_id="c2")[0], 200)
+            c = emu.connect_device("dev2", key=dev2_key)
+            c.publish("devices/dev2/messages/events/", b"telemetry", qos=1)
+        finally:
+            emu.kill()
+
+        emu = self.start()
+        try:
+            self.assertEqual(open(emu.ca_file).read(), ca)
+            self.assertEqual(emu.device_key("dev1"), key)
+            self.assertEqual(emu.service_connection_string, service)
+            status, _, twin = emu.rest("GET", "/twins/dev1")
+            self.assertEqual(status, 200, twin)
+            self.assertEqual(twin["tags"], {"t": 1})
+            self.assertEqual(twin["properties"]["desired"]["d"], 2)
+            self.assertEqual(twin["properties"]["reported"]["r"], 3)
+            status, _, dev2 = emu.rest("GET", "/devices/dev2")
+            self.assertEqual(status, 200, dev2)
+            self.assertEqual([m["body"] for m in emu.events(0, "dev2")], ["telemetry"])
+            # The persistent session resumes: both messages arrive without a SUBSCRIBE.
+            c = emu.connect_device("dev1", clean_session=False)
+            self.assertTrue(c.connack.session_present)
+            got = [c.read_publish(), c.read_publish()]
+            self.assertEqual([p.payload for p in got], [b"first", b"second"])
+            self.assertTrue(got[0].dup)
+            for p in got:
+                c.puback(p.packet_id)
+            c.ping()
+            c.disconnect()
+        finally:
+            emu.stop()
+
+        # A clean stop, then a start: the completions were durable too.
+        emu = self.start()
+        try:
+            status, _, dev = emu.rest("GET", "/devices/dev1")
+            self.assertEqual(dev["cloudToDeviceMessageCount"], 0, json.dumps(dev))
+        finally:
+            emu.stop()
+
+    def test_in_memory_leaves_nothing_behind(self):
+        emu = Emulator(devices=["dev1"]).start()
+        ca_dir = os.path.dirname(emu.ca_file)
+        self.assertIsNone(emu.ready["state_dir"])
+        self.assertTrue(os.path.exists(emu.ca_file))
+        emu.stop()
+        self.assertFalse(os.path.exists(ca_dir))
+
+
+if __name__ == "__main__":
+    unittest.main()
