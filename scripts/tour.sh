@@ -71,6 +71,7 @@ run() {
   local rc=0
   OUT=$(timeout 45 "${CMD[@]}") || rc=$?
   [[ -z $OUT || ${SHOW_SUFFIX:-} == " >/dev/null" ]] || printf '%s\n' "$OUT"
+  ((rc != 124)) || die "step $step_no failed: '$*' was still running after 45 s"
   ((rc == 0)) || die "step $step_no failed: '$*' exited with status $rc"
 }
 # bg NAME CMD...: shows it with a trailing &, starts it; its lines appear as [NAME] ...

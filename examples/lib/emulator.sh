@@ -118,7 +118,10 @@ emulator_attach() {
     >"$EX_TMP/emulator.out" 2>"$EX_TMP/emulator.log" </dev/null &
   EMU_PID=$!
   exec {EMU_FD}<"$EX_TMP/emulator.out"
-  IFS= read -r -t 30 -u "$EMU_FD" line || die "the emulator did not print its ready line within 30 s"
+  local st=0
+  IFS= read -r -t 30 -u "$EMU_FD" line || st=$?
+  ((st <= 128)) || die "the emulator did not print its ready line within 30 s"
+  ((st == 0)) || die "the emulator exited before it was ready"
   ex_read_ready "$line" || die "the emulator's first line is not its ready line"
 }
 
