@@ -46,18 +46,16 @@ std::string read_key_file(const std::string& path) {
   return key;
 }
 
-void reject_with_connection_string(const ConnectionOptions& opt) {
-  const auto conflict = [](bool present, std::string_view flag) {
+void reject_with_connection_string(const ConnectionOptions& opt, std::string_view source) {
+  const auto conflict = [&](bool present, std::string_view flag) {
     if (present) {
       throw usage_error(
           fmt::format("{} cannot be combined with {} (the connection string already "
-                      "names the hub, identity and credentials)",
-                      k_flag_c, flag));
+                      "names the hub and the credentials)",
+                      source, flag));
     }
   };
   conflict(opt.hub.has_value(), "--hub");
-  conflict(opt.device_id.has_value(), "--device-id");
-  conflict(opt.module_id.has_value(), "--module-id");
   conflict(opt.key.has_value(), "--key");
   conflict(opt.key_file.has_value(), "--key-file");
 }
@@ -89,14 +87,16 @@ void add_identity_options(CLI::App& cmd, ConnectionOptions& opt) {
 std::optional<ConnectionStringInput> connection_string_input(const ConnectionOptions& opt,
                                                              const Env& env) {
   if (opt.connection_string) {
-    reject_with_connection_string(opt);
+    reject_with_connection_string(opt, k_flag_c);
     return ConnectionStringInput{*opt.connection_string, std::string(k_flag_c)};
   }
-  // Identity flags on the command line win over a connection string in the environment.
-  if (opt.hub || opt.device_id || opt.module_id) return std::nullopt;
+  // --hub on the command line wins over a connection string in the environment.
+  if (opt.hub) return std::nullopt;
   for (std::string_view name : {k_env_connection_string, k_env_sdk_connection_string}) {
     if (std::optional<std::string> value = env(name); value && !trim(*value).empty()) {
-      return ConnectionStringInput{*value, std::string(name)};
+      const std::string source = fmt::format("env {}", name);
+      reject_with_connection_string(opt, source);
+      return ConnectionStringInput{*value, source};
     }
   }
   return std::nullopt;
@@ -107,7 +107,7 @@ core::ConnectionString parse_connection_input(const ConnectionStringInput& input
     return core::parse_connection_string(input.text);
   } catch (const core::Error& e) {
     if (input.source == k_flag_c) throw;
-    throw usage_error(fmt::format("{} (from env {})", e.what(), input.source));
+    throw usage_error(fmt::format("{} (from {})", e.what(), input.source));
   }
 }
 
@@ -168,6 +168,12 @@ ResolvedConnection resolve_connection(const ConnectionOptions& opt, const Env& e
       throw usage_error(
           fmt::format("{} cannot be combined with a connection string without x509=true",
                       opt.cert_file ? "--cert" : "--cert-key"));
+    }
+    if (opt.device_id || opt.module_id) {
+      throw usage_error(
+          fmt::format("{} cannot be combined with {} (the connection string already "
+                      "names the device)",
+                      input->source, opt.device_id ? "--device-id" : "--module-id"));
     }
     out.identity = core::Identity{cs.host_name, *cs.device_id, cs.module_id};
     out.gateway_host = cs.gateway_host_name;

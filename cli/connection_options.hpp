@@ -48,9 +48,10 @@ struct ConnectionStringInput {
   std::string source;
 };
 
-// -c, else (only when none of --hub/--device-id/--module-id is given) env
-// AZHUB_CONNECTION_STRING, then IOTHUB_DEVICE_CONNECTION_STRING. Throws Error(usage) when -c is
-// combined with --hub, --device-id, --module-id, --key or --key-file.
+// -c, else (unless --hub is given) env AZHUB_CONNECTION_STRING, then
+// IOTHUB_DEVICE_CONNECTION_STRING. `source` is "-c/--connection-string" or "env NAME". Throws
+// Error(usage) when a connection string is combined with --hub, --key or --key-file; callers
+// decide about --device-id/--module-id (a service connection string may take them).
 [[nodiscard]] std::optional<ConnectionStringInput> connection_string_input(
     const ConnectionOptions& opt, const Env& env);
 

@@ -37,8 +37,10 @@ struct SasScope {
 std::string resource_for(const std::string& host, const std::optional<std::string>& device_id,
                          const std::optional<std::string>& module_id) {
   if (module_id && !device_id) throw usage_error("--module-id needs --device-id");
-  if (device_id) core::validate_identity_id(*device_id, "--device-id");
-  if (module_id) core::validate_identity_id(*module_id, "--module-id");
+  // A signing tool signs what it is asked to (other SDKs do too): only what would change the
+  // resource's shape is refused, not ids the registry would refuse (iothub-protocol.md §12.2).
+  if (device_id) core::validate_id_segment(*device_id, "--device-id");
+  if (module_id) core::validate_id_segment(*module_id, "--module-id");
   if (!device_id) return host;  // service scope (iothub-protocol.md §3.2 table)
   return core::device_resource_uri(host, *device_id, module_id);
 }
@@ -57,9 +59,9 @@ SasScope scope_from_connection_string(const SasOptions& opt, const ConnectionStr
   }
   if (opt.conn.device_id || opt.conn.module_id) {
     throw usage_error(fmt::format(
-        "{} already names the device; --device-id and --module-id go with a service connection "
-        "string or --hub",
-        input.source));
+        "{} cannot be combined with {} (it is a device connection string; --device-id and "
+        "--module-id go with a service connection string or --hub)",
+        input.source, opt.conn.device_id ? "--device-id" : "--module-id"));
   }
   if (cs.x509) {
     throw usage_error(fmt::format(
@@ -224,14 +226,15 @@ void add_sas_command(CLI::App& app, Io& io) {
       "  # device token valid for one hour\n"
       "  azhub sas -c 'HostName=myhub.azure-devices.net;DeviceId=dev1;SharedAccessKey=...'\n"
       "  # module token valid for a day, key read from a file\n"
-      "  azhub sas --hub myhub.azure-devices.net --device-id gw --module-id cam --key-file cam.key "
-      "--ttl 24h\n"
-      "  # policy token for one device, from the service connection string\n"
-      "  azhub sas -c 'HostName=myhub.azure-devices.net;SharedAccessKeyName=device;"
-      "SharedAccessKey=...' --device-id dev1\n"
+      "  azhub sas --hub myhub.azure-devices.net --device-id gw --module-id cam \\\n"
+      "            --key-file cam.key --ttl 24h\n"
+      "  # policy token for one device, from a service connection string\n"
+      "  azhub sas --device-id dev1 \\\n"
+      "            -c "
+      "'HostName=myhub.azure-devices.net;SharedAccessKeyName=device;SharedAccessKey=...'\n"
       "  # hub-wide service token with a fixed expiry, as JSON\n"
-      "  azhub -o json sas --hub myhub.azure-devices.net --policy iothubowner --key-file owner.key "
-      "--expiry 1800000000\n"
+      "  azhub -o json sas --hub myhub.azure-devices.net --policy iothubowner \\\n"
+      "            --key-file owner.key --expiry 1800000000\n"
       "\n"
       "Environment:\n"
       "  AZHUB_CONNECTION_STRING          connection string when neither -c nor --hub is given\n"

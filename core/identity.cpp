@@ -133,4 +133,19 @@ void validate_identity_id(std::string_view id, std::string_view what) {
   }
 }
 
+void validate_id_segment(std::string_view id, std::string_view what) {
+  if (id.empty()) throw usage_error(fmt::format("{} is empty", what));
+  if (id.size() > limits::k_id_max_chars) {
+    throw usage_error(fmt::format("{} is {} characters long; IoT Hub allows at most {}", what,
+                                  id.size(), limits::k_id_max_chars));
+  }
+  for (char c : id) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '/' || u < 0x20 || u == 0x7F) {
+      throw usage_error(
+          fmt::format("{} contains {}, which cannot be part of an id", what, describe_char(c)));
+    }
+  }
+}
+
 }  // namespace azhub::core

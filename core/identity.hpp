@@ -38,4 +38,9 @@ struct UsernameParts {
 // iothub-protocol.md §12.2 charset).
 void validate_identity_id(std::string_view id, std::string_view what);
 
+// Looser than validate_identity_id, for tools that only sign or address a resource (azhub sas):
+// throws Error(usage) naming `what` unless `id` is 1..128 bytes without '/' or control
+// characters, i.e. it stays one path segment of a resource URI.
+void validate_id_segment(std::string_view id, std::string_view what);
+
 }  // namespace azhub::core

@@ -124,3 +124,16 @@ TEST_CASE("core::validate_identity_id") {
     CHECK(error_of([&] { validate_identity_id(row.id, "--device-id"); }) == row.message);
   }
 }
+
+TEST_CASE("core::validate_id_segment") {
+  validate_id_segment("dev 1", "--device-id");
+  validate_id_segment("a#b$c*d&e\xC3\xA9", "--device-id");
+  validate_id_segment(std::string(128, 'x'), "--device-id");
+  CHECK(error_of([] { validate_id_segment("", "--module-id"); }) == "--module-id is empty");
+  CHECK(error_of([] { validate_id_segment(std::string(129, 'x'), "--device-id"); }) ==
+        "--device-id is 129 characters long; IoT Hub allows at most 128");
+  CHECK(error_of([] { validate_id_segment("a/b", "--device-id"); }) ==
+        "--device-id contains '/', which cannot be part of an id");
+  CHECK(error_of([] { validate_id_segment("a\nb", "--device-id"); }) ==
+        "--device-id contains byte 0x0A, which cannot be part of an id");
+}
