@@ -39,6 +39,24 @@ bool is_property_name_char(char c) {
          k_name_specials.find(c) != std::string_view::npos;
 }
 
+std::string describe_byte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (c == ' ') return "' ' (space)";
+  if (u < 0x20 || u >= 0x7F) return fmt::format("byte 0x{:02X}", u);
+  return fmt::format("'{}'", c);
+}
+
+// Shown in messages: printable ASCII as is, other bytes as \xNN, at most 64 characters.
+std::string describe_value(std::string_view value) {
+  std::string out;
+  for (char c : value.substr(0, 64)) {
+    const auto u = static_cast<unsigned char>(c);
+    out += (u < 0x20 || u >= 0x7F) ? fmt::format("\\x{:02X}", u) : std::string(1, c);
+  }
+  if (value.size() > 64) out += "...";
+  return out;
+}
+
 void append_pair(std::string& bag, std::string_view key, const std::optional<std::string>& value) {
   if (!bag.empty()) bag.push_back('&');
   bag += url_encode(key);
@@ -98,23 +116,49 @@ void validate_application_property(std::string_view name, std::string_view value
   if (name.empty()) throw usage_error("property name is empty");
   if (name.starts_with("$.")) {
     throw usage_error(fmt::format(
-        "property name '{}' is reserved: names starting with '$.' are system properties", name));
+        "property name '{}' is reserved: names starting with '$.' are system properties",
+        describe_value(name)));
   }
   for (char c : name) {
     if (!is_property_name_char(c)) {
-      const auto u = static_cast<unsigned char>(c);
-      const std::string shown = (u < 0x20 || u >= 0x7F) ? fmt::format("byte 0x{:02X}", u)
-                                : c == ' '              ? std::string("' ' (space)")
-                                                        : fmt::format("'{}'", c);
+      const std::string shown = describe_byte(c);
       throw usage_error(fmt::format(
           "property name '{}' contains {}; IoT Hub allows letters, digits and ! # $ % & ' * + - . "
           "^ _ ` | ~",
-          name, shown));
+          describe_value(name), shown));
     }
   }
   if (name.size() + value.size() > limits::k_d2c_message_bytes) {
     throw usage_error(fmt::format("property '{}' is {} bytes; a whole message may be at most {}",
-                                  name, name.size() + value.size(), limits::k_d2c_message_bytes));
+                                  describe_value(name), name.size() + value.size(),
+                                  limits::k_d2c_message_bytes));
+  }
+}
+
+void validate_system_properties(const SystemProperties& system) {
+  if (system.message_id) {
+    const std::string& mid = *system.message_id;
+    if (mid.size() > limits::k_id_max_chars) {
+      throw usage_error(
+          fmt::format("message id ($.mid) is {} characters long; IoT Hub allows at "
+                      "most {}",
+                      mid.size(), limits::k_id_max_chars));
+    }
+    for (char c : mid) {
+      const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      std::string_view("-:.+%_#*?!(),=@;$'").find(c) != std::string_view::npos;
+      if (!ok) {
+        throw usage_error(
+            fmt::format("message id ($.mid) contains {}; IoT Hub allows letters, digits and "
+                        "- : . + % _ # * ? ! ( ) , = @ ; $ '",
+                        describe_byte(c)));
+      }
+    }
+  }
+  if (system.ack && *system.ack != "none" && *system.ack != "positive" &&
+      *system.ack != "negative" && *system.ack != "full") {
+    throw usage_error(fmt::format("iothub-ack '{}' is not one of none, positive, negative, full",
+                                  describe_value(*system.ack)));
   }
 }
 

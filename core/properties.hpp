@@ -46,6 +46,11 @@ struct MessageProperties {
 // Name and value checks the hub applies (§5.1 charset, §11 sizes); throws Error(usage).
 void validate_application_property(std::string_view name, std::string_view value);
 
+// Checks the system properties the hub constrains (iothub-protocol.md §5.1): $.mid at most 128
+// ASCII characters of the id charset; iothub-ack one of none, positive, negative, full. Throws
+// Error(usage) naming the property.
+void validate_system_properties(const SystemProperties& system);
+
 // Message size as the hub counts it: body + system property values + app names and values.
 [[nodiscard]] std::size_t message_size(std::string_view body, const MessageProperties& props);
 

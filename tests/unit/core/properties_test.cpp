@@ -147,7 +147,8 @@ TEST_CASE("core::validate_application_property") {
        "property name 'a/b' contains '/'; IoT Hub allows letters, digits and ! # $ % & ' * + - . ^ "
        "_ ` | ~"},
       {"caf\xC3\xA9", "v",
-       "property name 'caf\xC3\xA9' contains byte 0xC3; IoT Hub allows letters, digits and ! # $ % "
+       "property name 'caf\\xC3\\xA9' contains byte 0xC3; IoT Hub allows letters, digits and ! # $ "
+       "% "
        "& ' * + - . ^ _ ` | ~"},
       {"k", std::string(256 * 1024, 'x'),
        "property 'k' is 262145 bytes; a whole message may be at most 262144"},
@@ -172,4 +173,48 @@ TEST_CASE("core::message_size and validate_message_size") {
         "message is 262145 bytes (body and properties); IoT Hub accepts at most 262144");
   CHECK(error_of([&] { validate_message_size("12345", {}, 4); }) ==
         "message is 5 bytes (body and properties); IoT Hub accepts at most 4");
+}
+
+TEST_CASE("core::validate_system_properties") {
+  SystemProperties ok;
+  ok.message_id = std::string(128, 'm');
+  ok.ack = "full";
+  validate_system_properties(ok);
+  validate_system_properties({});
+  for (const char* ack : {"none", "positive", "negative", "full"}) {
+    SystemProperties s;
+    s.ack = ack;
+    validate_system_properties(s);
+  }
+  struct Row {
+    SystemProperties system;
+    std::string message;
+  };
+  std::vector<Row> rows;
+  rows.push_back({{}, ""});
+  rows.back().system.message_id = std::string(129, 'm');
+  rows.back().message = "message id ($.mid) is 129 characters long; IoT Hub allows at most 128";
+  rows.push_back({{}, ""});
+  rows.back().system.message_id = "a b";
+  rows.back().message =
+      "message id ($.mid) contains ' ' (space); IoT Hub allows letters, digits and - : . + % _ # * "
+      "? ! ( ) , = @ ; $ '";
+  rows.push_back({{}, ""});
+  rows.back().system.message_id = "a/b";
+  rows.back().message =
+      "message id ($.mid) contains '/'; IoT Hub allows letters, digits and - : . + % _ # * ? ! ( "
+      ") , = @ ; $ '";
+  rows.push_back({{}, ""});
+  rows.back().system.ack = "Full\n";
+  rows.back().message = "iothub-ack 'Full\\x0A' is not one of none, positive, negative, full";
+  for (const Row& row : rows) {
+    CAPTURE(row.message);
+    CHECK(error_of([&] { validate_system_properties(row.system); }) == row.message);
+  }
+}
+
+TEST_CASE("core::validate_application_property never prints raw control bytes") {
+  CHECK(error_of([] { validate_application_property("a\x1b[2Jb", "v"); }) ==
+        "property name 'a\\x1B[2Jb' contains byte 0x1B; IoT Hub allows letters, digits and ! # $ % "
+        "& ' * + - . ^ _ ` | ~");
 }
