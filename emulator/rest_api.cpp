@@ -85,10 +85,12 @@ void RestApi::handle_device(const RestRoute& route, const HttpRequest& request,
                             const RestDone& done) {
   const auto key = key_of(route);
   const bool is_module = key.module_id.has_value();
+  // A module of a missing device is DeviceNotFound, as the service answers.
   const auto not_found = [&] {
-    return is_module ? RestError(404010, fmt::format("module '{}' not found on device '{}'",
-                                                     *key.module_id, key.device_id))
-                     : RestError(404001, fmt::format("device '{}' not found", key.device_id));
+    if (is_module && m_hub.get_identity(IdentityKey{key.device_id, {}}))
+      return RestError(404010, fmt::format("module '{}' not found on device '{}'", *key.module_id,
+                                           key.device_id));
+    return RestError(404001, fmt::format("device '{}' not found", key.device_id));
   };
   switch (request.method()) {
     case http::verb::get: {

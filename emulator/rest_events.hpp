@@ -4,6 +4,7 @@
 // while idle. Messages are pushed from Hub's D2C listener as they are captured; a client that
 // stops reading is dropped once too much output waits for it, so it never holds up the others.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,7 @@ struct D2cStreamOptions {
   std::chrono::seconds keep_alive{15};
   std::size_t max_pending_bytes = 8 * 1024 * 1024;
   std::string request_id;                 // x-ms-request-id of the response
+  std::function<void(int level, std::string_view message)> log;  // may be empty
 };
 
 // Starts streaming to `exchange`; the stream keeps itself alive until the client goes away,

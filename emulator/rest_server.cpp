@@ -136,6 +136,7 @@ void RestServer::serve(const std::shared_ptr<HttpExchange>& exchange,
         options.keep_alive = std::chrono::seconds(parse_query_number(it->second, "keepAlive", 1, 3600));
       options.max_pending_bytes = m_options.stream_max_pending_bytes;
       options.request_id = request_id;
+      options.log = m_options.log;
       log(1, fmt::format("rest: GET {} stream started", route->path));
       start_d2c_stream(m_hub, m_clock, exchange, std::move(options));
       return;

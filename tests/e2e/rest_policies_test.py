@@ -1,0 +1,99 @@
+"""Shared access policy permissions on the REST API (emulator/README.md "Common rules"): each
+default policy reaches exactly the operations its rights allow. The emulator prints only the
+iothubowner key, so this file runs it with a state directory and reads the other policies'
+keys from its database."""
+
+import json
+import os
+import shutil
+import sqlite3
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Emulator, free_state_dir, sas_token  # noqa: E402
+
+EMU = None
+STATE = None
+KEYS = {}
+
+
+def setUpModule():
+    global EMU, STATE
+    STATE = free_state_dir()
+    EMU = Emulator(devices=["dev1"], in_memory=False, state_dir=STATE).start()
+    db = sqlite3.connect(os.path.join(STATE, "emulator.db"))
+    try:
+        for (doc,) in db.execute("SELECT doc FROM policies"):
+            policy = json.loads(doc)
+            KEYS[policy["name"]] = policy["primary_key"]
+    finally:
+        db.close()
+
+
+def tearDownModule():
+    EMU.stop()
+    shutil.rmtree(STATE, ignore_errors=True)
+
+
+def token(policy, resource=None):
+    return sas_token(resource or EMU.host_name, KEYS[policy], int(time.time()) + 600, policy)
+
+
+class Permissions(unittest.TestCase):
+    def check(self, policy, method, path, want, body=None):
+        if isinstance(body, str):
+            status, headers, resp = EMU.rest(method, path, raw=body, token=token(policy))
+        else:
+            status, headers, resp = EMU.rest(method, path, body, token=token(policy))
+        self.assertEqual(status, want, (policy, method, path, resp))
+        if want == 401:
+            self.assertEqual(headers["iothub-errorcode"], "IotHubUnauthorizedAccess")
+            inner = json.loads(resp["Message"])
+            self.assertEqual(inner["errorCode"], 401002)
+            return inner
+        return resp
+
+    def test_default_policies_exist(self):
+        for name in ("iothubowner", "service", "device", "registryRead", "registryReadWrite"):
+            self.assertIn(name, KEYS)
+
+    def test_registry_read(self):
+        self.check("registryRead", "GET", "/devices/dev1", 200)
+        self.check("registryRead", "GET", "/devices", 200)
+        inner = self.check("registryRead", "PUT", "/devices/rr1", 401, {})
+        self.assertIn("RegistryWrite", inner["message"])
+        self.check("registryRead", "GET", "/twins/dev1", 401)
+        self.check("registryRead", "POST", "/_emulator/devices/dev1/messages/deviceBound", 401, "x")
+
+    def test_registry_read_write(self):
+        self.check("registryReadWrite", "PUT", "/devices/rw1", 200, {})
+        self.check("registryReadWrite", "GET", "/devices/rw1", 200)
+        self.check("registryReadWrite", "DELETE", "/devices/rw1", 204)
+        self.check("registryReadWrite", "PATCH", "/twins/dev1", 401, {"tags": {"a": 1}})
+        self.check("registryReadWrite", "DELETE", "/devices/dev1/commands", 401)
+
+    def test_service(self):
+        self.check("service", "GET", "/twins/dev1", 200)
+        self.check("service", "PATCH", "/twins/dev1", 200, {"tags": {"a": 1}})
+        self.check("service", "DELETE", "/devices/dev1/commands", 200)
+        self.check("service", "GET", "/_emulator/messages/events", 200)
+        self.check("service", "POST", "/_emulator/devices/dev1/messages/deviceBound", 200, "hi")
+        inner = self.check("service", "GET", "/devices/dev1", 401)
+        self.assertIn("RegistryRead", inner["message"])
+        self.check("service", "PUT", "/devices/s1", 401, {})
+
+    def test_device_policy_is_not_a_service_policy(self):
+        for method, path in (("GET", "/devices/dev1"), ("GET", "/twins/dev1"),
+                             ("GET", "/_emulator/messages/events")):
+            self.check("device", method, path, 401)
+
+    def test_owner_reaches_everything(self):
+        self.check("iothubowner", "GET", "/devices/dev1", 200)
+        self.check("iothubowner", "GET", "/twins/dev1", 200)
+        self.check("iothubowner", "DELETE", "/devices/dev1/commands", 200)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
