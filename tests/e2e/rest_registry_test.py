@@ -144,11 +144,21 @@ class Registry(unittest.TestCase):
         self.expect_error(EMU.rest("PUT", "/devices/im1", {"status": "enabled"},
                                    headers={"If-Match": "*"}), 404, 404001, "DeviceNotFound")
 
-    def test_disabled_device_cannot_connect(self):
-        status, _, dev = EMU.rest("PUT", "/devices/dis1", {"status": "disabled"})
+    def test_disable_and_delete_close_the_live_connection(self):
+        status, _, dev = EMU.rest("PUT", "/devices/dis1", {})
         self.assertEqual(status, 200, dev)
-        EMU.connect_device("dis1", key=dev["authentication"]["symmetricKey"]["primaryKey"],
-                           expect_code=5).close()
+        key = dev["authentication"]["symmetricKey"]["primaryKey"]
+        c = EMU.connect_device("dis1", key=key)
+        status, _, dev = EMU.rest("PUT", "/devices/dis1", {"status": "disabled"},
+                                  headers={"If-Match": "*"})
+        self.assertEqual(status, 200, dev)
+        c.expect_closed()
+        EMU.connect_device("dis1", key=key, expect_code=5).close()
+        EMU.rest("PUT", "/devices/dis1", {"status": "enabled"}, headers={"If-Match": "*"})
+        c = EMU.connect_device("dis1", key=key)
+        self.assertEqual(EMU.rest("DELETE", "/devices/dis1")[0], 204)
+        c.expect_closed()
+        EMU.connect_device("dis1", key=key, expect_code=5).close()
 
     def test_x509_devices(self):
         status, _, dev = EMU.rest("PUT", "/devices/x1", {"authentication": {
