@@ -1,5 +1,6 @@
 #include "emulator/rest_server.hpp"
 
+#include <limits>
 #include <utility>
 
 #include <fmt/format.h>
@@ -121,26 +122,10 @@ void RestServer::serve(const std::shared_ptr<HttpExchange>& exchange,
       return reply(exchange, request_id,
                    RestReply{200, nlohmann::json{{"status", "ok"}, {"hostName", m_hub.host_name()}},
                              std::nullopt, std::nullopt});
-    case RestResource::events_stream: {
-      D2cStreamOptions options;
-      options.filter = parse_d2c_filter(*route);
-      // A reconnecting EventSource resumes after the last event it saw.
-      if (const auto it = request.find("Last-Event-ID"); it != request.end() && !options.filter.after) {
-        RestRoute resume = *route;
-        resume.query.erase("from");
-        resume.query["since"] = std::string(it->value());
-        options.filter.after = parse_d2c_filter(resume).after;
-      }
-      options.keep_alive = m_options.stream_keep_alive;
-      if (const auto it = route->query.find("keepAlive"); it != route->query.end())
-        options.keep_alive = std::chrono::seconds(parse_query_number(it->second, "keepAlive", 1, 3600));
-      options.max_pending_bytes = m_options.stream_max_pending_bytes;
-      options.request_id = request_id;
-      options.log = m_options.log;
+    case RestResource::events_stream:
       log(1, fmt::format("rest: GET {} stream started", route->path));
-      start_d2c_stream(m_hub, m_clock, exchange, std::move(options));
+      start_d2c_stream(m_hub, m_clock, exchange, stream_options(*route, request, request_id));
       return;
-    }
     default:
       break;
   }
@@ -149,6 +134,24 @@ void RestServer::serve(const std::shared_ptr<HttpExchange>& exchange,
   m_api.handle(*route, request, [this, exchange, request_id](RestReply result) {
     reply(exchange, request_id, std::move(result));
   });
+}
+
+D2cStreamOptions RestServer::stream_options(const RestRoute& route, const HttpRequest& request,
+                                            const std::string& request_id) const {
+  D2cStreamOptions options;
+  options.filter = parse_d2c_filter(route);
+  // A reconnecting EventSource resumes after the last event it saw.
+  if (const auto it = request.find("Last-Event-ID"); it != request.end() && !options.filter.after)
+    options.filter.after = static_cast<std::uint64_t>(
+        parse_query_number(view(it->value()), "Last-Event-ID", 0,
+                           std::numeric_limits<std::int64_t>::max()));
+  options.keep_alive = m_options.stream_keep_alive;
+  if (const auto it = route.query.find("keepAlive"); it != route.query.end())
+    options.keep_alive = std::chrono::seconds(parse_query_number(it->second, "keepAlive", 1, 3600));
+  options.max_pending_bytes = m_options.stream_max_pending_bytes;
+  options.request_id = request_id;
+  options.log = m_options.log;
+  return options;
 }
 
 void RestServer::reply(const std::shared_ptr<HttpExchange>& exchange,

@@ -14,6 +14,7 @@
 
 #include "emulator/http_router.hpp"
 #include "emulator/rest_api.hpp"
+#include "emulator/rest_events.hpp"
 
 namespace azhub::emulator {
 
@@ -42,6 +43,8 @@ class RestServer : public RestHandler {
 
  private:
   void serve(const std::shared_ptr<HttpExchange>& exchange, const std::string& request_id);
+  [[nodiscard]] D2cStreamOptions stream_options(const RestRoute& route, const HttpRequest& request,
+                                                const std::string& request_id) const;
   void reply(const std::shared_ptr<HttpExchange>& exchange, const std::string& request_id,
              RestReply result);
   [[nodiscard]] std::string make_request_id();

@@ -337,6 +337,13 @@ TEST_CASE("emulator::RestServer C2D send and D2C") {
     REQUIRE(e->chunks.size() == 3);
     CHECK(e->chunks[1].starts_with("id: 2\n"));
     CHECK(e->chunks[2].starts_with("id: 3\n"));
+    const auto resumed = f.call(http::verb::get, "/_emulator/messages/events/stream", {},
+                                {{"Last-Event-ID", "2"}});
+    REQUIRE(resumed->chunks.size() == 2);
+    CHECK(resumed->chunks[1].starts_with("id: 3\n"));
+    const auto bad = f.call(http::verb::get, "/_emulator/messages/events/stream?keepAlive=0");
+    CHECK(bad->response.result_int() == 400);
+    CHECK_FALSE(bad->streaming);
     e->close_now();
     f.clock.advance(0);
     f.hub->handle_packet(s, mqtt::Publish{"devices/dev1/messages/events/", "d", 0, false, false, 0});
