@@ -20,7 +20,9 @@ CredentialSource make_key_credentials(core::Identity identity, std::string key_b
                                       std::int64_t ttl_seconds) {
   return [identity = std::move(identity), key = std::move(key_b64),
           ttl_seconds](std::int64_t now_ms) {
-    const std::int64_t expiry = core::sas_expiry(now_ms / 1000, ttl_seconds);
+    // Round up, so that a token lives at least `ttl_seconds` (a short --token-ttl of 2 s would
+    // otherwise leave as little as 1 s).
+    const std::int64_t expiry = core::sas_expiry((now_ms + 999) / 1000, ttl_seconds);
     const std::string uri = core::device_resource_uri(
         identity.host, identity.device_id,
         identity.module_id ? std::optional<std::string_view>(*identity.module_id) : std::nullopt);

@@ -84,9 +84,12 @@ void DeviceClient::start_connect() {
   const std::int64_t now_ms = m_settings.now_unix_ms();
   Credential credential = m_settings.credentials ? m_settings.credentials(now_ms) : Credential{};
   m_renew_at.reset();
+  m_renewable = credential.renewable;
   if (credential.expiry && credential.renewable) {
     const std::int64_t renew_ms = renewal_time_ms(now_ms, *credential.expiry);
     m_renew_at = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(renew_ms - now_ms, 1000));
+    trace(2, fmt::format("token expires at {} (in {} ms); renewing in {} ms", *credential.expiry,
+                         *credential.expiry * 1000 - now_ms, renew_ms - now_ms));
   }
   const std::string username = core::mqtt_username(
       m_settings.identity, m_settings.product,
@@ -136,6 +139,12 @@ void DeviceClient::on_lost(std::string_view why) {
                        where(), why.empty() ? "no reason given" : why, resend, delay.count()));
 }
 
+void DeviceClient::finish_renewal() {
+  m_window.requeue_all();
+  m_control_tokens.clear();
+  start_connect();
+}
+
 void DeviceClient::handle(MqttEvent& event) {
   using Kind = MqttEvent::Kind;
   if (event.kind == Kind::message) {
@@ -147,6 +156,7 @@ void DeviceClient::handle(MqttEvent& event) {
   switch (event.kind) {
     case Kind::connected: {
       ++m_connections;
+      m_refusals = 0;
       trace(1, fmt::format("connected to {} (connection {})", where(), m_connections));
       std::vector<std::string> filters;
       if (m_want_c2d && !m_settings.identity.module_id)
@@ -171,6 +181,10 @@ void DeviceClient::handle(MqttEvent& event) {
                                   : fmt::format("could not connect to {}: {}", where(),
                                                 event.topic.empty() ? text : event.topic);
         m_state = State::backing_off;
+      } else if (event.code == 5 && m_renewable && ++m_refusals <= 3) {
+        // A token made a moment ago can still arrive late (slow reconnect, clock steps): a
+        // fresh one is made for the next attempt. Three refusals in a row are final.
+        on_lost("not authorized (CONNACK 5)");
       } else if (!retryable_connect_failure(event.code)) {
         m_fatal = fmt::format("reconnecting to {}: {}", where(),
                               event.code == 5 ? "not authorized (CONNACK 5)" : text);
@@ -182,13 +196,10 @@ void DeviceClient::handle(MqttEvent& event) {
     }
     case Kind::connection_lost:
       if (m_state == State::ready || m_state == State::subscribing) on_lost(event.topic);
+      if (m_state == State::renewing) finish_renewal();
       break;
     case Kind::disconnected:
-      if (m_state == State::renewing) {
-        m_window.requeue_all();
-        m_control_tokens.clear();
-        start_connect();
-      }
+      if (m_state == State::renewing) finish_renewal();
       break;
     case Kind::published:
     case Kind::publish_failed:
@@ -288,6 +299,7 @@ void DeviceClient::pump(Deadline deadline) {
   if (deadline && *deadline < wake) wake = *deadline;
   if (m_state == State::backing_off && m_retry_at < wake) wake = m_retry_at;
   if (m_state == State::ready && m_renew_at && *m_renew_at < wake) wake = *m_renew_at;
+  if (m_state == State::renewing && m_renewal_deadline < wake) wake = m_renewal_deadline;
   if (auto next = m_requests.next_deadline(); next && *next < wake) wake = *next;
 
   m_events.clear();
@@ -305,14 +317,24 @@ void DeviceClient::run_timers() {
   if (m_state == State::backing_off && m_connections > 0 && now >= m_retry_at) start_connect();
   if (m_state == State::ready && m_renew_at && now >= *m_renew_at) {
     // Tokens cannot be refreshed in-band over MQTT (iothub-protocol.md §2.2): reconnect with a
-    // new one before the hub closes the connection at `se`.
+    // new one before the hub closes the connection at `se`. First stop sending and let the
+    // window drain, so that the reconnect resends as little as possible.
     trace(1, "renewing the SAS token: reconnecting");
     m_state = State::renewing;
     m_renew_at.reset();
-    if (!m_conn->disconnect(1000ms)) {
-      m_window.requeue_all();
-      start_connect();
-    }
+    m_renewal_deadline = now + 1s;
+    m_disconnect_sent = false;
+  }
+  if (m_state == State::renewing && !m_disconnect_sent &&
+      ((m_window.in_flight() == 0 && m_control_tokens.empty()) || now >= m_renewal_deadline)) {
+    // Paho's DISCONNECT with a timeout can wait for the hub to close the connection; the window
+    // is already drained, so disconnect at once.
+    m_disconnect_sent = true;
+    m_renewal_deadline = now + 2s;
+    if (!m_conn->disconnect(0ms)) finish_renewal();
+  } else if (m_state == State::renewing && m_disconnect_sent && now >= m_renewal_deadline) {
+    trace(1, "no answer to DISCONNECT; reconnecting anyway");
+    finish_renewal();
   }
   for (auto& rid : m_requests.expire(now)) m_expired_rids.push_back(std::move(rid));
 }

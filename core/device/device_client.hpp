@@ -156,6 +156,7 @@ class DeviceClient {
   void handle_message(MqttEvent& event);
   void on_ready();
   void on_lost(std::string_view why);
+  void finish_renewal();
   void send_pending();
   void run_timers();
   // Publishes a twin GET (empty `payload`) or reported patch; returns its $rid.
@@ -176,6 +177,10 @@ class DeviceClient {
   Backoff m_backoff;
   Clock::time_point m_retry_at{};
   std::optional<Clock::time_point> m_renew_at;
+  Clock::time_point m_renewal_deadline{};
+  bool m_disconnect_sent = false;  // renewing: DISCONNECT handed to Paho
+  bool m_renewable = false;        // the credential source makes a new token per connect
+  int m_refusals = 0;              // CONNACK 5 in a row while reconnecting
 
   InflightWindow m_window;
   std::uint64_t m_next_seq = 1;

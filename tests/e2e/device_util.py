@@ -109,9 +109,10 @@ class Running:
             self.proc.wait(timeout=10)
 
 
-def d2c_messages(emu, device_id, since=0, want=1, timeout=DEFAULT_TIMEOUT):
+def d2c_messages(emu, device_id, since=0, want=1, timeout=DEFAULT_TIMEOUT, distinct=False):
     """Polls /_emulator/messages/events until at least `want` messages of device_id after
-    `since` arrived; returns them (all retained ones after `since`)."""
+    `since` arrived (with `distinct`, `want` different bodies: resends count once); returns
+    them (all retained ones after `since`)."""
     deadline = time.monotonic() + timeout
     got = []
     cursor = since
@@ -122,7 +123,7 @@ def d2c_messages(emu, device_id, since=0, want=1, timeout=DEFAULT_TIMEOUT):
         got.extend(body["messages"])
         if body["messages"]:
             cursor = body["messages"][-1]["sequenceNumber"]
-        if len(got) >= want:
+        if (len({m["body"] for m in got}) if distinct else len(got)) >= want:
             return got
         if time.monotonic() > deadline:
             raise AssertionError("only %d of %d D2C messages from %s" % (len(got), want, device_id))

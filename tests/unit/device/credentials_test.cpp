@@ -18,10 +18,12 @@ TEST_CASE("device::make_key_credentials") {
   // Key and token from the shared vector "device-basic" (tests/data/sas-vectors.json).
   const std::string key = "9QQWSB5MeRS/paxVrjnXI11Vo2o8VmGkJRB+J8pDQtA=";
   auto source = device::make_key_credentials(id, key, 3600);
-  const auto cred = source(1'699'996'400'123);
+  const auto cred = source(1'699'996'400'000);
   REQUIRE(cred.password);
   CHECK(cred.expiry == 1'700'000'000);
   CHECK(cred.renewable);
+  // A fraction of a second rounds up: the token lives at least the TTL.
+  CHECK(source(1'699'996'399'001).expiry == 1'700'000'000);
   CHECK(*cred.password ==
         "SharedAccessSignature sr=contoso-hub.azure-devices.net%2Fdevices%2Fthermostat-01"
         "&sig=oKsAK99It0j4Bp76SnankTXZXf6kH%2FtTfBMvcKNauMk%3D&se=1700000000");
