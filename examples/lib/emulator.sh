@@ -24,11 +24,6 @@ unset AZHUB_OUTPUT  # the examples read text output
 if [[ -n ${AZHUB_BIN:-} ]]; then PATH="$(cd "$(dirname "$AZHUB_BIN")" && pwd):$PATH"; fi
 
 EX_NAME=${EX_NAME:-$(basename "$0" .sh)}
-EX_TMP=$(mktemp -d "${TMPDIR:-/tmp}/azhub-$EX_NAME.XXXXXX")
-EMU_PID=""
-declare -A BG_PID=() BG_FD=()
-BG_LINE=""
-EX_CLEANUP=()  # extra commands to run on exit (eval'd, last first)
 
 die() {
   printf '%s: error: %s\n' "$EX_NAME" "$*" >&2
@@ -38,6 +33,12 @@ die() {
 command -v azhub >/dev/null || die "azhub is not on PATH (build it with scripts/build.sh release, then
   export PATH=\"\$PWD/build/release/cli:\$PATH\", or set AZHUB_BIN=/path/to/azhub)"
 command -v python3 >/dev/null || die "python3 is needed to read the emulator's ready line"
+
+EX_TMP=$(mktemp -d "${TMPDIR:-/tmp}/azhub-$EX_NAME.XXXXXX")
+EMU_PID=""
+declare -A BG_PID=() BG_FD=()
+BG_LINE=""
+EX_CLEANUP=()  # extra commands to run on exit (eval'd, last first)
 
 # Shows one line of a background command's output; scripts may redefine it. Every line is also
 # kept in $EX_TMP/NAME.log.
@@ -51,13 +52,12 @@ ex_bg_line() {
 ex_stop_pid() {
   local pid=$1 target=$1 i
   [[ ${2:-} == group ]] && target=-$1
-  kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM -- "$target" 2>/dev/null || return 0
   for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+    kill -0 -- "$target" 2>/dev/null || break
     sleep 0.1
   done
-  kill -0 "$pid" 2>/dev/null && kill -KILL -- "$target" 2>/dev/null
+  kill -0 -- "$target" 2>/dev/null && kill -KILL -- "$target" 2>/dev/null
   wait "$pid" 2>/dev/null || true
 }
 

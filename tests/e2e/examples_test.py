@@ -104,6 +104,24 @@ class ExamplesTest(ScriptRunner, unittest.TestCase):
             out, _ = self.run_example("ci-smoke-test.sh", AZHUB_EMULATOR_READY=f.name)
         self.assertIn("all 7 checks passed", out)
 
+    def test_ci_smoke_test_fails_on_a_wrong_result(self):
+        # An azhub whose `listen` garbles the C2D body: the smoke test must notice and say so.
+        with tempfile.TemporaryDirectory() as wrapper_dir:
+            wrapper = os.path.join(wrapper_dir, "azhub")
+            with open(wrapper, "w") as f:
+                f.write('#!/bin/bash\nif [[ $1 == listen ]]; then\n'
+                        '  "$REAL_AZHUB" "$@" | sed "s/led on/led off/"; exit "${PIPESTATUS[0]}"\n'
+                        'fi\nexec "$REAL_AZHUB" "$@"\n')
+            os.chmod(wrapper, 0o755)
+            env = script_env(AZHUB_EMULATOR_READY=self.ready,
+                             REAL_AZHUB=os.path.abspath(azhub_binary()))
+            env["PATH"] = wrapper_dir + os.pathsep + env["PATH"]
+            out, err = self.run_script(["bash", os.path.join(EXAMPLES, "ci-smoke-test.sh")], env,
+                                       expect_code=1)
+        self.assertIn("ok 3 - telemetry with properties", out)
+        self.assertNotIn("c2d message", out)
+        self.assertIn("ci-smoke-test: error: c2d body: expected to find\n    led on\n  in\n    led off", err)
+
     def test_method_handler_demo(self):
         out, err = self.run_example("method-handler.sh")
         self.assertIn('"state": "running"', out)
@@ -152,11 +170,16 @@ class ExamplesTest(ScriptRunner, unittest.TestCase):
         self.assertIn("[agent] agent: applied logLevel=debug", out)
         self.assertIn("the twin reports logLevel=debug, acknowledged with ac=200", out)
 
-    def test_examples_delete_their_devices(self):
-        self.run_example("ci-smoke-test.sh")
+    def device_ids(self):
         status, _, devices = self.emu.rest("GET", "/devices")
         self.assertEqual(status, 200)
-        self.assertEqual([d["deviceId"] for d in devices], [])
+        return sorted(d["deviceId"] for d in devices)
+
+    def test_examples_delete_their_devices(self):
+        before = self.device_ids()
+        out, _ = self.run_example("ci-smoke-test.sh")
+        self.assertIn("ok 1 - device create ci-smoke-", out)
+        self.assertEqual(self.device_ids(), before)
 
 
 class TourTest(ScriptRunner, unittest.TestCase):
