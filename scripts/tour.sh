@@ -147,6 +147,7 @@ finish listen
 grep -q 'color=green' "$EX_TMP/listen.log" || die "the device did not print the message's property"
 
 step "Stop the emulator"
+SHOW_SUFFIX="   # or Ctrl-C in its terminal: a clean shutdown, exit status 0" show_command kill -TERM "$EMU_PID"
 emulator_stop
 printf '\n%sTour complete%s in %d s. Next: README.md (quick start), examples/ (scripts to copy).\n' \
   "$G" "$R" $((SECONDS - started))
