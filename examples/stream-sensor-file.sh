@@ -13,8 +13,8 @@
 # some were not, naming how many). A line over the hub's 256 KiB limit stops it before sending,
 # with the line number. {{seq}} in a property (or body) is the line number, {{now}} the time.
 #
-# Follow a file as it grows, or the system journal, until Ctrl-C (exit 130 once the messages
-# already read are acknowledged):
+# Follow a file as it grows, or the system journal, until Ctrl-C (exit 130, with "interrupted:
+# N of M message(s) acknowledged" on stderr):
 #
 #   tail -n 0 -F /var/log/sensor.ndjson | azhub send --lines --content-type application/json
 #   journalctl -f -o json | azhub send --lines --content-type application/json --prop source=journald
