@@ -16,7 +16,8 @@ started=$SECONDS
 
 if [[ -z ${AZHUB_BIN:-} ]]; then
   echo "Building azhub (scripts/build.sh release)..."
-  AZHUB_BIN="$PWD/$(scripts/build.sh release)/cli/azhub"
+  build_dir=$(scripts/build.sh release) || { echo "tour: error: the build failed (scripts/build.sh release)" >&2; exit 1; }
+  AZHUB_BIN="$PWD/$build_dir/cli/azhub"
 fi
 [[ -x $AZHUB_BIN ]] || { echo "tour: error: no azhub binary at $AZHUB_BIN" >&2; exit 1; }
 export AZHUB_BIN
