@@ -17,7 +17,9 @@ namespace azhub::core {
 // Standard alphabet, padded.
 [[nodiscard]] std::string base64_encode(std::string_view bytes);
 
-// Strict decode of standard, padded base64; nullopt if `text` is not valid base64.
+// Decodes standard, padded base64: length a multiple of 4, only the standard alphabet, '=' only
+// as final padding; nullopt otherwise (no whitespace, no URL-safe alphabet, no missing padding).
+// Like OpenSSL and Python, unused low bits of the last character are not checked.
 [[nodiscard]] std::optional<std::string> base64_decode(std::string_view text);
 
 }  // namespace azhub::core
