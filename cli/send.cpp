@@ -45,6 +45,7 @@ struct SendOptions {
   std::optional<std::string> rate;
   int qos = 1;
   std::string ack_timeout = "60s";
+  std::size_t max_inflight = 512;
 };
 
 // The checked plan: what every message is made of and how fast they go.
@@ -126,6 +127,8 @@ SendPlan check_options(const SendOptions& opt, const Io& io) {
   if (opt.interval) plan.interval = core::parse_duration(*opt.interval, "--interval");
   if (opt.rate) plan.interval = parse_rate(*opt.rate);
   plan.ack_timeout = core::parse_duration(opt.ack_timeout, "--ack-timeout");
+  if (opt.max_inflight < 1 || opt.max_inflight > 65535)
+    throw usage_error(fmt::format("--max-inflight {}: must be 1 to 65535", opt.max_inflight));
   for (const auto& p : opt.props) plan.props.push_back(parse_property_flag(p));
   if (opt.content_type && opt.content_type->empty()) throw usage_error("--content-type is empty");
   if (opt.message_id && opt.message_id->empty()) throw usage_error("--message-id is empty");
@@ -165,7 +168,9 @@ class Progress {
 
 void run_send(const SendOptions& opt, Io& io) {
   const SendPlan plan = check_options(opt, io);
-  device::DeviceClient client(resolve_device_settings(opt.conn, io));
+  device::DeviceSettings settings = resolve_device_settings(opt.conn, io);
+  settings.window = opt.max_inflight;
+  device::DeviceClient client(std::move(settings));
   Output output(io);
   std::unordered_map<std::uint64_t, std::string> ids;  // seq -> message id, for -o json
   std::uint64_t acked = 0;
@@ -242,6 +247,9 @@ void add_send_command(CLI::App& app, Io& io) {
   cmd->add_option("--interval", opt->interval, "Time between messages, e.g. 100ms")->type_name("DURATION");
   cmd->add_option("--rate", opt->rate, "Messages per second, e.g. 50/s")->type_name("N/s");
   cmd->add_option("--qos", opt->qos, "0 (at most once) or 1 (acknowledged by the hub)")->type_name("0|1");
+  cmd->add_option("--max-inflight", opt->max_inflight,
+                  "QoS 1 messages sent ahead of the hub's acknowledgements")
+      ->type_name("N");
   cmd->add_option("--ack-timeout", opt->ack_timeout,
                   "After the last message, wait this long for acknowledgements")
       ->type_name("DURATION");
