@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Agreement of `azhub sas` with the official Node.js SDK (azure-iot-common's
-// SharedAccessSignature.create, as azure-iot-device's SharedAccessKeyAuthenticationProvider
-// calls it): device, module and policy tokens, including ids that need URL-encoding.
+// Agreement of `azhub sas` with the official Node.js SDK: azure-iot-common's
+// SharedAccessSignature.create for device, module and policy tokens, and, for device and module
+// connection strings, the token azure-iot-device's SharedAccessKeyAuthenticationProvider (what
+// the Node device client sends) makes, including ids that need URL-encoding.
 //
 // Known, documented difference (iothub-protocol.md §3.3): Node percent-encodes with
 // encodeUriComponentStrict, which writes '*' as lowercase "%2a"; azhub (like azure-sdk-for-c
@@ -27,6 +28,7 @@ try {
   process.exit(1);
 }
 const { SharedAccessSignature, encodeUriComponentStrict } = common;
+const { SharedAccessKeyAuthenticationProvider } = require('azure-iot-device');
 
 const AZHUB = process.env.AZHUB_BIN || path.join(__dirname, '..', '..', 'build', 'release', 'cli', 'azhub');
 const HOST = 'contoso-hub.azure-devices.net';
@@ -45,6 +47,29 @@ function azhubSas(args) {
   const lines = result.stdout.split('\n');
   assert.equal(lines.length, 2, `expected one line, got ${JSON.stringify(result.stdout)}`);
   return lines[0];
+}
+
+// The token the Node device client itself would send for connection string `cs`: its
+// SharedAccessKeyAuthenticationProvider, with the clock pinned so that now + TTL = EXPIRY.
+function deviceClientToken(cs) {
+  return new Promise((resolve, reject) => {
+    const realNow = Date.now;
+    Date.now = () => (EXPIRY - 3600) * 1000;
+    const done = (err, token) => {
+      Date.now = realNow;
+      if (err) reject(err);
+      else resolve(token);
+    };
+    try {
+      const provider = SharedAccessKeyAuthenticationProvider.fromConnectionString(cs, 3600, 600);
+      provider.getDeviceCredentials((err, credentials) => {
+        provider.stop();  // it arms a renewal timer
+        done(err, credentials && credentials.sharedAccessSignature);
+      });
+    } catch (err) {
+      done(err);
+    }
+  });
 }
 
 // The fields of a token as Node's parser sees them (and a check that it accepts azhub's token).
@@ -67,12 +92,14 @@ for (const id of IDS) {
     name: `device '${id}'`,
     args: REGISTRY_ID.test(id) ? ['-c', `HostName=${HOST};DeviceId=${id};SharedAccessKey=${KEY}`]
                                : ['--hub', HOST, '--device-id', id, '--key', KEY],
+    clientCs: `HostName=${HOST};DeviceId=${id};SharedAccessKey=${KEY}`,
     resource: `${HOST}/devices/${id}`,
     policy: null,
   });
   cases.push({
     name: `module 'gw'/'${id}'`,
     args: ['--hub', HOST, '--device-id', 'gw', '--module-id', id, '--key', KEY],
+    clientCs: `HostName=${HOST};DeviceId=gw;ModuleId=${id};SharedAccessKey=${KEY}`,
     resource: `${HOST}/devices/gw/modules/${id}`,
     policy: null,
   });
@@ -88,8 +115,10 @@ cases.push({ name: 'service token for the hub (-c)', resource: HOST, policy: 'io
 cases.push({ name: 'service token for the hub (--policy)', resource: HOST, policy: 'registryRead',
              args: ['--hub', HOST, '--policy', 'registryRead', '--key', KEY] });
 
+async function main() {
 let identical = 0;
 let caseDifference = 0;
+let viaClient = 0;
 for (const c of cases) {
   const ours = fields(azhubSas(c.args));
   // What the Node SDK sends: resource URI encoded with encodeUriComponentStrict, skn encoded.
@@ -111,6 +140,13 @@ for (const c of cases) {
       assert.deepEqual(ours, node);
       ++identical;
     }
+    // The device client's own token path agrees too (ids with ';' cannot be in a connection
+    // string, so those are covered by the SharedAccessSignature.create comparison only).
+    if (c.clientCs && !c.clientCs.split(';').some((part) => !part.includes('='))) {
+      const client = fields(await deviceClientToken(c.clientCs));
+      assert.deepEqual(client, node);
+      ++viaClient;
+    }
   } catch (err) {
     console.error(`FAIL ${c.name}\n  azhub: ${JSON.stringify(ours)}\n  node:  ${JSON.stringify(node)}`);
     throw err;
@@ -118,4 +154,12 @@ for (const c of cases) {
   console.log(`ok ${c.name}`);
 }
 console.log(`sas_agreement: ${cases.length} cases agree with azure-iot-common ` +
-            `(${identical} byte-identical, ${caseDifference} differ only by Node's lowercase %2a)`);
+            `(${identical} byte-identical, ${caseDifference} differ only by Node's lowercase %2a); ` +
+            `${viaClient} also checked against the device client's SharedAccessKeyAuthenticationProvider`);
+assert.ok(viaClient >= 15, 'too few device-client comparisons');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
