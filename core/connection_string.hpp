@@ -13,9 +13,9 @@ struct ConnectionString {
   std::string host_name;
   std::optional<std::string> device_id;
   std::optional<std::string> module_id;
-  std::optional<std::string> shared_access_key;       // base64, validated
-  std::optional<std::string> shared_access_key_name;  // policy name (service form)
-  std::optional<std::string> shared_access_signature; // "SharedAccessSignature sr=..."
+  std::optional<std::string> shared_access_key;        // base64, validated
+  std::optional<std::string> shared_access_key_name;   // policy name (service form)
+  std::optional<std::string> shared_access_signature;  // "SharedAccessSignature sr=..."
   std::optional<std::string> gateway_host_name;
   bool x509 = false;
 };

@@ -7,11 +7,11 @@ namespace azhub::core {
 
 enum class ExitCode : int {
   ok = 0,
-  failure = 1,      // the operation failed: hub error status, handler failed, unacknowledged messages
-  usage = 2,        // usage or input error: bad flag, bad connection string, invalid JSON, over a limit
-  connect = 3,      // could not connect or authenticate
-  timeout = 4,      // timed out waiting (--timeout, no response to a request)
-  interrupted = 130 // SIGINT
+  failure = 1,  // the operation failed: hub error status, handler failed, unacknowledged messages
+  usage = 2,    // usage or input error: bad flag, bad connection string, invalid JSON, over a limit
+  connect = 3,  // could not connect or authenticate
+  timeout = 4,  // timed out waiting (--timeout, no response to a request)
+  interrupted = 130  // SIGINT
 };
 
 class Error : public std::runtime_error {

@@ -46,7 +46,7 @@ struct SasResource {
   std::string host;
   std::optional<std::string> device_id;  // absent for "{host}" and "{host}/devices"
   std::optional<std::string> module_id;
-  bool all_devices = false;              // "{host}/devices"
+  bool all_devices = false;  // "{host}/devices"
 };
 [[nodiscard]] std::optional<SasResource> parse_sas_resource(std::string_view sr);
 
