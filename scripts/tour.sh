@@ -11,6 +11,7 @@
 # Exits 0 when every step did what it shows, non-zero (with the failing step) otherwise. Colour
 # only when stdout is a terminal and NO_COLOR is unset.
 set -euo pipefail
+[[ -z ${AZHUB_BIN:-} || $AZHUB_BIN == /* ]] || AZHUB_BIN="$PWD/$AZHUB_BIN"
 cd "$(dirname "$0")/.."
 started=$SECONDS
 
