@@ -110,17 +110,17 @@ start_emulator() {
   emu_pid=$!
   started+=("$emu_pid")
   wait_until "the emulator's ready line" 60 grep -q '"event":"ready"' "$work/ready.json"
-  python3 - "$work/ready.json" "$work/emulator.cs" <<'EOF'
+  # The ready line lists every device: read it from the file (it can exceed an argument's size).
+  read -r emu_ports_mqtts emu_ca < <(python3 - "$work/ready.json" "$work/emulator.cs" <<'EOF'
 import json, sys
 ready = json.loads(open(sys.argv[1]).readline())
 with open(sys.argv[2], "w") as f:
     for d in ready["devices"]:
         f.write(d["connection_string"] + "\n")
+print(ready["ports"]["mqtts"], ready["ca_file"])
 EOF
-  local line
-  line=$(head -n1 "$work/ready.json")
-  emu_ports_mqtts=$(json_field "$line" '["ports"]["mqtts"]')
-  emu_ca=$(json_field "$line" '["ca_file"]')
+)
+  [[ -n $emu_ports_mqtts && -n $emu_ca ]] || die "cannot read the emulator's ready line"
 }
 
 stop_pid() {
