@@ -267,19 +267,23 @@ if ((do_idle)); then
   start_emulator "$idle"
   idle_rss "$emu_pid" "$emu_ports_mqtts" "$emu_ca" >"$work/idle.result"
   read -r before after line <"$work/idle.result"
-  python3 - "azhub emulate" "$idle" "$before" "$after" <<'EOF'
-import sys
+  python3 - "azhub emulate" "$idle" "$before" "$after" "$line" <<'EOF'
+import json, sys
 who, n, b, a = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-print(f"{who:14s} VmRSS {b} KiB idle, {a} KiB with {n} connections: {(a - b) * 1000 / n / 1024:.2f} MiB per 1,000 connections")
+c = json.loads(sys.argv[5])
+print(f"{who:14s} VmRSS {b} KiB idle, {a} KiB with {n} connections: {(a - b) * 1000 / n / 1024:.2f} MiB per 1,000 connections"
+      f"  (all connected in {c['connect_seconds']:.1f} s, {c['tls']})")
 EOF
   stop_pid "$emu_pid"
   start_mosquitto
   idle_rss "$mosq_pid" "$mosq_port" "$mosq_ca" >"$work/idle.result"
   read -r before after line <"$work/idle.result"
-  python3 - "mosquitto" "$idle" "$before" "$after" <<'EOF'
-import sys
+  python3 - "mosquitto" "$idle" "$before" "$after" "$line" <<'EOF'
+import json, sys
 who, n, b, a = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-print(f"{who:14s} VmRSS {b} KiB idle, {a} KiB with {n} connections: {(a - b) * 1000 / n / 1024:.2f} MiB per 1,000 connections")
+c = json.loads(sys.argv[5])
+print(f"{who:14s} VmRSS {b} KiB idle, {a} KiB with {n} connections: {(a - b) * 1000 / n / 1024:.2f} MiB per 1,000 connections"
+      f"  (all connected in {c['connect_seconds']:.1f} s, {c['tls']})")
 EOF
   stop_pid "$mosq_pid"
 fi
