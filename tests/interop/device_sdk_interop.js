@@ -16,7 +16,7 @@
 // The emulator's CA reaches the SDK through client.setOptions({ca}), the SDK's own option.
 //
 // Per transport: telemetry with properties (GET /_emulator/messages/events), twin get, reported
-// patch (GET /twins/dev1: value and $version), a desired patch (PATCH /twins/dev1 -> the twin's
+// patches, one deleting a member with null (GET /twins/dev1: values and $version), a desired patch (PATCH /twins/dev1 -> the twin's
 // 'properties.desired' event), a direct method (POST /twins/dev1/methods -> onDeviceMethod ->
 // {status,payload} at the caller), and a C2D message (/_emulator C2D send -> 'message' event with
 // its properties -> complete -> the hub's queue for dev1 empties).
@@ -312,7 +312,15 @@ async function runTransport(emu, transport) {
     assert.deepEqual(afterPatch.properties.reported.firmware, patch.firmware, 'reported value at the hub');
     assert.equal(afterPatch.properties.reported[`seen_${transport}`], true);
     assert.equal(afterPatch.properties.reported.$version, reportedBefore + 1, 'reported $version at the hub');
-    log(`${tag} reported patch ok (reported $version ${afterPatch.properties.reported.$version})`);
+    // A null member deletes (JSON merge patch, §7.3).
+    await within(new Promise((resolve, reject) =>
+      twin.properties.reported.update({ [`seen_${transport}`]: null }, (err) => (err ? reject(err) : resolve()))),
+    'reported update deleting a member');
+    const afterDelete = await emu.restOk('GET', `/twins/${DEVICE}`);
+    assert.ok(!(`seen_${transport}` in afterDelete.properties.reported), 'a reported member patched to null is gone');
+    assert.deepEqual(afterDelete.properties.reported.firmware, patch.firmware, 'other reported members stay');
+    assert.equal(afterDelete.properties.reported.$version, reportedBefore + 2, 'reported $version after the delete');
+    log(`${tag} reported patch ok (reported $version ${afterDelete.properties.reported.$version})`);
 
     step('desired patch notification');
     const key = `setpoint_${transport}`;
@@ -418,6 +426,14 @@ async function main() {
     if (emu.proc) emu.proc.kill('SIGKILL');
     process.exit(1);
   }, TOTAL_TIMEOUT_MS);
+  // CTest's timeout (or Ctrl-C) must not leave the emulator running.
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      console.error(`device_sdk_interop: FAIL: ${signal} at ${currentStep}`);
+      if (emu.proc) emu.proc.kill('SIGKILL');
+      process.exit(1);
+    });
+  }
   let status = 0;
   try {
     currentStep = 'start the emulator';
