@@ -59,7 +59,7 @@ DeviceClient::DeviceClient(DeviceSettings settings)
   mqtt.cert_file = m_settings.cert_file;
   mqtt.cert_key_file = m_settings.cert_key_file;
   mqtt.https_proxy = m_settings.https_proxy;
-  mqtt.max_inflight = static_cast<int>(std::max<std::size_t>(m_settings.window, 16));
+  mqtt.max_inflight = static_cast<int>(std::clamp<std::size_t>(m_settings.window, 1, 65000));
   m_conn = std::make_unique<MqttConnection>(std::move(mqtt));
 }
 
@@ -204,15 +204,14 @@ void DeviceClient::handle(MqttEvent& event) {
     case Kind::published:
     case Kind::publish_failed:
       if (auto it = std::find(m_control_tokens.begin(), m_control_tokens.end(), event.token);
-          it != m_control_tokens.end()) {
+          it != m_control_tokens.end())
         m_control_tokens.erase(it);
-        break;
-      }
-      if (event.kind == Kind::publish_failed) {
-        m_window.fail(event.token);
-        break;
-      }
-      if (auto message = m_window.acknowledge(event.token)) {
+      break;
+    case Kind::telemetry_failed:
+      m_window.fail(event.seq);
+      break;
+    case Kind::telemetry_sent:
+      if (auto message = m_window.acknowledge(event.seq)) {
         const auto it = m_enqueued_at.find(message->seq);
         TelemetryAck ack{message->seq, Clock::duration{}, message->attempts};
         if (it != m_enqueued_at.end()) {
@@ -350,15 +349,10 @@ void DeviceClient::send_pending() {
   }
   while (m_window.can_send()) {
     const Outgoing& next = m_window.front();
-    int token = 0;
-    const int rc = m_conn->publish(next.topic, next.payload, next.qos, token);
-    if (rc == 0) {
-      m_window.mark_sent(token);
-      continue;
-    }
-    if (busy(rc)) return;
-    throw Error(ExitCode::failure, fmt::format("publishing telemetry: {}", MqttConnection::describe(rc)));
+    m_conn->queue_telemetry(MqttConnection::Telemetry{next.seq, next.topic, next.payload, next.qos});
+    m_window.mark_sent(next.seq);
   }
+  m_conn->send_telemetry();
 }
 
 // --- telemetry -----------------------------------------------------------------------------------

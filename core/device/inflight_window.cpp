@@ -15,7 +15,7 @@ void InflightWindow::enqueue(Outgoing message) {
   m_queue.push_back(std::move(message));
 }
 
-void InflightWindow::mark_sent(int token) {
+void InflightWindow::mark_sent(std::uint64_t token) {
   assert(!m_queue.empty());
   Outgoing message = std::move(m_queue.front());
   m_queue.pop_front();
@@ -23,7 +23,7 @@ void InflightWindow::mark_sent(int token) {
   m_in_flight.insert_or_assign(token, std::move(message));
 }
 
-std::optional<Outgoing> InflightWindow::acknowledge(int token) {
+std::optional<Outgoing> InflightWindow::acknowledge(std::uint64_t token) {
   auto it = m_in_flight.find(token);
   if (it == m_in_flight.end()) return std::nullopt;
   Outgoing message = std::move(it->second);
@@ -31,7 +31,7 @@ std::optional<Outgoing> InflightWindow::acknowledge(int token) {
   return message;
 }
 
-void InflightWindow::fail(int token) {
+void InflightWindow::fail(std::uint64_t token) {
   auto it = m_in_flight.find(token);
   if (it == m_in_flight.end()) return;
   Outgoing message = std::move(it->second);

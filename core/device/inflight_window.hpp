@@ -34,17 +34,16 @@ class InflightWindow {
   // The next message to send (the lowest queued seq). Only valid when can_send().
   [[nodiscard]] const Outgoing& front() const { return m_queue.front(); }
 
-  // The front message was handed to the transport under `token`: it moves into the window.
-  void mark_sent(int token);
+  // The front message was handed to the transport, which will confirm it by `key` (its seq,
+  // or a transport token): it moves into the window.
+  void mark_sent(std::uint64_t key);
 
-  // The front message could not be handed over: it stays queued (nothing changes).
+  // The transport confirmed `key` (PUBACK, or written for QoS 0). Returns the message, or
+  // nullopt for a key this window does not know (e.g. one from before a reconnect).
+  [[nodiscard]] std::optional<Outgoing> acknowledge(std::uint64_t key);
 
-  // The transport confirmed `token` (PUBACK, or written for QoS 0). Returns the message, or
-  // nullopt for a token this window does not know (e.g. one from before a reconnect).
-  [[nodiscard]] std::optional<Outgoing> acknowledge(int token);
-
-  // The transport gave up on `token`: the message goes back into the queue in seq order.
-  void fail(int token);
+  // The transport gave up on `key`: the message goes back into the queue in seq order.
+  void fail(std::uint64_t key);
 
   // The connection dropped: every message in flight goes back into the queue in seq order, ahead
   // of the ones never sent, so the hub sees the resends in the original order. Returns how many.
@@ -60,7 +59,7 @@ class InflightWindow {
 
   std::size_t m_capacity;
   std::deque<Outgoing> m_queue;                    // ascending seq
-  std::unordered_map<int, Outgoing> m_in_flight;  // by transport token
+  std::unordered_map<std::uint64_t, Outgoing> m_in_flight;  // by key
 };
 
 }  // namespace azhub::device

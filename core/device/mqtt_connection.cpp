@@ -93,6 +93,22 @@ struct MqttConnection::Callbacks {
     }
     c.self->push(std::move(event));
   }
+  static void telemetry_success(void* ctx, MQTTAsync_successData*) {
+    auto& slot = *static_cast<TelemetrySlot*>(ctx);
+    MqttEvent event = make(MqttEvent::Kind::telemetry_sent, slot.generation);
+    event.seq = slot.seq;
+    slot.self->release_slot(slot, std::move(event));
+    // The window has room again: hand over the next message from here rather than waking the
+    // owner's thread to do it.
+    if (slot.generation == slot.self->m_generation.load()) slot.self->send_telemetry(true);
+  }
+  static void telemetry_failure(void* ctx, MQTTAsync_failureData* response) {
+    auto& slot = *static_cast<TelemetrySlot*>(ctx);
+    MqttEvent event = make(MqttEvent::Kind::telemetry_failed, slot.generation);
+    event.seq = slot.seq;
+    if (response != nullptr) event.code = response->code;
+    slot.self->release_slot(slot, std::move(event));
+  }
   static void subscribe_success(void* ctx, MQTTAsync_successData* response) {
     auto& c = context(ctx);
     MqttEvent event = make(MqttEvent::Kind::subscribed, c.generation);
@@ -123,7 +139,7 @@ MqttConnection::MqttConnection(MqttSettings settings) : m_settings(std::move(set
   create.MQTTVersion = MQTTVERSION_3_1_1;
   // Paho counts publishes it has not written yet against this limit even while connected
   // (default 100); the window above bounds them instead.
-  create.maxBufferedMessages = std::max(m_settings.max_inflight, 100);
+  create.maxBufferedMessages = std::max(m_settings.max_inflight + 16, 100);
   MQTTAsync handle = nullptr;
   const int rc = MQTTAsync_createWithOptions(&handle, m_settings.server_uri.c_str(),
                                              m_settings.client_id.c_str(),
@@ -146,6 +162,20 @@ std::uint64_t MqttConnection::connect(std::string username, std::optional<std::s
   const std::uint64_t generation = m_generation.load() + 1;
   m_generation.store(generation);
   m_contexts.push_back(std::make_unique<CallbackContext>(CallbackContext{this, generation}));
+  {
+    // A new connection starts with an empty outbox and fresh slots; the owner queues again
+    // whatever the previous connection did not confirm.
+    std::lock_guard lock(m_mutex);
+    const auto n = static_cast<std::size_t>(m_settings.max_inflight);
+    auto slots = std::make_unique<std::vector<TelemetrySlot>>(n);
+    m_free_slots.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      (*slots)[i] = TelemetrySlot{this, generation, 0, i};
+      m_free_slots.push_back(n - 1 - i);
+    }
+    m_slot_sets.push_back(std::move(slots));
+    m_outbox.clear();
+  }
   m_username = std::move(username);
   m_password = std::move(password);
 
@@ -153,7 +183,9 @@ std::uint64_t MqttConnection::connect(std::string username, std::optional<std::s
   opts.MQTTVersion = MQTTVERSION_3_1_1;
   opts.keepAliveInterval = keep_alive_s;
   opts.cleansession = 1;
-  opts.maxInflight = m_settings.max_inflight;
+  // Paho's own limit sits above the outbox's, so that Paho never refuses a telemetry publish
+  // and control publishes (twin, method responses) still fit.
+  opts.maxInflight = m_settings.max_inflight + 16;
   opts.connectTimeout = connect_timeout_s;
   opts.retryInterval = 0;
   opts.automaticReconnect = 0;
@@ -213,6 +245,74 @@ int MqttConnection::publish(std::string_view topic, std::string_view payload, in
                                 payload.data(), qos, 0, &opts);
   token = opts.token;
   return rc;
+}
+
+void MqttConnection::queue_telemetry(Telemetry message) {
+  std::lock_guard lock(m_mutex);
+  m_outbox.push_back(std::move(message));
+}
+
+void MqttConnection::send_telemetry() { send_telemetry(false); }
+
+void MqttConnection::send_telemetry(bool from_callback) {
+  for (;;) {
+    std::unique_lock send_lock(m_send_mutex, std::defer_lock);
+    // A callback never waits for the owner's thread: that thread may be inside MQTTAsync_send
+    // waiting for a Paho lock the callback's thread holds. If the lock is taken, its holder
+    // looks at the outbox again after letting go (below), so nothing is left behind.
+    if (from_callback) {
+      if (!send_lock.try_lock()) return;
+    } else {
+      send_lock.lock();
+    }
+    bool refused = false;
+    for (;;) {
+      Telemetry message;
+      TelemetrySlot* slot = nullptr;
+      {
+        std::lock_guard lock(m_mutex);
+        if (m_outbox.empty() || m_free_slots.empty() || m_slot_sets.empty()) break;
+        message = std::move(m_outbox.front());
+        m_outbox.pop_front();
+        slot = &(*m_slot_sets.back())[m_free_slots.back()];
+        m_free_slots.pop_back();
+        slot->seq = message.seq;
+      }
+      MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+      opts.onSuccess = &Callbacks::telemetry_success;
+      opts.onFailure = &Callbacks::telemetry_failure;
+      opts.context = slot;
+      const int rc = MQTTAsync_send(m_handle.get(), message.topic.c_str(),
+                                    static_cast<int>(message.payload.size()), message.payload.data(),
+                                    message.qos, 0, &opts);
+      if (rc != MQTTASYNC_SUCCESS) {
+        // Not connected (a connection_lost event follows) or Paho is full: keep it first in
+        // line; the owner tries again on its next send_telemetry().
+        std::lock_guard lock(m_mutex);
+        if (slot->generation == m_generation.load()) {
+          m_outbox.push_front(std::move(message));
+          m_free_slots.push_back(slot->index);
+        }
+        refused = true;
+        break;
+      }
+    }
+    send_lock.unlock();
+    if (refused) return;
+    std::lock_guard lock(m_mutex);
+    if (m_outbox.empty() || m_free_slots.empty()) return;
+  }
+}
+
+void MqttConnection::release_slot(const TelemetrySlot& slot, MqttEvent event) {
+  bool wake = false;
+  {
+    std::lock_guard lock(m_mutex);
+    m_events.push_back(std::move(event));
+    if (slot.generation == m_generation.load()) m_free_slots.push_back(slot.index);
+    wake = m_waiting;
+  }
+  if (wake) m_ready.notify_one();
 }
 
 int MqttConnection::subscribe(const std::vector<std::string>& filters, int qos, int& token) {

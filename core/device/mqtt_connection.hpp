@@ -24,7 +24,7 @@ struct MqttSettings {
   std::optional<std::string> cert_file;      // X.509 client certificate (PEM)
   std::optional<std::string> cert_key_file;  // its private key (PEM)
   std::optional<std::string> https_proxy;    // for wss:// through an HTTP(S) proxy
-  int max_inflight = 1000;                   // Paho's own limit on unacknowledged publishes
+  int max_inflight = 512;                    // telemetry publishes handed to Paho, unconfirmed
 };
 
 struct MqttEvent {
@@ -38,10 +38,13 @@ struct MqttEvent {
     subscribed,        // `token`; `code` = granted QoS of the first filter (0x80 = refused)
     subscribe_failed,  // `token`
     message,           // `topic`, `payload`, `qos`, `dup`
+    telemetry_sent,    // telemetry `seq` confirmed (PUBACK for QoS 1, written for QoS 0)
+    telemetry_failed,  // telemetry `seq` will not be confirmed on this connection
   };
   Kind kind = Kind::message;
   std::uint64_t generation = 0;  // which connect() the event belongs to
   int token = 0;
+  std::uint64_t seq = 0;
   int code = 0;
   bool session_present = false;
   int qos = 0;
@@ -70,6 +73,21 @@ class MqttConnection {
   // Hands a PUBLISH to Paho. Returns Paho's return code (0 = accepted) and sets `token`.
   int publish(std::string_view topic, std::string_view payload, int qos, int& token);
 
+  // Telemetry goes through an outbox: Paho gets the next message as soon as fewer than
+  // `max_inflight` are unconfirmed, either on this thread or straight from the confirmation
+  // callback of an earlier one. Sending from Paho's own thread saves the hand-off to this
+  // thread and back per message (bench/README.md); the order of `queue_telemetry` calls is
+  // kept. Each message is confirmed by a telemetry_sent / telemetry_failed event with its seq.
+  struct Telemetry {
+    std::uint64_t seq = 0;
+    std::string topic;
+    std::string payload;
+    int qos = 1;
+  };
+  void queue_telemetry(Telemetry message);
+  // Hands queued telemetry to Paho while the window allows.
+  void send_telemetry();
+
   // SUBSCRIBE to `filters` at `qos`; the outcome arrives as subscribed / subscribe_failed.
   int subscribe(const std::vector<std::string>& filters, int qos, int& token);
 
@@ -89,7 +107,15 @@ class MqttConnection {
   };
   struct Callbacks;  // Paho-typed trampolines, defined in the .cpp
   friend struct Callbacks;
+  struct TelemetrySlot {  // the callback context of one telemetry publish in flight
+    MqttConnection* self = nullptr;
+    std::uint64_t generation = 0;
+    std::uint64_t seq = 0;
+    std::size_t index = 0;
+  };
   void push(MqttEvent event);
+  void send_telemetry(bool from_callback);
+  void release_slot(const TelemetrySlot& slot, MqttEvent event);
 
   MqttSettings m_settings;
   std::string m_username;  // kept alive for Paho for the duration of a connect
@@ -102,6 +128,15 @@ class MqttConnection {
   std::condition_variable m_ready;
   std::vector<MqttEvent> m_events;  // guarded by m_mutex
   bool m_waiting = false;           // guarded by m_mutex: a consumer sleeps on m_ready
+
+  // Telemetry outbox, guarded by m_mutex. Slots are made per connection and never reused by a
+  // later one, so a late callback of an old connection cannot be taken for a new message.
+  std::deque<Telemetry> m_outbox;
+  std::deque<std::unique_ptr<std::vector<TelemetrySlot>>> m_slot_sets;
+  std::vector<std::size_t> m_free_slots;
+  // Held while taking from the outbox and calling MQTTAsync_send, so that Paho sees the
+  // messages in order whichever thread sends. Callbacks only try it (see send_telemetry).
+  std::mutex m_send_mutex;
 
   struct HandleDeleter {
     void operator()(void* handle) const noexcept;
