@@ -182,6 +182,8 @@ void configure_server_tls(boost::asio::ssl::context& ctx, const CertificateFiles
                           const std::vector<std::filesystem::path>& extra_client_cas) {
   SSL_CTX* native = ctx.native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  // Idle connections give their record buffers back (most emulator connections are idle).
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   ctx.set_options(boost::asio::ssl::context::default_workarounds |
                   boost::asio::ssl::context::no_sslv2 | boost::asio::ssl::context::no_sslv3 |
                   boost::asio::ssl::context::single_dh_use);

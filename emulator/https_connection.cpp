@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -109,9 +110,18 @@ HttpsConnection::HttpsConnection(std::unique_ptr<WsSocket> ws, std::string peer,
 HttpsConnection::~HttpsConnection() = default;
 
 void HttpsConnection::start() {
+  // A client that never completes the handshake must not hold its socket forever.
+  auto deadline = std::make_shared<boost::asio::steady_timer>(m_ws->get_executor(), std::chrono::seconds(10));
+  deadline->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->m_closed || self->m_upgraded) return;
+    if (self->m_cert_checked) return;
+    self->close();
+  });
   m_ws->next_layer().async_handshake(
       boost::asio::ssl::stream_base::server,
-      [self = shared_from_this()](const boost::system::error_code& ec) {
+      [self = shared_from_this(), deadline](const boost::system::error_code& ec) {
+        deadline->cancel();
+        self->m_cert_checked = true;
         if (ec) {
           if (self->m_log) self->m_log(1, fmt::format("https: TLS handshake with {} failed: {}", self->m_peer, ec.message()));
           self->finish();
@@ -153,7 +163,13 @@ void HttpsConnection::on_request() {
     respond(std::move(r), request.keep_alive());
     return;
   }
-  m_rest->handle(std::make_shared<Exchange>(shared_from_this(), std::move(request)));
+  try {
+    m_rest->handle(std::make_shared<Exchange>(shared_from_this(), std::move(request)));
+  } catch (const std::exception& e) {
+    // Never let an exception leave the io_context (style.md §3); the dropped exchange has
+    // already answered 500.
+    if (m_log) m_log(1, fmt::format("https: request from {} failed: {}", m_peer, e.what()));
+  }
 }
 
 void HttpsConnection::upgrade(HttpRequest request) {

@@ -62,6 +62,7 @@ class HttpsConnection : public std::enable_shared_from_this<HttpsConnection> {
   bool m_writing = false;
   bool m_closed = false;
   bool m_upgraded = false;
+  bool m_cert_checked = false;  // TLS handshake finished
   bool m_read_next = false;  // read the next request once the response is written
   std::vector<std::function<void()>> m_close_listeners;
   char m_probe = 0;

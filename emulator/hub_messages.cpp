@@ -114,6 +114,7 @@ void Hub::State::deliver_c2d(Connection& c) {
       c.c2d_inflight.emplace_back(p.packet_id, m->id);
       store.put_c2d(*m);
       c.session->send(std::move(p));
+      start_c2d_lock(c, m->id, p.packet_id);
       ++m;
     } else {
       // A QoS 0 subscriber completes the message when it is sent (§6).
@@ -123,6 +124,24 @@ void Hub::State::deliver_c2d(Connection& c) {
     }
     log(2, fmt::format("c2d: delivered a message to {} (QoS {})", c.key.device_id, qos));
   }
+}
+
+void Hub::State::start_c2d_lock(Connection& c, std::uint64_t message_id, std::uint16_t packet_id) {
+  // Unacknowledged for a minute: the lock expires and the message is sent again, marked DUP,
+  // on the same connection (§6).
+  State* state = this;
+  IdentityKey key = c.key;
+  std::uint64_t serial = c.serial;
+  clock.start_timer(k_c2d_lock, [state, key, serial, message_id, packet_id] {
+    Connection* live = state->connection_of(key);
+    if (live == nullptr || live->serial != serial) return;
+    auto& inflight = live->c2d_inflight;
+    auto it = std::find(inflight.begin(), inflight.end(), std::make_pair(packet_id, message_id));
+    if (it == inflight.end()) return;
+    inflight.erase(it);
+    state->log(1, fmt::format("c2d: lock expired for a message to {}, redelivering", to_string(key)));
+    state->deliver_c2d(*live);
+  });
 }
 
 void Hub::State::complete_c2d(Connection& c, std::uint16_t packet_id) {

@@ -26,6 +26,9 @@ struct Connection {
   bool graceful = false;
 };
 
+// How long a delivered C2D message stays locked waiting for its PUBACK (§6).
+inline constexpr std::chrono::milliseconds k_c2d_lock{60'000};
+
 struct PendingMethod {
   IdentityKey key;
   std::string name;
@@ -78,6 +81,7 @@ struct Hub::State {
   void drop_expired_c2d(const std::string& device_id);
   void deliver_c2d(Connection& c);
   void complete_c2d(Connection& c, std::uint16_t packet_id);
+  void start_c2d_lock(Connection& c, std::uint64_t message_id, std::uint16_t packet_id);
   void capture_d2c(const IdentityKey& source, std::string body, core::MessageProperties props);
 
   // twins (hub_twin.cpp)

@@ -10,7 +10,8 @@ namespace azhub::emulator {
 
 namespace {
 constexpr std::chrono::seconds k_connect_deadline{10};
-constexpr std::size_t k_read_chunk = 64 * 1024;
+// Small: idle connections dominate memory, and the parser accumulates anyway.
+constexpr std::size_t k_read_chunk = 4 * 1024;
 }  // namespace
 
 MqttSession::MqttSession(boost::asio::io_context& io, std::unique_ptr<ByteStream> stream, Hub& hub,
@@ -69,7 +70,16 @@ void MqttSession::on_bytes(std::size_t n) {
     m_in.erase(0, r.consumed);
     // Any inbound packet resets the keep-alive timer (§2.3).
     if (m_connected) arm_deadline(m_keep_alive, "keep-alive expired");
-    on_packet(std::move(*r.packet));
+    try {
+      on_packet(std::move(*r.packet));
+    } catch (const std::exception& e) {
+      // An exception must not leave io_context::run() (style.md §3): it would drop every
+      // client. This one connection goes instead (e.g. the state database failed).
+      if (m_log) m_log(1, fmt::format("mqtt: closing {}: {}", m_name, e.what()));
+      m_hub.disconnected(*this, false);
+      close("internal error");
+      return;
+    }
   }
   if (!m_closed) do_read();
 }

@@ -1,6 +1,7 @@
 #include "emulator/server.hpp"
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <fmt/format.h>
 
@@ -95,8 +96,16 @@ void Server::accept_mqtts() {
       TlsSocket* raw = tls.get();
       // The handshake owns the socket until it completes; then the session does.
       auto holder = std::make_shared<std::unique_ptr<TlsSocket>>(std::move(tls));
+      // A client that never completes the handshake must not hold its socket forever.
+      auto deadline = std::make_shared<boost::asio::steady_timer>(m_io, std::chrono::seconds(10));
+      deadline->async_wait([holder](const boost::system::error_code& tec) {
+        if (tec || !*holder) return;
+        boost::system::error_code ignored;
+        (*holder)->next_layer().close(ignored);
+      });
       raw->async_handshake(boost::asio::ssl::stream_base::server,
-                           [this, holder, peer](const boost::system::error_code& hec) {
+                           [this, holder, peer, deadline](const boost::system::error_code& hec) {
+                             deadline->cancel();
                              if (hec || m_stopped) {
                                if (m_options.log)
                                  m_options.log(1, fmt::format("mqtts: TLS handshake with {} failed: {}", peer,

@@ -437,6 +437,30 @@ TEST_CASE("emulator::Hub C2D delivery, completion and redelivery") {
   CHECK(s2.closed);
 }
 
+TEST_CASE("emulator::Hub C2D lock expiry redelivers on the same connection") {
+  Fixture f;
+  FakeSession s;
+  f.online(s);
+  f.subscribe(s, {{"devices/dev1/messages/devicebound/#", 1}});
+  f.hub->send_c2d("dev1", C2dSend{"x", {}, std::nullopt});
+  REQUIRE(s.publishes().size() == 1);
+  CHECK_FALSE(s.publishes()[0].dup);
+  f.clock.advance(59'999);
+  CHECK(s.publishes().size() == 1);
+  f.clock.advance(1);
+  auto pubs = s.publishes();
+  REQUIRE(pubs.size() == 2);
+  CHECK(pubs[1].dup);
+  CHECK(pubs[1].payload == "x");
+  f.hub->handle_packet(s, mqtt::Puback{pubs[0].packet_id});  // stale id: ignored
+  CHECK_FALSE(s.closed);
+  CHECK(f.hub->queued_c2d("dev1").size() == 1);
+  f.hub->handle_packet(s, mqtt::Puback{pubs[1].packet_id});
+  CHECK(f.hub->queued_c2d("dev1").empty());
+  f.clock.advance(120'000);
+  CHECK(s.publishes().size() == 2);
+}
+
 TEST_CASE("emulator::Hub C2D rules") {
   Fixture f;
   SUBCASE("QoS 0 subscribers complete at send") {
