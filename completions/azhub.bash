@@ -17,7 +17,7 @@ _azhub_options() {
   case "$1" in
     '') echo '--version -o --output -v --verbose -h --help' ;;
     'sas') echo '-c --connection-string --hub --device-id --module-id --key --key-file --policy --ttl --expiry -h --help -o --output -v --verbose' ;;
-    'send') echo '--file -l --lines --prop --content-type --content-encoding --message-id --correlation-id --count --interval --rate --qos --ack-timeout -c --connection-string --hub --device-id --module-id --key --key-file --sas-token --cert --cert-key --token-command --token-ttl --transport --port --ca-file --no-tls --keep-alive --model-id --proxy -h --help -o --output -v --verbose' ;;
+    'send') echo '--file -l --lines --prop --content-type --content-encoding --message-id --correlation-id --count --interval --rate --qos --max-inflight --ack-timeout -c --connection-string --hub --device-id --module-id --key --key-file --sas-token --cert --cert-key --token-command --token-ttl --transport --port --ca-file --no-tls --keep-alive --model-id --proxy -h --help -o --output -v --verbose' ;;
     'listen') echo '--count --timeout -c --connection-string --hub --device-id --module-id --key --key-file --sas-token --cert --cert-key --token-command --token-ttl --transport --port --ca-file --no-tls --keep-alive --model-id --proxy -h --help -o --output -v --verbose' ;;
     'twin') echo '-h --help -o --output -v --verbose' ;;
     'twin get') echo '--request-timeout -c --connection-string --hub --device-id --module-id --key --key-file --sas-token --cert --cert-key --token-command --token-ttl --transport --port --ca-file --no-tls --keep-alive --model-id --proxy -h --help -o --output -v --verbose' ;;
@@ -67,6 +67,7 @@ _azhub_value() {
     'send|--interval') echo 'value' ;;
     'send|--rate') echo 'value' ;;
     'send|--qos') echo 'value' ;;
+    'send|--max-inflight') echo 'value' ;;
     'send|--ack-timeout') echo 'value' ;;
     'send|-c'|'send|--connection-string') echo 'value' ;;
     'send|--hub') echo 'value' ;;

@@ -92,7 +92,9 @@ def parse_help(text):
         if section == "Subcommands":
             parts = re.split(r"\s{2,}", stripped, maxsplit=1)
             subcommands.append((parts[0], parts[1] if len(parts) > 1 else ""))
-        elif section not in (None, "Positionals") and stripped.startswith("-"):
+        elif section not in (None, "Positionals") and re.match(r"^  -", line) and \
+                re.match(r"^-{1,2}[A-Za-z][\w-]*(,-{1,2}[A-Za-z][\w-]*)*( |$)", stripped):
+            # An option row: two spaces, then the names (footer text is indented otherwise).
             parts = re.split(r"\s{2,}", stripped, maxsplit=1)
             head = parts[0].split(" ", 1)
             names = head[0].split(",")

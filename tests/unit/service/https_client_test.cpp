@@ -56,10 +56,13 @@ TEST_CASE("service::HttpsClient") {
     SilentServer server;
     service::HttpsClient client({"127.0.0.1", server.port(), std::nullopt}, {}, {});
     const auto started = std::chrono::steady_clock::now();
-    const auto e = error_of([&] { (void)client.send(request, started + 300ms); });
+    const auto e = error_of([&] { (void)client.send(request, started + 500ms); });
     CHECK(e.code() == ExitCode::timeout);
-    CHECK(std::string(e.what()) ==
-          "timed out in the TLS handshake with 127.0.0.1:" + std::to_string(server.port()));
+    // Which step the deadline cuts short (connect, TLS handshake) depends on the machine.
+    const std::string what = e.what();
+    const std::string where = "127.0.0.1:" + std::to_string(server.port());
+    CHECK(what.rfind("timed out ", 0) == 0);
+    CHECK(what.substr(what.size() - where.size()) == where);
   }
   SUBCASE("interrupted while waiting") {
     SilentServer server;
