@@ -9,7 +9,7 @@ timed() {
   local label=$1; shift
   local start=$SECONDS
   "$@"
-  printf 'time: %s took %ds\n' "$label" $((SECONDS - start))
+  printf 'time: %s took %ds\n' "$label" $((SECONDS - start)) >&2
 }
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
