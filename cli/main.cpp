@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <openssl/crypto.h>
 
 #include "azhub/version.hpp"
 #include "cli/commands.hpp"
@@ -29,6 +30,10 @@ bool smart_terminal(int fd) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Paho's worker threads can still be exiting, and freeing their per-thread OpenSSL state,
+  // when OpenSSL's atexit cleanup frees the same state from the main thread: a double free at
+  // exit. azhub never needs that cleanup (the process is ending), so it is not registered.
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
   using azhub::cli::Io;
   using azhub::core::Error;
 
