@@ -80,7 +80,7 @@ class ConnectTest(unittest.TestCase):
     def test_refuses_client_id_mismatch(self):
         ack = connack_code("dev2", mqtt_username(EMU.host_name, "dev1"), token("dev1"))
         self.assertEqual(ack.return_code, 5)
-        self.assertIn("client id does not match", EMU.stderr)
+        EMU.wait_for_log("client id does not match")
 
     def test_refuses_unknown_device_and_wrong_host(self):
         self.assertEqual(connack_code("ghost", mqtt_username(EMU.host_name, "ghost"),

@@ -58,21 +58,25 @@ class ServiceCli:
 
 
 def wait_for_stderr_line(proc, substring, timeout=20.0):
-    """Reads proc.stderr line by line until one contains substring; returns the lines read."""
-    import select
-    deadline = time.monotonic() + timeout
+    """Reads proc.stderr line by line until one contains substring; returns the lines read.
+
+    A reader thread, not select(): select() on the pipe misses a line that an earlier
+    readline() already pulled into the text wrapper's buffer."""
+    import threading
     seen = []
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError("%r not seen on stderr; got %r" % (substring, seen))
-        ready, _, _ = select.select([proc.stderr], [], [], left)
-        if not ready:
-            continue
-        line = proc.stderr.readline()
-        if not line:
-            raise AssertionError("stderr closed before %r; got %r (exit %s)"
-                                 % (substring, seen, proc.poll()))
-        seen.append(line)
-        if substring in line:
-            return seen
+
+    def reader():
+        for line in iter(proc.stderr.readline, ""):
+            seen.append(line)
+            if substring in line:
+                return
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise AssertionError("%r not seen on stderr; got %r" % (substring, seen))
+    if not seen or substring not in seen[-1]:
+        raise AssertionError("stderr closed before %r; got %r (exit %s)"
+                             % (substring, seen, proc.poll()))
+    return seen
