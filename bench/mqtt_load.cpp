@@ -3,7 +3,7 @@
 // It drives any MQTT broker with the packets an IoT Hub device sends, so the same binary and
 // the same bytes measure `azhub emulate` and a peer broker (mosquitto) side by side:
 //   CONNECT   ClientId {device}, Username {host}/{device}/?api-version=.., Password = SAS token
-//             (iothub-protocol.md §2-3; a broker that ignores credentials just accepts them)
+//             (docs/protocol.md §2-3; a broker that ignores credentials just accepts them)
 //   PUBLISH   QoS 1 to devices/{device}/messages/events/ with a fixed-size payload (§4)
 //
 // Modes:

@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 
 #include "azhub/version.hpp"
-#include "core/device/credentials.hpp"
+#include "device/credentials.hpp"
 #include "core/duration.hpp"
 #include "core/encoding.hpp"
 #include "core/error.hpp"

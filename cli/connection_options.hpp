@@ -8,7 +8,7 @@
 
 #include "cli/io.hpp"
 #include "core/connection_string.hpp"
-#include "core/device/device_client.hpp"
+#include "device/device_client.hpp"
 #include "core/identity.hpp"
 
 namespace azhub::cli {

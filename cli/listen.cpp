@@ -5,7 +5,7 @@
 #include "cli/connection_options.hpp"
 #include "cli/output.hpp"
 #include "cli/streaming.hpp"
-#include "core/device/device_client.hpp"
+#include "device/device_client.hpp"
 #include "core/error.hpp"
 
 namespace azhub::cli {

@@ -18,7 +18,7 @@ namespace azhub::cli {
 [[nodiscard]] bool has_placeholder(std::string_view text);
 
 // "k=v" from --prop into {k, v}; throws Error(usage) without '=' or with an empty name, or when
-// the hub would refuse the name or value (iothub-protocol.md §5.1).
+// the hub would refuse the name or value (docs/protocol.md §5.1).
 [[nodiscard]] std::pair<std::string, std::string> parse_property_flag(std::string_view text);
 
 // A random (version 4, RFC 4122 variant) UUID, lower-case, from 16 random bytes.

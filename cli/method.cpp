@@ -9,7 +9,7 @@
 #include "cli/output.hpp"
 #include "cli/streaming.hpp"
 #include "cli/subprocess.hpp"
-#include "core/device/device_client.hpp"
+#include "device/device_client.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/limits.hpp"

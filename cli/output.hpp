@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/io.hpp"
-#include "core/device/device_client.hpp"
+#include "device/device_client.hpp"
 
 namespace azhub::cli {
 

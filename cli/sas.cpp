@@ -38,10 +38,10 @@ std::string resource_for(const std::string& host, const std::optional<std::strin
                          const std::optional<std::string>& module_id) {
   if (module_id && !device_id) throw usage_error("--module-id needs --device-id");
   // A signing tool signs what it is asked to (other SDKs do too): only what would change the
-  // resource's shape is refused, not ids the registry would refuse (iothub-protocol.md §12.2).
+  // resource's shape is refused, not ids the registry would refuse (docs/protocol.md §12.2).
   if (device_id) core::validate_id_segment(*device_id, "--device-id");
   if (module_id) core::validate_id_segment(*module_id, "--module-id");
-  if (!device_id) return host;  // service scope (iothub-protocol.md §3.2 table)
+  if (!device_id) return host;  // service scope (docs/protocol.md §3.2 table)
   return core::device_resource_uri(host, *device_id, module_id);
 }
 

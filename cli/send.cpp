@@ -15,7 +15,7 @@
 #include "cli/connection_options.hpp"
 #include "cli/message_template.hpp"
 #include "cli/output.hpp"
-#include "core/device/device_client.hpp"
+#include "device/device_client.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/limits.hpp"

@@ -1,4 +1,4 @@
-// azhub service: the cloud side of IoT Hub over its service REST API (iothub-protocol.md §12):
+// azhub service: the cloud side of IoT Hub over its service REST API (docs/protocol.md §12):
 // device identities here; twins, methods, C2D and D2C in cli/service_*.cpp.
 #include <algorithm>
 #include <memory>

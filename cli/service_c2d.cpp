@@ -1,6 +1,6 @@
 // azhub service c2d send: queue a cloud-to-device message through the emulator's
 // /_emulator/devices/{id}/messages/deviceBound (the real hub has C2D send only over AMQP,
-// iothub-protocol.md §12.4).
+// docs/protocol.md §12.4).
 #include <fstream>
 #include <iterator>
 #include <memory>

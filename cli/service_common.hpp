@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/io.hpp"
-#include "core/service/service_client.hpp"
+#include "service/service_client.hpp"
 
 namespace azhub::cli {
 
@@ -34,7 +34,7 @@ void add_service_options(CLI::App& cmd, ServiceOptions& opt);
 [[nodiscard]] service::Deadline request_deadline(std::chrono::seconds extra = std::chrono::seconds(0));
 
 // Throws Error(usage) unless the hub is `azhub emulate` (C2D send and D2C read have no REST
-// form on the real service, iothub-protocol.md §12.4).
+// form on the real service, docs/protocol.md §12.4).
 void require_emulator(service::ServiceClient& client, std::string_view command);
 
 // Parses a response body as JSON; Error(failure) naming `what` when it is not.

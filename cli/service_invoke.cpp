@@ -1,4 +1,4 @@
-// azhub service invoke: a direct method call through the hub (iothub-protocol.md §9.2).
+// azhub service invoke: a direct method call through the hub (docs/protocol.md §9.2).
 #include <memory>
 
 #include <fmt/format.h>

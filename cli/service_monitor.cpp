@@ -1,6 +1,6 @@
 // azhub service monitor: device-to-cloud messages as the emulator captures them, read from its
 // server-sent-events stream /_emulator/messages/events/stream (the real hub has D2C read only
-// over AMQP / Event Hubs, iothub-protocol.md §12.4).
+// over AMQP / Event Hubs, docs/protocol.md §12.4).
 #include <memory>
 
 #include <fmt/format.h>
@@ -8,7 +8,7 @@
 #include "cli/service_common.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
-#include "core/service/sse_parser.hpp"
+#include "service/sse_parser.hpp"
 #include "core/service_requests.hpp"
 
 namespace azhub::cli {

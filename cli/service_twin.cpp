@@ -1,4 +1,4 @@
-// azhub service twin show|update: the service view of a twin (iothub-protocol.md §8.2) and
+// azhub service twin show|update: the service view of a twin (docs/protocol.md §8.2) and
 // PATCH /twins/{id} with optimistic concurrency (§12.1 If-Match, 412 on a stale etag).
 #include <fstream>
 #include <iterator>

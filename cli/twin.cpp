@@ -10,7 +10,7 @@
 #include "cli/connection_options.hpp"
 #include "cli/output.hpp"
 #include "cli/streaming.hpp"
-#include "core/device/device_client.hpp"
+#include "device/device_client.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/limits.hpp"
@@ -93,7 +93,7 @@ void run_twin_watch(const TwinOptions& opt, Io& io) {
   client.connect();
   Output output(io);
   // Subscribed before the GET, so nothing between the two is missed; patches at or below the
-  // version the GET returned are dropped by the client (iothub-protocol.md §7.3).
+  // version the GET returned are dropped by the client (docs/protocol.md §7.3).
   const nlohmann::json twin = client.get_twin(timeout);
   if (opt.full) output.twin(twin);
   while (!stop.done()) {

@@ -25,3 +25,16 @@ if(AZHUB_FUZZ)
                       -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# Include roots: every library sees only its own headers and those of the libraries it links.
+# Sources include by folder ("core/sas.hpp", "device/device_client.hpp"); each library exports a
+# directory that holds one link, named after its folder, to that folder only, so a header of a
+# library that a target does not link is not found (tests/layering also checks the sources).
+function(azhub_include_root target folder scope)
+  set(root ${PROJECT_BINARY_DIR}/include_roots/${folder})
+  if(NOT EXISTS ${root}/${folder})
+    file(MAKE_DIRECTORY ${root})
+    file(CREATE_LINK ${PROJECT_SOURCE_DIR}/${folder} ${root}/${folder} SYMBOLIC)
+  endif()
+  target_include_directories(${target} ${scope} ${root})
+endfunction()

@@ -88,7 +88,7 @@ Fields split_fields(std::string_view text) {
       if (end == text.size()) break;  // one trailing ';' is harmless
       throw cs_error(fmt::format("part {} is empty (stray ';')", index));
     }
-    // Split on the FIRST '=': base64 keys end in '=' (iothub-protocol.md §3.4).
+    // Split on the FIRST '=': base64 keys end in '=' (docs/protocol.md §3.4).
     const std::size_t eq = part.find('=');
     if (eq == std::string_view::npos) {
       throw cs_error(fmt::format("part {} is not Key=Value", index));

@@ -1,6 +1,6 @@
 #pragma once
 // IoT Hub connection strings: device, module, X.509, fixed-token and service/policy forms.
-// (iothub-protocol.md §3.4)
+// (docs/protocol.md §3.4)
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,7 +25,7 @@ struct ConnectionString {
 // values never appear in messages.
 [[nodiscard]] ConnectionString parse_connection_string(std::string_view text);
 
-// The canonical text form (keys in the order of iothub-protocol.md §3.4).
+// The canonical text form (keys in the order of docs/protocol.md §3.4).
 [[nodiscard]] std::string format_connection_string(const ConnectionString& cs);
 
 }  // namespace azhub::core

@@ -7,7 +7,7 @@
 namespace azhub::core {
 
 // Percent-encodes every byte outside `A-Z a-z 0-9 - _ . ~` as %XX with uppercase hex.
-// Space is %20, never '+'. (iothub-protocol.md §3.2 step 2, §5)
+// Space is %20, never '+'. (docs/protocol.md §3.2 step 2, §5)
 [[nodiscard]] std::string url_encode(std::string_view text);
 
 // Decodes %XX sequences (either hex case). '+' stays '+'. Throws Error(usage) naming

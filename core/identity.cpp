@@ -61,7 +61,7 @@ std::string mqtt_client_id(const Identity& id) {
 
 std::string mqtt_username(const Identity& id, std::string_view product,
                           std::optional<std::string_view> model_id, std::string_view api_version) {
-  // Host and ids go raw; only query values are percent-encoded (iothub-protocol.md §2.1).
+  // Host and ids go raw; only query values are percent-encoded (docs/protocol.md §2.1).
   std::string out = fmt::format("{}/{}/", id.host, mqtt_client_id(id));
   out += fmt::format("?api-version={}", url_encode(api_version));
   if (!product.empty()) out += fmt::format("&DeviceClientType={}", url_encode(product));

@@ -1,5 +1,5 @@
 #pragma once
-// A device or module identity and the MQTT CONNECT fields derived from it (iothub-protocol.md §2).
+// A device or module identity and the MQTT CONNECT fields derived from it (docs/protocol.md §2).
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,7 +35,7 @@ struct UsernameParts {
 [[nodiscard]] std::optional<UsernameParts> parse_mqtt_username(std::string_view username);
 
 // Throws Error(usage) naming `what` if `id` is not a valid device/module id (≤128 chars,
-// iothub-protocol.md §12.2 charset).
+// docs/protocol.md §12.2 charset).
 void validate_identity_id(std::string_view id, std::string_view what);
 
 // Looser than validate_identity_id, for tools that only sign or address a resource (azhub sas):

@@ -1,5 +1,5 @@
 #pragma once
-// IoT Hub limits (iothub-protocol.md §6, §8.3, §9.2, §11).
+// IoT Hub limits (docs/protocol.md §6, §8.3, §9.2, §11).
 #include <cstddef>
 #include <cstdint>
 

@@ -17,7 +17,7 @@ struct SystemKey {
   Member member;
 };
 
-// Emulator output order of iothub-protocol.md §5.3, then the D2C-only keys of §5.1.
+// Emulator output order of docs/protocol.md §5.3, then the D2C-only keys of §5.1.
 constexpr std::array<SystemKey, 11> k_system_keys = {{
     {"$.mid", &SystemProperties::message_id},
     {"$.to", &SystemProperties::to},

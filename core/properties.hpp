@@ -1,5 +1,5 @@
 #pragma once
-// Message property bags: "k1=v1&k2=v2" with percent-encoded keys and values (iothub-protocol.md
+// Message property bags: "k1=v1&k2=v2" with percent-encoded keys and values (docs/protocol.md
 // §5).
 #include <map>
 #include <optional>
@@ -46,7 +46,7 @@ struct MessageProperties {
 // Name and value checks the hub applies (§5.1 charset, §11 sizes); throws Error(usage).
 void validate_application_property(std::string_view name, std::string_view value);
 
-// Checks the system properties the hub constrains (iothub-protocol.md §5.1): $.mid at most 128
+// Checks the system properties the hub constrains (docs/protocol.md §5.1): $.mid at most 128
 // ASCII characters of the id charset; iothub-ack one of none, positive, negative, full. Throws
 // Error(usage) naming the property.
 void validate_system_properties(const SystemProperties& system);
@@ -55,7 +55,7 @@ void validate_system_properties(const SystemProperties& system);
 [[nodiscard]] std::size_t message_size(std::string_view body, const MessageProperties& props);
 
 // Throws Error(usage) "message is N bytes (body and properties); IoT Hub accepts at most
-// `limit`" when message_size() exceeds `limit` (iothub-protocol.md §11).
+// `limit`" when message_size() exceeds `limit` (docs/protocol.md §11).
 void validate_message_size(std::string_view body, const MessageProperties& props,
                            std::size_t limit = limits::k_d2c_message_bytes);
 

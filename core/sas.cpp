@@ -74,7 +74,7 @@ std::string build_sas_token(std::string_view resource_uri, std::string_view key_
                             std::int64_t expiry, std::optional<std::string_view> key_name) {
   const std::string sr = url_encode(resource_uri);
   const std::string sig = sas_signature(key_b64, sas_string_to_sign(sr, expiry));
-  // Field order of the C and Python SDKs (iothub-protocol.md §3.1); skn encoded as Node and
+  // Field order of the C and Python SDKs (docs/protocol.md §3.1); skn encoded as Node and
   // .NET do, which is the same text for ordinary policy names (§3.2 step 6).
   std::string token = fmt::format("{}sr={}&sig={}&se={}", k_prefix, sr, url_encode(sig), expiry);
   if (key_name) token += fmt::format("&skn={}", url_encode(*key_name));
@@ -174,7 +174,7 @@ std::optional<SasResource> parse_sas_resource(std::string_view sr) {
 
 bool sas_id_matches(std::string_view segment, std::string_view id) {
   if (segment == id) return true;
-  // One more decode for the .NET v1 double encoding; never more (iothub-protocol.md §3.3
+  // One more decode for the .NET v1 double encoding; never more (docs/protocol.md §3.3
   // step 3: "50%25off" decoded twice would wrongly become "50%off").
   try {
     return url_decode(segment, "id") == id;

@@ -1,5 +1,5 @@
 #pragma once
-// Shared access signature tokens (iothub-protocol.md §3).
+// Shared access signature tokens (docs/protocol.md §3).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -41,7 +41,7 @@ struct SasToken {
 [[nodiscard]] std::int64_t sas_expiry(std::int64_t now, std::int64_t ttl_seconds);
 
 // The resource a token's `sr` names after one URL-decode, split into parts
-// (iothub-protocol.md §3.3 steps 3-4). nullopt when `sr` does not name a hub resource.
+// (docs/protocol.md §3.3 steps 3-4). nullopt when `sr` does not name a hub resource.
 struct SasResource {
   std::string host;
   std::optional<std::string> device_id;  // absent for "{host}" and "{host}/devices"
@@ -51,7 +51,7 @@ struct SasResource {
 [[nodiscard]] std::optional<SasResource> parse_sas_resource(std::string_view sr);
 
 // True when the id segment `segment` (decoded once) names `id`, either directly or after one
-// more decode (the .NET SDK's double encoding). (iothub-protocol.md §3.3 step 3)
+// more decode (the .NET SDK's double encoding). (docs/protocol.md §3.3 step 3)
 [[nodiscard]] bool sas_id_matches(std::string_view segment, std::string_view id);
 
 }  // namespace azhub::core

@@ -1,5 +1,5 @@
 #pragma once
-// IoT Hub service REST requests as values (iothub-protocol.md §12), plus the emulator's own
+// IoT Hub service REST requests as values (docs/protocol.md §12), plus the emulator's own
 // C2D-send and D2C-read paths (§12.4). Builders only: no I/O, no clock. The caller adds the
 // Authorization header (a policy SAS token, §3.2 "service / registry" scope) and sends it.
 #include <chrono>

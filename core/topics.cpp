@@ -26,7 +26,7 @@ struct Query {
 };
 
 // Splits the "$rid=..&$version=.." query of a twin/method topic. Values are kept raw: a `$rid`
-// is echoed byte-for-byte (iothub-protocol.md §4 notes).
+// is echoed byte-for-byte (docs/protocol.md §4 notes).
 Query parse_query(std::string_view query, std::string_view what) {
   Query q;
   std::size_t start = 0;
@@ -290,7 +290,7 @@ std::optional<SubscriptionKind> classify_subscription(const Identity& id, std::s
   if (filter == k_twin_response_filter) return SubscriptionKind::twin_response;
   if (filter == k_twin_desired_filter) return SubscriptionKind::twin_desired;
   if (filter == k_method_filter) return SubscriptionKind::methods;
-  // C2D goes to devices only (iothub-protocol.md §6 "modules"); '+' may stand for the id (§2.4).
+  // C2D goes to devices only (docs/protocol.md §6 "modules"); '+' may stand for the id (§2.4).
   if (!id.module_id &&
       (filter == build_c2d_subscription(id.device_id) || filter == build_c2d_subscription("+"))) {
     return SubscriptionKind::c2d;

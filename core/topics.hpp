@@ -1,5 +1,5 @@
 #pragma once
-// Builders and parsers for every IoT Hub MQTT topic (iothub-protocol.md §4). Parsers return
+// Builders and parsers for every IoT Hub MQTT topic (docs/protocol.md §4). Parsers return
 // nullopt for a topic of another feature and throw Error(usage) for one of theirs that is
 // malformed.
 #include <optional>
@@ -75,12 +75,12 @@ struct MethodResponse {
 };
 [[nodiscard]] std::optional<MethodResponse> parse_method_response_topic(std::string_view topic);
 
-// Throws Error(usage) unless `name` is a valid method name (iothub-protocol.md §9.1).
+// Throws Error(usage) unless `name` is a valid method name (docs/protocol.md §9.1).
 void validate_method_name(std::string_view name);
 
 // --- publish rules ---------------------------------------------------------------------------
 // Throws Error(usage) "QoS 2 is not supported by IoT Hub; use 0 or 1" for 2, and a similar
-// message for anything else outside 0..1 (iothub-protocol.md §2.5).
+// message for anything else outside 0..1 (docs/protocol.md §2.5).
 void validate_qos(int qos);
 
 // Throws Error(usage) unless `rid` can be echoed in a topic query: non-empty, no '&', '/', '#',
@@ -90,7 +90,7 @@ void validate_request_id(std::string_view rid);
 // --- subscriptions ---------------------------------------------------------------------------
 enum class SubscriptionKind { c2d, twin_response, twin_desired, methods };
 // Which documented filter `filter` is for the given identity, or nullopt if it is not one the
-// hub supports (iothub-protocol.md §2.4; '+' in place of the device id is accepted).
+// hub supports (docs/protocol.md §2.4; '+' in place of the device id is accepted).
 [[nodiscard]] std::optional<SubscriptionKind> classify_subscription(const Identity& id,
                                                                     std::string_view filter);
 

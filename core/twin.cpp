@@ -16,7 +16,7 @@ bool is_section_metadata_key(std::string_view key) {
   return key == "$version" || key == "$metadata";
 }
 
-// Strings count their UTF-8 length without control characters (iothub-protocol.md §8.3).
+// Strings count their UTF-8 length without control characters (docs/protocol.md §8.3).
 std::size_t string_size(const std::string& s) {
   std::size_t n = 0;
   for (char c : s) {

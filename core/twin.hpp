@@ -1,5 +1,5 @@
 #pragma once
-// Twin documents: JSON merge-patch and the hub's key, depth and size rules (iothub-protocol.md
+// Twin documents: JSON merge-patch and the hub's key, depth and size rules (docs/protocol.md
 // §7-8).
 #include <cstddef>
 #include <string_view>

@@ -166,7 +166,7 @@ void HttpsConnection::on_request() {
   try {
     m_rest->handle(std::make_shared<Exchange>(shared_from_this(), std::move(request)));
   } catch (const std::exception& e) {
-    // Never let an exception leave the io_context (style.md §3); the dropped exchange has
+    // Never let an exception leave the io_context (docs/conventions.md §3); the dropped exchange has
     // already answered 500.
     if (m_log) m_log(1, fmt::format("https: request from {} failed: {}", m_peer, e.what()));
   }

@@ -1,6 +1,6 @@
 #pragma once
 // The emulated IoT Hub without sockets: registry, twins, C2D queues, D2C capture, direct
-// methods, policies, and every accept/refuse rule of the device plane (iothub-protocol.md
+// methods, policies, and every accept/refuse rule of the device plane (docs/protocol.md
 // §2-§9, §11, §13). Single-threaded: every call happens on the io_context thread, so there are
 // no locks. MQTT sessions (emulator/mqtt_session.*) hand it decoded packets and receive packets
 // through the Session interface; the REST API (emulator/rest_*) calls the service-plane
@@ -25,7 +25,7 @@
 
 namespace azhub::emulator {
 
-// A service-plane failure with its IoT Hub error code (iothub-protocol.md §12.3): 400004,
+// A service-plane failure with its IoT Hub error code (docs/protocol.md §12.3): 400004,
 // 401002, 403004, 404001, 404010, 404103, 409001, 409301, 412001, 413001, 504101, ...
 // The HTTP status is the first three digits. Messages never contain secrets.
 class HubError : public core::Error {
@@ -76,7 +76,7 @@ struct HubOptions {
   std::function<void(int level, std::string_view message)> log;
 };
 
-// Outcome of a direct method call (iothub-protocol.md §9.2).
+// Outcome of a direct method call (docs/protocol.md §9.2).
 struct MethodResult {
   int error_code = 0;   // 0 on success; 404103 device not online, 504101 timed out
   int status = 0;       // the device's status code, when error_code == 0
@@ -114,7 +114,7 @@ class Hub {
   // HubError 401002 (bad/expired/unknown) or 401002 with "lacks permission" text.
   std::string authorize_service(std::string_view sas_token, unsigned needed_rights) const;
 
-  // --- registry (iothub-protocol.md §12.2) ---------------------------------------------------
+  // --- registry (docs/protocol.md §12.2) ---------------------------------------------------
   // Creates a device (key.module_id empty) or module identity. Uses status, status_reason,
   // auth_type, keys, thumbprints, iot_edge, managed_by from `record`; generates generation_id,
   // etag, and two 32-byte keys for sas when they are empty. Creates the twin.

@@ -1,4 +1,4 @@
-// Hub: the device plane. CONNECT authentication (iothub-protocol.md §2, §3.3), sessions and
+// Hub: the device plane. CONNECT authentication (docs/protocol.md §2, §3.3), sessions and
 // subscriptions (§2.4), and what a device may publish (§2.5, §4, §7, §9).
 #include <algorithm>
 #include <cctype>

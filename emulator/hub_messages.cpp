@@ -1,4 +1,4 @@
-// Hub: cloud-to-device queues (iothub-protocol.md §6) and device-to-cloud capture (§2.5, §11).
+// Hub: cloud-to-device queues (docs/protocol.md §6) and device-to-cloud capture (§2.5, §11).
 #include <algorithm>
 
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-// Hub: direct methods (iothub-protocol.md §9): the request goes to the device with a fresh $rid,
+// Hub: direct methods (docs/protocol.md §9): the request goes to the device with a fresh $rid,
 // the device's `$iothub/methods/res/{status}/?$rid=` answer completes the call, timers give
 // 404103 (not online/subscribed within connectTimeout) and 504101 (no answer in time).
 #include <fmt/format.h>

@@ -95,7 +95,7 @@ struct Hub::State {
   void method_response(Connection& c, int status, const std::string& rid, std::string payload);
 };
 
-// base64 of `counter` as 8 big-endian bytes (the twin etag form, iothub-protocol.md §8.2).
+// base64 of `counter` as 8 big-endian bytes (the twin etag form, docs/protocol.md §8.2).
 [[nodiscard]] std::string counter_etag(std::uint64_t counter);
 // Strips the quotes of an If-Match value; true when it matches `etag` or is "*".
 [[nodiscard]] bool if_match_ok(std::optional<std::string_view> if_match, std::string_view etag);

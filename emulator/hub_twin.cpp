@@ -1,4 +1,4 @@
-// Hub: device and module twins (iothub-protocol.md §7, §8): views, service PATCH/PUT with
+// Hub: device and module twins (docs/protocol.md §7, §8): views, service PATCH/PUT with
 // If-Match, reported patches from devices, $metadata, and desired notifications.
 #include <fmt/format.h>
 

@@ -73,7 +73,7 @@ void MqttSession::on_bytes(std::size_t n) {
     try {
       on_packet(std::move(*r.packet));
     } catch (const std::exception& e) {
-      // An exception must not leave io_context::run() (style.md §3): it would drop every
+      // An exception must not leave io_context::run() (docs/conventions.md §3): it would drop every
       // client. This one connection goes instead (e.g. the state database failed).
       if (m_log) m_log(1, fmt::format("mqtt: closing {}: {}", m_name, e.what()));
       m_hub.disconnected(*this, false);

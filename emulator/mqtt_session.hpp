@@ -1,5 +1,5 @@
 #pragma once
-// One MQTT connection (iothub-protocol.md §2): reads bytes, parses packets with mqtt_codec,
+// One MQTT connection (docs/protocol.md §2): reads bytes, parses packets with mqtt_codec,
 // hands the CONNECT and every later packet to Hub, and writes what Hub sends, one write in
 // flight at a time. Owns the keep-alive deadline (1.5 x the client's keep-alive, capped at
 // 1767 s; §2.3) and a deadline for the CONNECT itself.

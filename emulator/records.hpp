@@ -72,7 +72,7 @@ struct TwinRecord {
   std::optional<std::string> model_id;  // from the CONNECT username (PnP)
 };
 
-// A queued cloud-to-device message (iothub-protocol.md §6).
+// A queued cloud-to-device message (docs/protocol.md §6).
 struct C2dMessage {
   std::uint64_t id = 0;                 // store key, increasing; assigned by Hub
   std::string device_id;
@@ -92,7 +92,7 @@ struct D2cMessage {
   core::MessageProperties properties;   // as parsed from the topic (+ mqtt-retain / Will)
 };
 
-// Shared access policy rights (iothub-protocol.md §3.4).
+// Shared access policy rights (docs/protocol.md §3.4).
 enum Right : unsigned {
   right_registry_read = 1u << 0,
   right_registry_write = 1u << 1,

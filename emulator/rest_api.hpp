@@ -1,5 +1,5 @@
 #pragma once
-// The endpoints of the REST service API (iothub-protocol.md §12) on top of Hub: identities,
+// The endpoints of the REST service API (docs/protocol.md §12) on top of Hub: identities,
 // twins, direct methods, the C2D queue, and the emulator-only C2D send and D2C query paths
 // (§12.4). Routing, authorization, request ids and error bodies are RestServer's; the D2C
 // stream is RestEvents'.

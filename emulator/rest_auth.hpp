@@ -1,5 +1,5 @@
 #pragma once
-// The service-side SAS check of the REST API (iothub-protocol.md §3.3, §12.1): a policy token
+// The service-side SAS check of the REST API (docs/protocol.md §3.3, §12.1): a policy token
 // (`skn` present) whose `sr` is a segment prefix of the request and whose policy holds the
 // permission the operation needs.
 #include <cstdint>

@@ -1,5 +1,5 @@
 #pragma once
-// IoT Hub's service error responses (iothub-protocol.md §12.3): HTTP status = the first three
+// IoT Hub's service error responses (docs/protocol.md §12.3): HTTP status = the first three
 // digits of the six-digit errorCode, the `iothub-errorcode` header carries the name, and the body
 // is {"Message": "<JSON text>", "ExceptionMessage": ""} in the current form.
 #include <string>

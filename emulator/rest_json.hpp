@@ -1,5 +1,5 @@
 #pragma once
-// JSON documents of the REST API: Device and Module identities (iothub-protocol.md §12.2),
+// JSON documents of the REST API: Device and Module identities (docs/protocol.md §12.2),
 // the service view of a twin (§8.2), captured D2C messages (emulator paths, §12.4), and the
 // parsing of request bodies. Pure functions; Error(usage) for bad input.
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
 // Parsing the parts of a REST request that several endpoints share: If-Match, the method
-// invocation body (iothub-protocol.md §9.2) and the D2C query parameters of the emulator paths.
+// invocation body (docs/protocol.md §9.2) and the D2C query parameters of the emulator paths.
 #include <cstddef>
 #include <cstdint>
 #include <optional>

@@ -1,5 +1,5 @@
 #pragma once
-// Request targets of the emulator's service REST API (iothub-protocol.md §12) and its
+// Request targets of the emulator's service REST API (docs/protocol.md §12) and its
 // emulator-only paths under /_emulator/ (§12.4): which resource a target names, with the
 // device and module ids percent-decoded, and the query parameters.
 #include <map>

@@ -1,5 +1,5 @@
 #pragma once
-// The REST service API behind the HTTPS port (iothub-protocol.md §12): routes each request,
+// The REST service API behind the HTTPS port (docs/protocol.md §12): routes each request,
 // requires api-version, checks the service SAS token, runs the endpoint and answers with IoT
 // Hub's headers (x-ms-request-id on every response, ETag, iothub-errorcode) and error bodies
 // (§12.3). Runs on the io_context thread; never blocks it: method invocations answer when the

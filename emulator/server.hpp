@@ -1,5 +1,5 @@
 #pragma once
-// The emulator's listeners on one io_context (style.md §6): MQTT over TLS (--mqtt-port), the
+// The emulator's listeners on one io_context (docs/conventions.md §6): MQTT over TLS (--mqtt-port), the
 // HTTPS port serving the REST API and MQTT over WebSockets (--https-port), and optional plain
 // MQTT (--tcp-port). Tracks every connection so stop() can close them all.
 #include <cstdint>

@@ -1,4 +1,4 @@
-"""azhub emulate: cloud-to-device messages over MQTT (iothub-protocol.md §5.3, §6): delivery
+"""azhub emulate: cloud-to-device messages over MQTT (docs/protocol.md §5.3, §6): delivery
 with the property bag, completion by PUBACK, redelivery after reconnect, QoS 0, expiry."""
 
 import datetime

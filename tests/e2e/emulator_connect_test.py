@@ -1,5 +1,5 @@
 """azhub emulate: CONNECT authentication, transports and connection rules, over real sockets
-(iothub-protocol.md §1-§3, §13)."""
+(docs/protocol.md §1-§3, §13)."""
 
 import os
 import shutil

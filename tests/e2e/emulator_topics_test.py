@@ -1,4 +1,4 @@
-"""azhub emulate: what a connected device may publish and subscribe to (iothub-protocol.md
+"""azhub emulate: what a connected device may publish and subscribe to (docs/protocol.md
 §2.4, §2.5, §4, §5, §11), checked at the packet level and through the D2C capture."""
 
 import os

@@ -1,4 +1,4 @@
-"""azhub emulate: device twins (iothub-protocol.md §7, §8), direct methods (§9) and modules
+"""azhub emulate: device twins (docs/protocol.md §7, §8), direct methods (§9) and modules
 (§10) over raw MQTT, with the service side through the REST API."""
 
 import json

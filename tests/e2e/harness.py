@@ -55,7 +55,7 @@ class ConnectionClosed(Exception):
 
 
 # --------------------------------------------------------------------------------------------
-# SAS tokens (iothub-protocol.md §3)
+# SAS tokens (docs/protocol.md §3)
 
 def sas_token(resource_uri, key_b64, expiry, policy=None):
     """SharedAccessSignature for the unencoded resource_uri, signed with key_b64."""

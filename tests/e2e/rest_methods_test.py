@@ -1,6 +1,6 @@
 """Direct methods through the REST API, answered by a raw MQTT device: success, module methods,
 404103 offline, 504101 timeout, connect timeout, argument errors, and the emulator serving other
-requests while an invocation is pending (emulator/README.md, iothub-protocol.md §9)."""
+requests while an invocation is pending (emulator/README.md, docs/protocol.md §9)."""
 
 import json
 import os

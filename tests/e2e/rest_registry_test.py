@@ -1,5 +1,5 @@
 """REST service API end to end: device and module identities, authorization, the common
-headers and the error shape (emulator/README.md, iothub-protocol.md §12)."""
+headers and the error shape (emulator/README.md, docs/protocol.md §12)."""
 
 import base64
 import http.client

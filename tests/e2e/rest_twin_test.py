@@ -1,5 +1,5 @@
 """REST twins end to end: the service view, PATCH/PUT with If-Match, desired notifications to a
-raw MQTT device, limits, module twins (emulator/README.md, iothub-protocol.md §8, §12)."""
+raw MQTT device, limits, module twins (emulator/README.md, docs/protocol.md §8, §12)."""
 
 import json
 import os

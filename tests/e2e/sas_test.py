@@ -2,7 +2,7 @@
 """End-to-end tests of `azhub sas`: the real binary, its stdout, stderr and exit codes.
 
 Tokens are compared with the shared vectors (tests/data/sas-vectors.json) and with an
-independent Python implementation of iothub-protocol.md §3.2. The last class checks that the
+independent Python implementation of docs/protocol.md §3.2. The last class checks that the
 emulator accepts a token printed by `azhub sas` (a real MQTT CONNECT over TLS).
 
 Environment: AZHUB_BIN (the built azhub, set by CTest), AZHUB_TEST_DATA (tests/data).
@@ -36,7 +36,7 @@ CLEAN_ENV_NAMES = ("AZHUB_CONNECTION_STRING", "IOTHUB_DEVICE_CONNECTION_STRING",
 
 
 def expected_token(resource_uri, key, expiry, policy=None):
-    """iothub-protocol.md §3.2, written independently of the C++ code."""
+    """docs/protocol.md §3.2, written independently of the C++ code."""
     sr = urllib.parse.quote(resource_uri, safe="")
     mac = hmac.new(base64.b64decode(key), ("%s\n%d" % (sr, expiry)).encode(), hashlib.sha256)
     sig = urllib.parse.quote(base64.b64encode(mac.digest()).decode(), safe="")

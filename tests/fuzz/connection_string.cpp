@@ -7,7 +7,7 @@
 
 #include "core/connection_string.hpp"
 #include "core/error.hpp"
-#include "tests/fuzz/fuzz_check.hpp"
+#include "fuzz_check.hpp"
 
 using namespace azhub::core;
 

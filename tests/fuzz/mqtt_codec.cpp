@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "emulator/mqtt_codec.hpp"
-#include "tests/fuzz/fuzz_check.hpp"
+#include "fuzz_check.hpp"
 
 using namespace azhub::emulator::mqtt;
 

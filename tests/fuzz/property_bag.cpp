@@ -1,4 +1,4 @@
-// Fuzzes parse_property_bag (the bag of every telemetry and C2D topic, iothub-protocol.md §5):
+// Fuzzes parse_property_bag (the bag of every telemetry and C2D topic, docs/protocol.md §5):
 // anything may be refused with Error, nothing may crash, and a parsed bag must survive
 // build -> parse unchanged.
 #include <cstddef>
@@ -7,7 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/properties.hpp"
-#include "tests/fuzz/fuzz_check.hpp"
+#include "fuzz_check.hpp"
 
 using namespace azhub::core;
 

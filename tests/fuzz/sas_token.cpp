@@ -1,5 +1,5 @@
 // Fuzzes what the emulator does with a CONNECT password or an Authorization header
-// (iothub-protocol.md §3.3): parse_sas_token, verify_sas_signature, parse_sas_resource and
+// (docs/protocol.md §3.3): parse_sas_token, verify_sas_signature, parse_sas_resource and
 // sas_id_matches. Refusals are Errors; nothing may crash; a resource that names a device must
 // match its own id.
 #include <cstddef>
@@ -10,7 +10,7 @@
 #include "core/encoding.hpp"
 #include "core/error.hpp"
 #include "core/sas.hpp"
-#include "tests/fuzz/fuzz_check.hpp"
+#include "fuzz_check.hpp"
 
 using namespace azhub::core;
 

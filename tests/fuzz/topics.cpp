@@ -1,4 +1,4 @@
-// Fuzzes every topic parser (iothub-protocol.md §4) and the subscription classifier: a topic may
+// Fuzzes every topic parser (docs/protocol.md §4) and the subscription classifier: a topic may
 // be "not mine" (nullopt) or refused with Error, nothing may crash, and whatever parses must
 // come back unchanged through its builder.
 #include <cstddef>
@@ -8,7 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/topics.hpp"
-#include "tests/fuzz/fuzz_check.hpp"
+#include "fuzz_check.hpp"
 
 using namespace azhub::core;
 

@@ -1,4 +1,4 @@
-// Fuzzes parse_mqtt_username (the CONNECT username the emulator reads, iothub-protocol.md §2.1):
+// Fuzzes parse_mqtt_username (the CONNECT username the emulator reads, docs/protocol.md §2.1):
 // nothing may crash, and a username that parses rebuilds to one with the same parts.
 #include <cstddef>
 #include <cstdint>
@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "core/identity.hpp"
-#include "tests/fuzz/fuzz_check.hpp"
+#include "fuzz_check.hpp"
 
 using namespace azhub::core;
 

@@ -4,7 +4,7 @@
 // connection strings, the token azure-iot-device's SharedAccessKeyAuthenticationProvider (what
 // the Node device client sends) makes, including ids that need URL-encoding.
 //
-// Known, documented difference (iothub-protocol.md §3.3): Node percent-encodes with
+// Known, documented difference (docs/protocol.md §3.3): Node percent-encodes with
 // encodeUriComponentStrict, which writes '*' as lowercase "%2a"; azhub (like azure-sdk-for-c
 // and the Python SDK) writes "%2A". The hub signs sr exactly as sent, so for ids containing '*'
 // the two tokens differ in sr and sig yet both are valid. For those cases this test checks that
@@ -81,7 +81,7 @@ function fields(token) {
 const IDS = ['thermostat-01', 'dev 1', 'a#b', 'x$y', 's*t', 'pump(1)!', "it's", '50%off',
              'dev:01@site.b', 'a+b=c;d', 'Weird*ID#$ 2'];
 
-// Ids the registry accepts (iothub-protocol.md §12.2) can come in a connection string, except
+// Ids the registry accepts (docs/protocol.md §12.2) can come in a connection string, except
 // with ';' (the separator); the others (a space) only through --device-id, which azhub sas
 // does not restrict to the registry's set.
 const REGISTRY_ID = /^[A-Za-z0-9\-:.+%_#*?!(),=@$']+$/;

@@ -27,7 +27,7 @@ TEST_CASE("core::mqtt_client_id") {
 }
 
 TEST_CASE("core::mqtt_username") {
-  SUBCASE("azure-sdk-for-c shape with model id (iothub-protocol.md §2.1)") {
+  SUBCASE("azure-sdk-for-c shape with model id (docs/protocol.md §2.1)") {
     CHECK(
         mqtt_username(Identity{"myiothub.azure-devices.net", "my_device", {}}, "azsdk-c/1.6.0",
                       "dtmi:YOUR_COMPANY_NAME_HERE:sample_device;1", "2020-09-30") ==

@@ -359,6 +359,6 @@ TEST_CASE("core::classify_subscription") {
     CAPTURE(filter);
     CHECK_FALSE(classify_subscription(device, filter).has_value());
   }
-  // C2D is for devices only (iothub-protocol.md §6).
+  // C2D is for devices only (docs/protocol.md §6).
   CHECK_FALSE(classify_subscription(module, "devices/dev1/messages/devicebound/#").has_value());
 }

@@ -49,7 +49,7 @@ TEST_CASE("core::apply_merge_patch (RFC 7386 appendix A)") {
       {R"({"e":null})", R"({"a":1})", R"({"e":null,"a":1})"},
       {R"([1,2])", R"({"a":"b","c":null})", R"({"a":"b"})"},
       {R"({})", R"({"a":{"bb":{"ccc":null}}})", R"({"a":{"bb":{}}})"},
-      // The twin example of iothub-protocol.md §12.2: nested merge, delete, add.
+      // The twin example of docs/protocol.md §12.2: nested merge, delete, add.
       {R"({"existingProperty":"x","otherOldProperty":1,"keep":true})",
        R"({"newProperty":{"nestedProperty":"newValue"},"existingProperty":"otherNewValue","otherOldProperty":null})",
        R"({"existingProperty":"otherNewValue","keep":true,"newProperty":{"nestedProperty":"newValue"}})"},

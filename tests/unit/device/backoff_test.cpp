@@ -1,4 +1,4 @@
-#include "core/device/backoff.hpp"
+#include "device/backoff.hpp"
 
 #include <doctest/doctest.h>
 

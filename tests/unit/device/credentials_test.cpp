@@ -1,4 +1,4 @@
-#include "core/device/credentials.hpp"
+#include "device/credentials.hpp"
 
 #include <doctest/doctest.h>
 
@@ -7,7 +7,7 @@
 using namespace azhub;
 
 TEST_CASE("device::renewal_time_ms") {
-  // 80 % of the way from issue to expiry (iothub-protocol.md §2.2).
+  // 80 % of the way from issue to expiry (docs/protocol.md §2.2).
   CHECK(device::renewal_time_ms(1'700'000'000'000, 1'700'003'600) == 1'700'002'880'000);
   CHECK(device::renewal_time_ms(1'700'000'000'000, 1'700'000'005) == 1'700'000'004'000);
   CHECK(device::renewal_time_ms(1'700'000'000'000, 1'699'999'999) == 1'700'000'000'000);

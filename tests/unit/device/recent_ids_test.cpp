@@ -1,4 +1,4 @@
-#include "core/device/recent_ids.hpp"
+#include "device/recent_ids.hpp"
 
 #include <doctest/doctest.h>
 

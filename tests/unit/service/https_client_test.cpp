@@ -1,4 +1,4 @@
-#include "core/service/https_client.hpp"
+#include "service/https_client.hpp"
 
 #include <atomic>
 #include <chrono>

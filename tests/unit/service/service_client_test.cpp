@@ -1,4 +1,4 @@
-#include "core/service/service_client.hpp"
+#include "service/service_client.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 #pragma once
 // The last N message ids seen, to drop C2D redeliveries (the hub sends a message again when our
-// PUBACK was lost in a drop, iothub-protocol.md §6) without growing without bound.
+// PUBACK was lost in a drop, docs/protocol.md §6) without growing without bound.
 #include <cstddef>
 #include <deque>
 #include <string>

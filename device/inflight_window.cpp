@@ -1,4 +1,4 @@
-#include "core/device/inflight_window.hpp"
+#include "device/inflight_window.hpp"
 
 #include <algorithm>
 #include <cassert>

@@ -1,4 +1,4 @@
-#include "core/device/credentials.hpp"
+#include "device/credentials.hpp"
 
 #include <sys/wait.h>
 

@@ -1,4 +1,4 @@
-#include "core/service/https_client.hpp"
+#include "service/https_client.hpp"
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>

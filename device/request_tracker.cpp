@@ -1,4 +1,4 @@
-#include "core/device/request_tracker.hpp"
+#include "device/request_tracker.hpp"
 
 #include <utility>
 

@@ -20,11 +20,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/device/backoff.hpp"
-#include "core/device/credentials.hpp"
-#include "core/device/inflight_window.hpp"
-#include "core/device/recent_ids.hpp"
-#include "core/device/request_tracker.hpp"
+#include "device/backoff.hpp"
+#include "device/credentials.hpp"
+#include "device/inflight_window.hpp"
+#include "device/recent_ids.hpp"
+#include "device/request_tracker.hpp"
 #include "core/identity.hpp"
 #include "core/properties.hpp"
 

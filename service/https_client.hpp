@@ -1,5 +1,5 @@
 #pragma once
-// A small HTTPS/1.1 client for the IoT Hub service REST API (iothub-protocol.md §12.1) on
+// A small HTTPS/1.1 client for the IoT Hub service REST API (docs/protocol.md §12.1) on
 // Boost.Beast + OpenSSL: TLS 1.2+, the system trust store or a CA file, SNI, host name
 // verification. One connection per request. Every wait honours a deadline and the interrupt
 // flag, so no call blocks past what the caller allowed.

@@ -1,7 +1,7 @@
 #pragma once
 // One MQTT 3.1.1 client handle over Paho MQTT C async. The only code that includes MQTTAsync.h.
 // Paho calls back on its own threads; every callback copies what it needs into an MqttEvent and
-// queues it, so the owner handles all events on its own thread (style.md §5).
+// queues it, so the owner handles all events on its own thread (docs/conventions.md §5).
 #include <atomic>
 #include <chrono>
 #include <condition_variable>

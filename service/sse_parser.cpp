@@ -1,4 +1,4 @@
-#include "core/service/sse_parser.hpp"
+#include "service/sse_parser.hpp"
 
 namespace azhub::service {
 

@@ -1,4 +1,4 @@
-#include "core/device/device_client.hpp"
+#include "device/device_client.hpp"
 
 #include <algorithm>
 #include <thread>
@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "core/device/mqtt_connection.hpp"
+#include "device/mqtt_connection.hpp"
 #include "core/error.hpp"
 #include "core/topics.hpp"
 
@@ -122,7 +122,7 @@ void DeviceClient::on_ready() {
   for (const auto& [rid, request] : m_requests.pending())
     m_control.emplace_front(request.topic, request.payload);
   if (m_want_desired && m_connections > 1) {
-    // Desired patches are not queued for offline devices (iothub-protocol.md §7.3): re-read the
+    // Desired patches are not queued for offline devices (docs/protocol.md §7.3): re-read the
     // twin, report what changed meanwhile, and drop notifications at or below that version.
     m_resync_rid = start_twin_request("", m_settings.connect_timeout);
   }
@@ -270,7 +270,7 @@ void DeviceClient::handle_message(MqttEvent& event) {
       return;
     }
     if (auto version = core::parse_twin_desired_topic(event.topic)) {
-      if (*version <= m_desired_version) return;  // already reported (resync, iothub-protocol.md §7.3)
+      if (*version <= m_desired_version) return;  // already reported (resync, docs/protocol.md §7.3)
       auto patch = nlohmann::json::parse(event.payload, nullptr, false);
       if (patch.is_discarded()) {
         trace(1, "dropped a desired patch that is not JSON");
@@ -315,7 +315,7 @@ void DeviceClient::run_timers() {
   const auto now = Clock::now();
   if (m_state == State::backing_off && m_connections > 0 && now >= m_retry_at) start_connect();
   if (m_state == State::ready && m_renew_at && now >= *m_renew_at) {
-    // Tokens cannot be refreshed in-band over MQTT (iothub-protocol.md §2.2): reconnect with a
+    // Tokens cannot be refreshed in-band over MQTT (docs/protocol.md §2.2): reconnect with a
     // new one before the hub closes the connection at `se`. First stop sending and let the
     // window drain, so that the reconnect resends as little as possible.
     trace(1, "renewing the SAS token: reconnecting");

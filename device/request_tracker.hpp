@@ -1,5 +1,5 @@
 #pragma once
-// Twin requests waiting for their "$iothub/twin/res/{status}/?$rid=" answer (iothub-protocol.md
+// Twin requests waiting for their "$iothub/twin/res/{status}/?$rid=" answer (docs/protocol.md
 // §7.1): one entry per $rid, with a deadline. Pure: the caller passes `now`.
 #include <chrono>
 #include <cstdint>

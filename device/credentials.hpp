@@ -1,6 +1,6 @@
 #pragma once
 // Where the CONNECT password comes from at every (re)connect: a SAS token made from a key, a
-// fixed token, the output of --token-command, or nothing (X.509). (iothub-protocol.md §2.2, §3)
+// fixed token, the output of --token-command, or nothing (X.509). (docs/protocol.md §2.2, §3)
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -38,7 +38,7 @@ using CredentialSource = std::function<Credential(std::int64_t now_unix_ms)>;
 [[nodiscard]] std::optional<std::int64_t> token_expiry(std::string_view token);
 
 // When to reconnect with a fresh token: 80 % of the way from `issued_ms` to `expiry_s` (the
-// old C SDK's SAS_REFRESH_MULTIPLIER, iothub-protocol.md §2.2), in Unix milliseconds.
+// old C SDK's SAS_REFRESH_MULTIPLIER, docs/protocol.md §2.2), in Unix milliseconds.
 [[nodiscard]] std::int64_t renewal_time_ms(std::int64_t issued_ms, std::int64_t expiry_s);
 
 }  // namespace azhub::device

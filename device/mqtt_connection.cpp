@@ -1,4 +1,4 @@
-#include "core/device/mqtt_connection.hpp"
+#include "device/mqtt_connection.hpp"
 
 #include <MQTTAsync.h>
 #include <unistd.h>
@@ -21,7 +21,7 @@ constexpr const char* k_system_ca_path = "/etc/ssl/certs";
 }
 
 // Paho-typed trampolines. Each one copies, queues and returns; no Paho calls, no allocation of
-// Paho objects, no exceptions across the C boundary (style.md §3, §5).
+// Paho objects, no exceptions across the C boundary (docs/conventions.md §3, §5).
 struct MqttConnection::Callbacks {
   static MqttEvent make(MqttEvent::Kind kind, std::uint64_t generation) {
     MqttEvent event;

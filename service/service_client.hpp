@@ -1,6 +1,6 @@
 #pragma once
 // The cloud side of IoT Hub over HTTPS: signs every request with a policy SAS token from a
-// service connection string (iothub-protocol.md §3.2, "service / registry" scope, sr = host),
+// service connection string (docs/protocol.md §3.2, "service / registry" scope, sr = host),
 // sends it, and turns the hub's error responses (§12.3) into Error with design.md's exit codes.
 #include <chrono>
 #include <cstdint>
@@ -11,7 +11,7 @@
 
 #include "core/connection_string.hpp"
 #include "core/error.hpp"
-#include "core/service/https_client.hpp"
+#include "service/https_client.hpp"
 #include "core/service_requests.hpp"
 
 namespace azhub::service {
