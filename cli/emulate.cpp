@@ -10,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/topics.hpp"
 #include "emulator/emulator.hpp"
 
 namespace azhub::cli {
@@ -45,7 +46,7 @@ nlohmann::json ready_json(const emulator::ReadyInfo& r) {
 void print_ready_text(const emulator::ReadyInfo& r, std::ostream& out) {
   out << "IoT Hub emulator ready (host name " << r.host_name << ")\n";
   out << "  MQTT over TLS:        port " << r.ports.mqtts << '\n';
-  out << "  HTTPS (REST + MQTT over WebSockets at /$iothub/websocket): port " << r.ports.https << '\n';
+  out << "  HTTPS (REST + MQTT over WebSockets at " << core::k_websocket_path << "): port " << r.ports.https << '\n';
   if (r.ports.mqtt) out << "  MQTT (plain TCP):     port " << *r.ports.mqtt << '\n';
   out << "  CA certificate:       " << r.ca_file.string() << '\n';
   out << "  State:                " << (r.state_dir ? r.state_dir->string() : std::string("in memory")) << '\n';

@@ -112,15 +112,11 @@ void run_device_delete(const DeviceDeleteOptions& opt, Io& io) {
   const auto request = core::build_delete_device_request(opt.device_id, etag);
   auto client = make_service_client(opt.svc, io);
   const auto response = client.call_unchecked(request, request_deadline());
-  if (response.status == 412) {
-    throw core::Error(core::ExitCode::failure,
-                      fmt::format("{} (device {} changed since --etag {} was read)",
-                                  core::format_service_error(service::ServiceClient::error_of(response)),
-                                  opt.device_id, opt.etag.value_or("*")));
-  }
   if (response.status / 100 != 2) {
-    const auto error = service::ServiceClient::error_of(response);
-    throw core::Error(service::service_error_exit_code(error), core::format_service_error(error));
+    throw service::ServiceClient::error_for(
+        response, response.status == 412 ? fmt::format("device {} changed since --etag {} was read",
+                                                        opt.device_id, opt.etag.value_or("*"))
+                                         : std::string());
   }
   if (io.json()) {
     print_document(io, {{"deviceId", opt.device_id}, {"deleted", true}});

@@ -75,16 +75,13 @@ void run_twin_update(const TwinUpdateOptions& opt, Io& io) {
       core::build_update_twin_request(opt.device_id, patch_from(opt, io), as_view(opt.etag), as_view(opt.module_id));
   auto client = make_service_client(opt.svc, io);
   const auto response = client.call_unchecked(request, request_deadline());
-  if (response.status == 412) {
-    throw core::Error(core::ExitCode::failure,
-                      fmt::format("{} (the twin changed since etag {} was read; run 'azhub service twin "
-                                  "show' for the current etag)",
-                                  core::format_service_error(service::ServiceClient::error_of(response)),
-                                  opt.etag.value_or("?")));
-  }
   if (response.status / 100 != 2) {
-    const auto error = service::ServiceClient::error_of(response);
-    throw core::Error(service::service_error_exit_code(error), core::format_service_error(error));
+    throw service::ServiceClient::error_for(
+        response, response.status == 412
+                      ? fmt::format("the twin changed since etag {} was read; run 'azhub service twin "
+                                    "show' for the current etag",
+                                    opt.etag.value_or("?"))
+                      : std::string());
   }
   print_document(io, parse_response_json(response.body, "twin update"));
 }

@@ -336,44 +336,6 @@ ServiceRequest build_d2c_stream_request(const D2cReadOptions& options) {
   return req;
 }
 
-std::string_view service_error_name(int error_code) {
-  struct Row {
-    int code;
-    std::string_view name;
-  };
-  static constexpr std::array<Row, 24> k_names{{
-      {400004, "ArgumentInvalid"},
-      {400006, "IotHubFormatError"},
-      {400027, "ConnectionForcefullyClosedOnNewConnection"},
-      {401002, "IotHubUnauthorizedAccess"},
-      {401003, "IotHubUnauthorized"},
-      {403002, "IotHubQuotaExceeded"},
-      {403004, "DeviceMaximumQueueDepthExceeded"},
-      {403012, "DeviceDisabled"},
-      {403800, "DeviceMaximumInflightMethodExceeded"},
-      {404001, "DeviceNotFound"},
-      {404010, "ModuleNotFound"},
-      {404103, "DeviceNotOnline"},
-      {404104, "DeviceConnectionClosedRemotely"},
-      {409001, "DeviceAlreadyExists"},
-      {409301, "ModuleAlreadyExistsOnDevice"},
-      {412001, "PreconditionFailed"},
-      {412002, "DeviceMessageLockLost"},
-      {413001, "MessageTooLarge"},
-      {429001, "ThrottlingException"},
-      {429002, "ThrottleBacklogLimitExceeded"},
-      {429003, "ThrottlingBacklogTimeout"},
-      {500001, "ServerError"},
-      {503001, "ServiceUnavailable"},
-      {504101, "GatewayTimeout"},
-  }};
-  for (const Row& row : k_names) {
-    if (row.code == error_code) return row.name;
-  }
-  if (error_code == 503005) return "ServerBusy";
-  return {};
-}
-
 namespace {
 
 std::optional<int> error_code_of(const nlohmann::json& value) {
@@ -428,21 +390,17 @@ ServiceError parse_service_error(int status, std::string_view body,
       out.message.pop_back();
     }
   }
-  if (out.name.empty() && out.error_code) out.name = std::string(service_error_name(*out.error_code));
+  if (out.name.empty() && out.error_code) out.name = std::string(name_of(*out.error_code));
   if (out.name.empty() && errorcode_header && !errorcode_header->empty()) {
     out.name = std::string(*errorcode_header);
   }
-  if (!out.error_code && !out.name.empty()) {
-    // Recover the code from the name for old-generation bodies.
-    for (int code : {400004, 400006, 401002, 401003, 403002, 403004, 403012, 404001, 404010, 404103,
-                     404104, 409001, 409301, 412001, 412002, 413001, 429001, 500001, 503001, 504101}) {
-      if (service_error_name(code) == out.name) {
-        out.error_code = code;
-        break;
-      }
-    }
-  }
+  // Recover the code from the name for old-generation bodies.
+  if (!out.error_code && !out.name.empty()) out.error_code = code_of(out.name);
   return out;
+}
+
+ExitCode exit_code_of(const ServiceError& error) {
+  return exit_code_of(error.error_code.value_or(error.status * 1000));
 }
 
 std::string format_service_error(const ServiceError& error) {

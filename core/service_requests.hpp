@@ -12,7 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "properties.hpp"
+#include "core/error.hpp"
+#include "core/hub_errors.hpp"
+#include "core/properties.hpp"
 
 namespace azhub::core {
 
@@ -144,7 +146,8 @@ struct ServiceError {
 // "DeviceNotFound (404001): message", "DeviceNotFound: message", or "HTTP 404: message".
 [[nodiscard]] std::string format_service_error(const ServiceError& error);
 
-// The §12.3 name of a 6-digit error code, or empty.
-[[nodiscard]] std::string_view service_error_name(int error_code);
+// The exit code for an error answer: core::exit_code_of its code, or of its HTTP status class
+// when the body names no code (401 → connect, 504 → timeout, else failure).
+[[nodiscard]] ExitCode exit_code_of(const ServiceError& error);
 
 }  // namespace azhub::core

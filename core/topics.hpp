@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "identity.hpp"
-#include "properties.hpp"
+#include "core/identity.hpp"
+#include "core/properties.hpp"
 
 namespace azhub::core {
 
@@ -34,6 +34,9 @@ struct C2dTopic {
 [[nodiscard]] std::optional<C2dTopic> parse_c2d_topic(std::string_view topic);
 
 // --- twin ------------------------------------------------------------------------------------
+// The HTTP path of MQTT over WebSockets, on the hub's HTTPS port (docs/protocol.md §1).
+inline constexpr std::string_view k_websocket_path = "/$iothub/websocket";
+
 inline constexpr std::string_view k_twin_response_filter = "$iothub/twin/res/#";
 inline constexpr std::string_view k_twin_desired_filter = "$iothub/twin/PATCH/properties/desired/#";
 [[nodiscard]] std::string build_twin_get_topic(std::string_view rid);

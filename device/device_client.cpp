@@ -36,7 +36,7 @@ bool retryable_connect_failure(int code) {
 
 std::string server_uri(const DeviceSettings& s) {
   if (s.transport == Transport::websocket)
-    return fmt::format("{}://{}:{}/$iothub/websocket", s.tls ? "wss" : "ws", s.connect_host, s.port);
+    return fmt::format("{}://{}:{}{}", s.tls ? "wss" : "ws", s.connect_host, s.port, core::k_websocket_path);
   return fmt::format("{}://{}:{}", s.tls ? "ssl" : "tcp", s.connect_host, s.port);
 }
 

@@ -9,6 +9,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <fmt/format.h>
 
+#include "core/topics.hpp"
 #include "emulator/certificates.hpp"
 
 namespace azhub::emulator {
@@ -19,7 +20,6 @@ namespace websocket = boost::beast::websocket;
 namespace {
 
 constexpr std::size_t k_body_limit = 1024 * 1024;
-constexpr std::string_view k_mqtt_ws_path = "/$iothub/websocket";
 
 std::string serialize_response(HttpResponse& response) {
   response.prepare_payload();
@@ -152,7 +152,7 @@ void HttpsConnection::on_request() {
   HttpRequest request = m_parser->release();
   std::string_view target(request.target().data(), request.target().size());
   std::string_view path = target.substr(0, target.find('?'));
-  if (websocket::is_upgrade(request) && path == k_mqtt_ws_path) {
+  if (websocket::is_upgrade(request) && path == core::k_websocket_path) {
     upgrade(std::move(request));
     return;
   }

@@ -18,43 +18,6 @@
 
 namespace azhub::emulator {
 
-HubError::HubError(int error_code, const std::string& message)
-    : core::Error(error_code / 1000 == 401   ? core::ExitCode::connect
-                  : error_code / 1000 == 504 ? core::ExitCode::timeout
-                  : error_code / 1000 == 400 ? core::ExitCode::usage
-                                             : core::ExitCode::failure,
-                  message),
-      m_error_code(error_code) {}
-
-std::string_view hub_error_name(int error_code) {
-  switch (error_code) {
-    case 400004: return "ArgumentInvalid";
-    case 400006: return "IotHubFormatError";
-    case 400027: return "ConnectionForcefullyClosedOnNewConnection";
-    case 401002: return "IotHubUnauthorizedAccess";
-    case 401003: return "IotHubUnauthorized";
-    case 403002: return "IotHubQuotaExceeded";
-    case 403004: return "DeviceMaximumQueueDepthExceeded";
-    case 403012: return "DeviceDisabled";
-    case 404001: return "DeviceNotFound";
-    case 404010: return "ModuleNotFound";
-    case 404103: return "DeviceNotOnline";
-    case 404104: return "DeviceConnectionClosedRemotely";
-    case 409001: return "DeviceAlreadyExists";
-    case 409301: return "ModuleAlreadyExistsOnDevice";
-    case 412001: return "PreconditionFailed";
-    case 412002: return "DeviceMessageLockLost";
-    case 413001: return "MessageTooLarge";
-    case 429001: return "ThrottlingException";
-    case 429002: return "ThrottleBacklogLimitExceeded";
-    case 429003: return "ThrottlingBacklogTimeout";
-    case 503001: return "ServiceUnavailable";
-    case 503005: return "ServerBusy";
-    case 504101: return "GatewayTimeout";
-    default: return "ServerError";
-  }
-}
-
 std::string to_string(const IdentityKey& key) {
   return key.module_id ? key.device_id + "/" + *key.module_id : key.device_id;
 }
@@ -182,13 +145,17 @@ void validate_credentials(IdentityRecord& r) {
 
 // --- State helpers ------------------------------------------------------------------------
 
+HubError Hub::State::not_found(const IdentityKey& key) const {
+  // A module of a missing device is DeviceNotFound, as the service answers.
+  if (key.module_id && identities.count(IdentityKey{key.device_id, {}}) != 0)
+    return HubError(404010, fmt::format("module '{}' not found on device '{}'", *key.module_id,
+                                        key.device_id));
+  return HubError(404001, fmt::format("device '{}' not found", key.device_id));
+}
+
 IdentityRecord& Hub::State::identity_or_throw(const IdentityKey& key) {
   auto it = identities.find(key);
-  if (it == identities.end()) {
-    if (key.module_id && identities.count(IdentityKey{key.device_id, {}}) != 0)
-      throw HubError(404010, fmt::format("module '{}' not found", to_string(key)));
-    throw HubError(404001, fmt::format("device '{}' not found", key.device_id));
-  }
+  if (it == identities.end()) throw not_found(key);
   return it->second;
 }
 
@@ -394,6 +361,8 @@ IdentityRecord Hub::update_identity(IdentityRecord record, std::optional<std::st
   }
   return s.with_runtime(updated);
 }
+
+HubError Hub::not_found(const IdentityKey& key) const { return m_state->not_found(key); }
 
 std::optional<IdentityRecord> Hub::get_identity(const IdentityKey& key) const {
   auto it = m_state->identities.find(key);

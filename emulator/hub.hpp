@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/error.hpp"
+#include "core/hub_errors.hpp"
 #include "emulator/clock.hpp"
 #include "emulator/mqtt_codec.hpp"
 #include "emulator/records.hpp"
@@ -25,21 +25,8 @@
 
 namespace azhub::emulator {
 
-// A service-plane failure with its IoT Hub error code (docs/protocol.md §12.3): 400004,
-// 401002, 403004, 404001, 404010, 404103, 409001, 409301, 412001, 413001, 504101, ...
-// The HTTP status is the first three digits. Messages never contain secrets.
-class HubError : public core::Error {
- public:
-  HubError(int error_code, const std::string& message);
-  [[nodiscard]] int error_code() const noexcept { return m_error_code; }
-  [[nodiscard]] int http_status() const noexcept { return m_error_code / 1000; }
-
- private:
-  int m_error_code;
-};
-
-// "DeviceNotFound" for 404001, ... ("ServerError" for codes not in §12.3's table).
-[[nodiscard]] std::string_view hub_error_name(int error_code);
+// Service-plane failures are core::HubError with IoT Hub's code (core/hub_errors.hpp).
+using core::HubError;
 
 // What the TLS layer saw of the client certificate (requested, never required).
 struct PeerCertificate {
@@ -126,6 +113,9 @@ class Hub {
   // changing credentials closes its live connection. Throws 400004, 404001/404010, 412001.
   IdentityRecord update_identity(IdentityRecord record, std::optional<std::string_view> if_match);
   [[nodiscard]] std::optional<IdentityRecord> get_identity(const IdentityKey& key) const;
+  // The error for a missing identity: 404010 ModuleNotFound when the device exists, else
+  // 404001 DeviceNotFound.
+  [[nodiscard]] HubError not_found(const IdentityKey& key) const;
   [[nodiscard]] std::vector<IdentityRecord> list_devices() const;
   // Throws 404001 if the device does not exist.
   [[nodiscard]] std::vector<IdentityRecord> list_modules(const std::string& device_id) const;

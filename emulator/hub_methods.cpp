@@ -82,7 +82,7 @@ void Hub::State::finish_method(const std::string& rid, MethodResult result) {
   if (call.timer != 0) clock.cancel_timer(call.timer);
   if (result.error_code != 0)
     log(1, fmt::format("method: '{}' on {} failed ({} {})", call.name, to_string(call.key),
-                       result.error_code, hub_error_name(result.error_code)));
+                       result.error_code, core::name_of(result.error_code)));
   call.done(result);
 }
 

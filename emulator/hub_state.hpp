@@ -68,6 +68,8 @@ struct Hub::State {
   }
   [[nodiscard]] std::int64_t now() const { return clock.now_unix_ms(); }
 
+  // 404001 DeviceNotFound, or 404010 ModuleNotFound when the device exists.
+  [[nodiscard]] HubError not_found(const IdentityKey& key) const;
   IdentityRecord& identity_or_throw(const IdentityKey& key);
   TwinRecord& twin_or_throw(const IdentityKey& key);
   [[nodiscard]] IdentityRecord with_runtime(const IdentityRecord& record) const;

@@ -22,9 +22,9 @@ IdentityKey key_of(const RestRoute& route) { return IdentityKey{route.device_id,
 
 json parse_body(const HttpRequest& request) {
   const auto& body = request.body();
-  if (body.empty()) throw RestError(400004, "the request has no body");
+  if (body.empty()) throw HubError(400004, "the request has no body");
   auto doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded()) throw RestError(400004, "the body is not valid JSON");
+  if (doc.is_discarded()) throw HubError(400004, "the body is not valid JSON");
   return doc;
 }
 
@@ -78,20 +78,13 @@ void RestApi::handle(const RestRoute& route, const HttpRequest& request, const R
     case RestResource::events_stream:
       break;
   }
-  throw RestError(500001, "no handler for this path");
+  throw HubError(500001, "no handler for this path");
 }
 
 void RestApi::handle_device(const RestRoute& route, const HttpRequest& request,
                             const RestDone& done) {
   const auto key = key_of(route);
-  const bool is_module = key.module_id.has_value();
-  // A module of a missing device is DeviceNotFound, as the service answers.
-  const auto not_found = [&] {
-    if (is_module && m_hub.get_identity(IdentityKey{key.device_id, {}}))
-      return RestError(404010, fmt::format("module '{}' not found on device '{}'", *key.module_id,
-                                           key.device_id));
-    return RestError(404001, fmt::format("device '{}' not found", key.device_id));
-  };
+  const auto not_found = [&] { return m_hub.not_found(key); };
   switch (request.method()) {
     case http::verb::get: {
       const auto identity = m_hub.get_identity(key);
@@ -131,7 +124,7 @@ void RestApi::handle_device(const RestRoute& route, const HttpRequest& request,
     default:
       break;
   }
-  throw RestError(405000, "method not allowed");
+  throw HubError(405000, "method not allowed");
 }
 
 void RestApi::handle_list(const RestRoute& route, const RestDone& done) {
@@ -168,7 +161,7 @@ void RestApi::handle_twin(const RestRoute& route, const HttpRequest& request,
                                 if_match_of(request));
       break;
     default:
-      throw RestError(405000, "method not allowed");
+      throw HubError(405000, "method not allowed");
   }
   RestReply reply = json_reply(std::move(twin));
   if (const auto it = reply.body->find("etag"); it != reply.body->end() && it->is_string())
@@ -186,12 +179,12 @@ void RestApi::handle_method(const RestRoute& route, const HttpRequest& request,
       [done, connect_timeout](const MethodResult& result) {
         RestReply reply;
         if (result.error_code == 404103) {
-          reply.error = RestError(404103,
+          reply.error = HubError(404103,
                                   "The operation failed because the requested device isn't online "
                                   "or hasn't registered the direct method callback.",
                                   json{{"timeout", format_timespan(connect_timeout)}});
         } else if (result.error_code != 0) {
-          reply.error = RestError(result.error_code,
+          reply.error = HubError(result.error_code,
                                   result.error_code == 504101
                                       ? "Timed out waiting for the response from the device."
                                       : "The method invocation failed.");
@@ -217,7 +210,7 @@ void RestApi::handle_purge(const RestRoute& route, const RestDone& done) {
 void RestApi::handle_c2d_send(const RestRoute& route, const HttpRequest& request,
                               const RestDone& done) {
   if (request.body().size() > core::limits::k_c2d_message_bytes)
-    throw RestError(413001, fmt::format("the message body is {} bytes; the limit is {}",
+    throw HubError(413001, fmt::format("the message body is {} bytes; the limit is {}",
                                         request.body().size(), core::limits::k_c2d_message_bytes));
   // Properties travel as IoT Hub's HTTPS message headers (the device-facing HTTPS API's
   // spelling): iothub-messageid, iothub-correlationid, iothub-userid, iothub-expiry,
@@ -232,7 +225,7 @@ void RestApi::handle_c2d_send(const RestRoute& route, const HttpRequest& request
   sys.content_encoding = header(request, "Content-Encoding");
   if (const auto ack = header(request, "iothub-ack")) {
     if (*ack != "none" && *ack != "positive" && *ack != "negative" && *ack != "full")
-      throw RestError(400004, fmt::format("iothub-ack: '{}' is not none, positive, negative or full", *ack));
+      throw HubError(400004, fmt::format("iothub-ack: '{}' is not none, positive, negative or full", *ack));
     sys.ack = *ack;
   }
   if (const auto expiry = header(request, "iothub-expiry")) {

@@ -25,7 +25,7 @@ struct RestReply {
   unsigned status = 200;
   std::optional<nlohmann::json> body;
   std::optional<std::string> etag;  // unquoted; sent as ETag: "{etag}"
-  std::optional<RestError> error;
+  std::optional<HubError> error;
 };
 using RestDone = std::function<void(RestReply reply)>;
 
@@ -35,7 +35,7 @@ class RestApi {
 
   // Serves `request` for `route` (anything but health and the D2C stream) and calls `done`
   // once: before returning for every operation except a method invocation, which answers when
-  // the device does or a timeout fires. Throws RestError, or core::Error for bad input (400004).
+  // the device does or a timeout fires. Throws HubError, or core::Error for bad input (400004).
   void handle(const RestRoute& route, const HttpRequest& request, const RestDone& done);
 
  private:

@@ -19,7 +19,7 @@ std::int64_t parse_query_number(std::string_view text, std::string_view name, st
   const auto* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (ec != std::errc{} || ptr != end || value < min || value > max)
-    throw RestError(400004, fmt::format("{}: expected a whole number from {} to {}", name, min, max));
+    throw HubError(400004, fmt::format("{}: expected a whole number from {} to {}", name, min, max));
   return value;
 }
 
@@ -36,11 +36,11 @@ std::optional<std::string> parse_if_match(std::string_view value) {
 MethodCall parse_method_call(std::string_view body) {
   const auto doc = json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
-    throw RestError(400004, "the body is not a JSON object");
+    throw HubError(400004, "the body is not a JSON object");
   MethodCall call;
   const auto name = doc.find("methodName");
   if (name == doc.end() || !name->is_string() || name->get<std::string>().empty())
-    throw RestError(400004, "methodName: required, a non-empty string");
+    throw HubError(400004, "methodName: required, a non-empty string");
   call.method_name = name->get<std::string>();
   const auto payload = doc.find("payload");
   call.payload = payload == doc.end() ? "null" : payload->dump();
@@ -48,7 +48,7 @@ MethodCall parse_method_call(std::string_view body) {
     const auto it = doc.find(field);
     if (it == doc.end() || it->is_null()) return fallback;
     if (!it->is_number_integer() || it->get<std::int64_t>() < min || it->get<std::int64_t>() > max)
-      throw RestError(400004, fmt::format("{}: expected a whole number from {} to {}", field, min, max));
+      throw HubError(400004, fmt::format("{}: expected a whole number from {} to {}", field, min, max));
     return static_cast<int>(it->get<std::int64_t>());
   };
   call.response_timeout_s = timeout("responseTimeoutInSeconds", 30, core::limits::k_method_timeout_min_s,

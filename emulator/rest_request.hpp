@@ -19,11 +19,11 @@ struct MethodCall {
   int response_timeout_s = 30;
   int connect_timeout_s = 0;
 };
-// Parses `body` (JSON text). Throws RestError 400004 naming the field: not an object, no
+// Parses `body` (JSON text). Throws HubError 400004 naming the field: not an object, no
 // methodName, a timeout that is not an integer or is outside 5-300 / 0-300.
 [[nodiscard]] MethodCall parse_method_call(std::string_view body);
 
-// `text` as a whole number in [`min`, `max`]; throws RestError 400004 naming `name` otherwise.
+// `text` as a whole number in [`min`, `max`]; throws HubError 400004 naming `name` otherwise.
 [[nodiscard]] std::int64_t parse_query_number(std::string_view text, std::string_view name,
                                               std::int64_t min, std::int64_t max);
 
@@ -38,7 +38,7 @@ struct D2cFilter {
   std::optional<std::string> module_id;
   std::size_t limit = 100;
 };
-// Throws RestError 400004 for a non-numeric sequence number or a limit outside 1-1000.
+// Throws HubError 400004 for a non-numeric sequence number or a limit outside 1-1000.
 [[nodiscard]] D2cFilter parse_d2c_filter(const RestRoute& route);
 
 // True when `message` passes the device/module part of `filter`.

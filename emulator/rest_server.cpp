@@ -26,7 +26,7 @@ std::string_view header_value(const HttpRequest& request, http::field field) {
   return {it->value().data(), it->value().size()};
 }
 
-RestReply error_reply(RestError error) {
+RestReply error_reply(HubError error) {
   RestReply reply;
   reply.status = static_cast<unsigned>(error.http_status());
   reply.error = std::move(error);
@@ -64,18 +64,16 @@ void RestServer::handle(std::shared_ptr<HttpExchange> exchange) {
   // Exceptions never leave a handler: one bad request must not take the io_context down.
   try {
     serve(exchange, request_id);
-  } catch (const RestError& e) {
-    reply(exchange, request_id, error_reply(e));
   } catch (const HubError& e) {
-    reply(exchange, request_id, error_reply(RestError(e.error_code(), e.what())));
+    reply(exchange, request_id, error_reply(e));
   } catch (const core::Error& e) {
     // Bad input found by core's validators (ids, property names, twin rules, times).
-    reply(exchange, request_id, error_reply(RestError(400004, e.what())));
+    reply(exchange, request_id, error_reply(HubError(400004, e.what())));
   } catch (const nlohmann::json::exception& e) {
-    reply(exchange, request_id, error_reply(RestError(400004, e.what())));
+    reply(exchange, request_id, error_reply(HubError(400004, e.what())));
   } catch (const std::exception& e) {
     log(1, fmt::format("rest: {} failed: {}", view(exchange->request().target()), e.what()));
-    reply(exchange, request_id, error_reply(RestError(500001, "internal error")));
+    reply(exchange, request_id, error_reply(HubError(500001, "internal error")));
   }
 }
 
@@ -87,17 +85,17 @@ void RestServer::serve(const std::shared_ptr<HttpExchange>& exchange,
   try {
     route = parse_rest_route(target);
   } catch (const core::Error& e) {
-    throw RestError(400004, e.what());
+    throw HubError(400004, e.what());
   }
-  if (!route) throw RestError(404000, fmt::format("no such path: {}", target.substr(0, target.find('?'))));
+  if (!route) throw HubError(404000, fmt::format("no such path: {}", target.substr(0, target.find('?'))));
   const std::string_view method(request.method_string().data(), request.method_string().size());
   if (!rest_method_allowed(route->resource, method))
-    throw RestError(405000, fmt::format("{} is not allowed here; allowed: {}", method,
+    throw HubError(405000, fmt::format("{} is not allowed here; allowed: {}", method,
                                         rest_allowed_methods(route->resource)));
   // The IoT Hub paths require api-version (any value, §12.1); the emulator's own paths take
   // it but do not insist.
   if (!is_emulator_path(route->resource) && !route->query.contains("api-version"))
-    throw RestError(400004, "the api-version query parameter is required");
+    throw HubError(400004, "the api-version query parameter is required");
 
   if (const auto needed = required_permission(route->resource, method)) {
     const auto lookup = [this](std::string_view name) -> std::optional<ServicePolicyKeys> {
@@ -113,7 +111,7 @@ void RestServer::serve(const std::shared_ptr<HttpExchange>& exchange,
         *needed, lookup, m_clock.now_unix_ms() / 1000);
     if (refusal) {
       log(1, fmt::format("rest: {} {} refused: {}", method, route->path, *refusal));
-      throw RestError(401002, fmt::format("Unauthorized: {}", *refusal));
+      throw HubError(401002, fmt::format("Unauthorized: {}", *refusal));
     }
   }
 
@@ -163,7 +161,7 @@ void RestServer::reply(const std::shared_ptr<HttpExchange>& exchange,
   if (result.error) {
     const auto& error = *result.error;
     response.result(static_cast<unsigned>(error.http_status()));
-    response.set("iothub-errorcode", std::string(rest_error_name(error.error_code())));
+    response.set("iothub-errorcode", std::string(hub_error_header(error.error_code())));
     response.set(http::field::content_type, "application/json; charset=utf-8");
     if (error.error_code() == 405000) {
       if (const auto route = parse_rest_route(view(request.target())))

@@ -9,12 +9,6 @@ namespace azhub::service {
 using core::Error;
 using core::ExitCode;
 
-core::ExitCode service_error_exit_code(const core::ServiceError& error) {
-  if (error.status == 401 || (error.error_code && *error.error_code / 1000 == 401)) return ExitCode::connect;
-  if (error.error_code == 504101 || error.status == 504) return ExitCode::timeout;
-  return ExitCode::failure;
-}
-
 namespace {
 
 HttpsEndpoint endpoint_of(const ServiceClientOptions& options) {
@@ -50,6 +44,13 @@ core::ServiceError ServiceClient::error_of(const HttpResponse& response) {
   return core::parse_service_error(response.status, response.body, name);
 }
 
+core::Error ServiceClient::error_for(const HttpResponse& response, std::string_view hint) {
+  const auto error = error_of(response);
+  std::string text = core::format_service_error(error);
+  if (!hint.empty()) text += fmt::format(" ({})", hint);
+  return Error(core::exit_code_of(error), text);
+}
+
 HttpResponse ServiceClient::call_unchecked(core::ServiceRequest request, Deadline deadline) {
   sign(request);
   return m_https.send(request, deadline);
@@ -57,10 +58,7 @@ HttpResponse ServiceClient::call_unchecked(core::ServiceRequest request, Deadlin
 
 HttpResponse ServiceClient::call(core::ServiceRequest request, Deadline deadline) {
   HttpResponse response = call_unchecked(std::move(request), deadline);
-  if (response.status / 100 != 2) {
-    const auto error = error_of(response);
-    throw Error(service_error_exit_code(error), core::format_service_error(error));
-  }
+  if (response.status / 100 != 2) throw error_for(response);
   return response;
 }
 
@@ -69,10 +67,7 @@ void ServiceClient::stream(core::ServiceRequest request,
                            std::optional<Deadline> deadline) {
   sign(request);
   const HttpResponse response = m_https.stream(request, on_data, deadline);
-  if (response.status / 100 != 2) {
-    const auto error = error_of(response);
-    throw Error(service_error_exit_code(error), core::format_service_error(error));
-  }
+  if (response.status / 100 != 2) throw error_for(response);
 }
 
 bool ServiceClient::is_emulator(Deadline deadline) {
@@ -80,7 +75,7 @@ bool ServiceClient::is_emulator(Deadline deadline) {
   if (response.status / 100 == 2) return true;
   if (response.status == 404) return false;
   const auto error = error_of(response);
-  throw Error(service_error_exit_code(error),
+  throw Error(core::exit_code_of(error),
               fmt::format("checking for azhub emulate at {}: {}", host(), core::format_service_error(error)));
 }
 

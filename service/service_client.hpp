@@ -26,9 +26,6 @@ struct ServiceClientOptions {
   std::function<void(int, std::string_view)> trace;   // -v lines; never secrets
 };
 
-// Exit code for a hub error: 401 (and 403 with a 401xxx code) -> connect; 504101 -> timeout;
-// anything else -> failure.
-[[nodiscard]] core::ExitCode service_error_exit_code(const core::ServiceError& error);
 
 class ServiceClient {
  public:
@@ -36,7 +33,7 @@ class ServiceClient {
   explicit ServiceClient(ServiceClientOptions options);
 
   // Signs and sends `request`. Returns the response when the status is 2xx; otherwise throws
-  // Error("<Name> (<code>): <message>") with service_error_exit_code's code.
+  // Error("<Name> (<code>): <message>") with core::exit_code_of's code.
   [[nodiscard]] HttpResponse call(core::ServiceRequest request, Deadline deadline);
 
   // As call(), but returns error responses instead of throwing.
@@ -52,6 +49,10 @@ class ServiceClient {
 
   // The error of a non-2xx `response`, parsed.
   [[nodiscard]] static core::ServiceError error_of(const HttpResponse& response);
+
+  // The exception for a non-2xx `response`: "<Name> (<code>): <message>", then " (<hint>)" when
+  // `hint` is not empty, with core::exit_code_of's code.
+  [[nodiscard]] static core::Error error_for(const HttpResponse& response, std::string_view hint = {});
 
   [[nodiscard]] const std::string& host() const noexcept { return m_options.connection.host_name; }
 

@@ -56,7 +56,7 @@ TEST_CASE("emulator::parse_method_call") {
       try {
         (void)parse_method_call(row.body);
         FAIL("no error");
-      } catch (const RestError& e) {
+      } catch (const HubError& e) {
         CHECK(e.error_code() == 400004);
         CHECK(std::string(e.what()) == row.message);
       }
@@ -89,10 +89,10 @@ TEST_CASE("emulator::parse_d2c_filter") {
     CHECK(filter_of({{"moduleId", "m"}}).module_id == std::optional<std::string>("m"));
   }
   SUBCASE("bad numbers") {
-    CHECK_THROWS_AS((void)filter_of({{"since", "x"}}), RestError);
-    CHECK_THROWS_AS((void)filter_of({{"since", "-1"}}), RestError);
-    CHECK_THROWS_AS((void)filter_of({{"limit", "0"}}), RestError);
-    CHECK_THROWS_AS((void)filter_of({{"limit", "1001"}}), RestError);
+    CHECK_THROWS_AS((void)filter_of({{"since", "x"}}), HubError);
+    CHECK_THROWS_AS((void)filter_of({{"since", "-1"}}), HubError);
+    CHECK_THROWS_AS((void)filter_of({{"limit", "0"}}), HubError);
+    CHECK_THROWS_AS((void)filter_of({{"limit", "1001"}}), HubError);
     CHECK(filter_of({{"limit", "1000"}}).limit == 1000);
   }
   SUBCASE("d2c_matches") {

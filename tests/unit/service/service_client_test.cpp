@@ -8,24 +8,6 @@ namespace core = azhub::core;
 namespace service = azhub::service;
 using core::ExitCode;
 
-TEST_CASE("service::service_error_exit_code") {
-  const auto code_of = [](int status, std::optional<int> error_code) {
-    core::ServiceError error;
-    error.status = status;
-    error.error_code = error_code;
-    return service::service_error_exit_code(error);
-  };
-  CHECK(code_of(401, 401002) == ExitCode::connect);
-  CHECK(code_of(401, std::nullopt) == ExitCode::connect);
-  CHECK(code_of(403, 401003) == ExitCode::connect);
-  CHECK(code_of(504, 504101) == ExitCode::timeout);
-  CHECK(code_of(404, 404103) == ExitCode::failure);
-  CHECK(code_of(404, 404001) == ExitCode::failure);
-  CHECK(code_of(412, 412001) == ExitCode::failure);
-  CHECK(code_of(400, 400004) == ExitCode::failure);
-  CHECK(code_of(500, std::nullopt) == ExitCode::failure);
-}
-
 TEST_CASE("service::ServiceClient") {
   SUBCASE("refuses a device connection string") {
     service::ServiceClientOptions options;
@@ -46,6 +28,14 @@ TEST_CASE("service::ServiceClient") {
     response.body = R"({"Message":"ErrorCode:DeviceNotFound;Device d9 not found","ExceptionMessage":""})";
     const auto error = service::ServiceClient::error_of(response);
     CHECK(core::format_service_error(error) == "DeviceNotFound (404001): Device d9 not found");
+  }
+  SUBCASE("error_for adds the hint and the exit code") {
+    service::HttpResponse response;
+    response.status = 412;
+    response.body = R"({"Message":"ErrorCode:PreconditionFailed;etag mismatch","ExceptionMessage":""})";
+    const auto error = service::ServiceClient::error_for(response, "read it again");
+    CHECK(std::string(error.what()) == "PreconditionFailed (412001): etag mismatch (read it again)");
+    CHECK(error.code() == ExitCode::failure);
   }
   SUBCASE("HttpResponse::header") {
     service::HttpResponse response;
