@@ -16,6 +16,7 @@
 #include "core/duration.hpp"
 #include "core/encoding.hpp"
 #include "core/error.hpp"
+#include "core/identity.hpp"
 
 namespace azhub::cli {
 namespace {
@@ -330,14 +331,10 @@ device::DeviceSettings resolve_device_settings(const DeviceConnectionOptions& op
   if (s.transport == device::Transport::websocket) s.https_proxy = resolve_proxy(opt, io.env, s.connect_host);
   if (s.https_proxy && !(s.https_proxy->starts_with("http://") || s.https_proxy->starts_with("https://")))
     s.https_proxy = "http://" + *s.https_proxy;
-  if (opt.keep_alive_s < 0 || opt.keep_alive_s > 1177)
-    throw usage_error(fmt::format("--keep-alive {}: must be 0 to 1177 seconds (the hub's idle limit)",
-                                  opt.keep_alive_s));
+  core::validate_keep_alive(opt.keep_alive_s, "--keep-alive");
   s.keep_alive_s = opt.keep_alive_s;
   if (opt.model_id) {
-    if (!opt.model_id->starts_with("dtmi:") || opt.model_id->find_first_of(" \t\r\n") != std::string::npos)
-      throw usage_error(fmt::format("--model-id '{}': expected a DTMI such as dtmi:com:example:Thermostat;1",
-                                    *opt.model_id));
+    core::validate_model_id(*opt.model_id, "--model-id");
     s.model_id = opt.model_id;
   }
   const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(

@@ -41,26 +41,6 @@ bool has_placeholder(std::string_view text) {
          text.find("{{now_ms}}") != std::string_view::npos;
 }
 
-std::pair<std::string, std::string> parse_property_flag(std::string_view text) {
-  const std::size_t eq = text.find('=');
-  if (eq == std::string_view::npos)
-    throw core::usage_error(fmt::format("--prop '{}': expected NAME=VALUE", text));
-  std::string name(text.substr(0, eq));
-  std::string value(text.substr(eq + 1));
-  if (name.empty()) throw core::usage_error(fmt::format("--prop '{}': the name is empty", text));
-  if (name.starts_with("$."))
-    throw core::usage_error(fmt::format(
-        "--prop '{}': names starting with '$.' are system properties; use --message-id, "
-        "--correlation-id, --content-type or --content-encoding",
-        name));
-  try {
-    core::validate_application_property(name, value);
-  } catch (const core::Error& e) {
-    throw core::usage_error(fmt::format("--prop: {}", e.what()));
-  }
-  return {std::move(name), std::move(value)};
-}
-
 std::string make_uuid_v4(std::array<std::uint8_t, 16> r) {
   r[6] = static_cast<std::uint8_t>((r[6] & 0x0F) | 0x40);
   r[8] = static_cast<std::uint8_t>((r[8] & 0x3F) | 0x80);

@@ -17,10 +17,6 @@ namespace azhub::cli {
 // True when `text` contains a placeholder render_template replaces.
 [[nodiscard]] bool has_placeholder(std::string_view text);
 
-// "k=v" from --prop into {k, v}; throws Error(usage) without '=' or with an empty name, or when
-// the hub would refuse the name or value (docs/protocol.md §5.1).
-[[nodiscard]] std::pair<std::string, std::string> parse_property_flag(std::string_view text);
-
 // A random (version 4, RFC 4122 variant) UUID, lower-case, from 16 random bytes.
 [[nodiscard]] std::string make_uuid_v4(std::array<std::uint8_t, 16> random);
 

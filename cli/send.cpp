@@ -18,6 +18,7 @@
 #include "device/device_client.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
+#include "core/topics.hpp"
 #include "core/limits.hpp"
 #include "core/properties.hpp"
 
@@ -104,17 +105,12 @@ core::MessageProperties message_properties(const SendOptions& opt, const SendPla
 }
 
 void check_message(const core::MessageProperties& props, std::string_view body, std::string_view what) {
-  const std::size_t size = core::message_size(body, props);
-  if (size > core::limits::k_d2c_message_bytes)
-    throw usage_error(fmt::format("{} is {} bytes; IoT Hub accepts at most {} (body plus properties)",
-                                  what, size, core::limits::k_d2c_message_bytes));
-  if (props.system.message_id && props.system.message_id->size() > 128)
-    throw usage_error(fmt::format("--message-id is {} characters; at most 128", props.system.message_id->size()));
+  core::validate_system_properties(props.system);
+  core::validate_message_size(body, props, core::limits::k_d2c_message_bytes, what);
 }
 
 SendPlan check_options(const SendOptions& opt, const Io& io) {
-  if (opt.qos == 2) throw usage_error("--qos 2 is not supported by IoT Hub (use 0 or 1)");
-  if (opt.qos != 0 && opt.qos != 1) throw usage_error(fmt::format("--qos {}: must be 0 or 1", opt.qos));
+  core::validate_qos(opt.qos);
   const int sources = (opt.body ? 1 : 0) + (opt.file ? 1 : 0) + (opt.lines ? 1 : 0);
   if (sources > 1) throw usage_error("give the body once: BODY, --file or --lines");
   if (sources == 0) throw usage_error("no message body: pass BODY, --file FILE or --lines (one message per stdin line)");
@@ -129,7 +125,7 @@ SendPlan check_options(const SendOptions& opt, const Io& io) {
   plan.ack_timeout = core::parse_duration(opt.ack_timeout, "--ack-timeout");
   if (opt.max_inflight < 1 || opt.max_inflight > 65535)
     throw usage_error(fmt::format("--max-inflight {}: must be 1 to 65535", opt.max_inflight));
-  for (const auto& p : opt.props) plan.props.push_back(parse_property_flag(p));
+  for (const auto& p : opt.props) plan.props.push_back(core::parse_property_argument(p));
   if (opt.content_type && opt.content_type->empty()) throw usage_error("--content-type is empty");
   if (opt.message_id && opt.message_id->empty()) throw usage_error("--message-id is empty");
   if (opt.body) plan.body = *opt.body;

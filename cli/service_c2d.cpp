@@ -11,6 +11,7 @@
 #include "cli/service_common.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
+#include "core/properties.hpp"
 #include "core/service_requests.hpp"
 
 namespace azhub::cli {
@@ -66,15 +67,7 @@ void run_c2d_send(const C2dSendOptions& opt, Io& io) {
   sys.content_encoding = opt.content_encoding;
   sys.ack = opt.ack;
   if (opt.expiry) sys.expiry = expiry_iso(*opt.expiry, io);
-  for (const auto& prop : opt.props) {
-    const auto eq = prop.find('=');
-    if (eq == 0) throw core::usage_error(fmt::format("--prop '{}': the name is empty", prop));
-    if (eq == std::string::npos) {
-      message.properties.application.emplace_back(prop, std::string());
-    } else {
-      message.properties.application.emplace_back(prop.substr(0, eq), prop.substr(eq + 1));
-    }
-  }
+  for (const auto& prop : opt.props) message.properties.application.emplace_back(core::parse_property_argument(prop));
   const auto request = core::build_c2d_send_request(message);
 
   auto client = make_service_client(opt.svc, io);

@@ -1,5 +1,5 @@
 #pragma once
-// The one error type of azhub and the exit-code table of design.md.
+// The one error type of azhub and its exit codes (documented in azhub(1), man/azhub.1).
 #include <stdexcept>
 #include <string>
 

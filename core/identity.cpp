@@ -1,5 +1,7 @@
 #include "core/identity.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/encoding.hpp"
@@ -145,6 +147,57 @@ void validate_id_segment(std::string_view id, std::string_view what) {
       throw usage_error(
           fmt::format("{} contains {}, which cannot be part of an id", what, describe_char(c)));
     }
+  }
+}
+
+void validate_keep_alive(int seconds, std::string_view what) {
+  if (seconds < 0 || seconds > limits::k_keepalive_max_client_s) {
+    throw usage_error(fmt::format("{} {}: must be 0 to {} seconds (the hub's idle limit)", what, seconds,
+                                  limits::k_keepalive_max_client_s));
+  }
+}
+
+namespace {
+
+bool is_dtmi_segment(std::string_view segment) {
+  const auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (segment.empty() || !alpha(segment.front()) || segment.back() == '_') return false;
+  return std::all_of(segment.begin(), segment.end(), [&](char c) { return alpha(c) || digit(c) || c == '_'; });
+}
+
+bool is_dtmi_version_number(std::string_view number) {
+  return !number.empty() && number.size() <= 9 && number.front() != '0' &&
+         std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool is_dtmi(std::string_view text) {
+  constexpr std::string_view k_scheme = "dtmi:";
+  if (!text.starts_with(k_scheme)) return false;
+  text.remove_prefix(k_scheme.size());
+  const auto semi = text.find(';');
+  const std::string_view path = text.substr(0, semi);
+  if (semi != std::string_view::npos) {
+    const std::string_view version = text.substr(semi + 1);
+    const auto dot = version.find('.');
+    if (!is_dtmi_version_number(version.substr(0, dot))) return false;
+    if (dot != std::string_view::npos && !is_dtmi_version_number(version.substr(dot + 1))) return false;
+  }
+  std::size_t start = 0;
+  while (true) {
+    const auto colon = path.find(':', start);
+    if (!is_dtmi_segment(path.substr(start, colon - start))) return false;
+    if (colon == std::string_view::npos) return true;
+    start = colon + 1;
+  }
+}
+
+}  // namespace
+
+void validate_model_id(std::string_view model_id, std::string_view what) {
+  if (model_id.size() > limits::k_model_id_max_chars || !is_dtmi(model_id)) {
+    throw usage_error(fmt::format("{} '{}': expected a DTMI such as dtmi:com:example:Thermostat;1", what,
+                                  model_id.substr(0, 200)));
   }
 }
 

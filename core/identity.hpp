@@ -43,4 +43,14 @@ void validate_identity_id(std::string_view id, std::string_view what);
 // characters, i.e. it stays one path segment of a resource URI.
 void validate_id_segment(std::string_view id, std::string_view what);
 
+// Throws Error(usage) naming `what` unless `seconds` is 0 to limits::k_keepalive_max_client_s,
+// the largest MQTT keep-alive whose 1.5× server timeout stays under the hub's idle cap (§2.3).
+void validate_keep_alive(int seconds, std::string_view what);
+
+// Throws Error(usage) naming `what` unless `model_id` is a Digital Twins Model Identifier as
+// IoT Plug and Play takes it in the MQTT user name (§10): "dtmi:" then ':'-separated segments
+// (a letter, then letters, digits or '_', not ending in '_'), then an optional ";version"
+// (1 to 999999999, optionally ".minor"); at most limits::k_model_id_max_chars characters.
+void validate_model_id(std::string_view model_id, std::string_view what);
+
 }  // namespace azhub::core

@@ -25,6 +25,8 @@ inline constexpr std::size_t k_id_max_chars = 128;
 inline constexpr std::int64_t k_c2d_default_ttl_s = 3600;
 inline constexpr std::int64_t k_c2d_min_ttl_s = 60;
 inline constexpr std::int64_t k_c2d_max_ttl_s = 48 * 3600;
-inline constexpr int k_keepalive_cap_s = 1767;
+inline constexpr int k_keepalive_cap_s = 1767;         // the hub's idle timeout cap (§2.3)
+inline constexpr int k_keepalive_max_client_s = 1177;  // 1.5 × this stays under the cap
+inline constexpr std::size_t k_model_id_max_chars = 4096;
 
 }  // namespace azhub::core::limits

@@ -175,12 +175,32 @@ std::size_t message_size(std::string_view body, const MessageProperties& props) 
 }
 
 void validate_message_size(std::string_view body, const MessageProperties& props,
-                           std::size_t limit) {
+                           std::size_t limit, std::string_view what) {
   const std::size_t size = message_size(body, props);
   if (size > limit) {
-    throw usage_error(fmt::format(
-        "message is {} bytes (body and properties); IoT Hub accepts at most {}", size, limit));
+    throw usage_error(fmt::format("{} is {} bytes (body and properties); IoT Hub accepts at most {}",
+                                  what, size, limit));
   }
+}
+
+std::pair<std::string, std::string> parse_property_argument(std::string_view text) {
+  const std::size_t eq = text.find('=');
+  if (eq == std::string_view::npos)
+    throw usage_error(fmt::format("--prop '{}': expected NAME=VALUE", text));
+  std::string name(text.substr(0, eq));
+  std::string value(text.substr(eq + 1));
+  if (name.empty()) throw usage_error(fmt::format("--prop '{}': the name is empty", text));
+  if (name.starts_with("$."))
+    throw usage_error(fmt::format(
+        "--prop '{}': names starting with '$.' are system properties; use --message-id, "
+        "--correlation-id, --content-type or --content-encoding",
+        name));
+  try {
+    validate_application_property(name, value);
+  } catch (const Error& e) {
+    throw usage_error(fmt::format("--prop: {}", e.what()));
+  }
+  return {std::move(name), std::move(value)};
 }
 
 }  // namespace azhub::core

@@ -51,12 +51,19 @@ void validate_application_property(std::string_view name, std::string_view value
 // Error(usage) naming the property.
 void validate_system_properties(const SystemProperties& system);
 
+// The one rule for a `--prop NAME=VALUE` argument (azhub send, azhub service c2d send): the
+// first '=' splits name and value; "NAME=" is an empty value; no '=', an empty name, a name
+// starting with "$." (system properties have their own flags) or a name or value the hub
+// refuses (validate_application_property) throws Error(usage) "--prop '...': ...".
+[[nodiscard]] std::pair<std::string, std::string> parse_property_argument(std::string_view text);
+
 // Message size as the hub counts it: body + system property values + app names and values.
 [[nodiscard]] std::size_t message_size(std::string_view body, const MessageProperties& props);
 
-// Throws Error(usage) "message is N bytes (body and properties); IoT Hub accepts at most
+// Throws Error(usage) "`what` is N bytes (body and properties); IoT Hub accepts at most
 // `limit`" when message_size() exceeds `limit` (docs/protocol.md §11).
 void validate_message_size(std::string_view body, const MessageProperties& props,
-                           std::size_t limit = limits::k_d2c_message_bytes);
+                           std::size_t limit = limits::k_d2c_message_bytes,
+                           std::string_view what = "message");
 
 }  // namespace azhub::core

@@ -287,10 +287,8 @@ ServiceRequest build_emulator_health_request() {
 }
 
 ServiceRequest build_c2d_send_request(const C2dMessage& message) {
-  if (message.body.size() > limits::k_c2d_message_bytes) {
-    throw usage_error(fmt::format("C2D message: {} bytes is over the hub's limit of {} bytes",
-                                  message.body.size(), limits::k_c2d_message_bytes));
-  }
+  validate_system_properties(message.properties.system);
+  validate_message_size(message.body, message.properties, limits::k_c2d_message_bytes, "C2D message");
   ServiceRequest req =
       make_request("POST", "/_emulator" + device_path(message.device_id) + "/messages/deviceBound");
   const SystemProperties& sys = message.properties.system;
@@ -299,22 +297,12 @@ ServiceRequest build_c2d_send_request(const C2dMessage& message) {
   if (sys.correlation_id) req.headers.emplace_back("iothub-correlationid", *sys.correlation_id);
   if (sys.user_id) req.headers.emplace_back("iothub-userid", *sys.user_id);
   if (sys.expiry) req.headers.emplace_back("iothub-expiry", *sys.expiry);
-  if (sys.ack) {
-    static constexpr std::array<std::string_view, 4> k_acks{"none", "positive", "negative", "full"};
-    if (std::find(k_acks.begin(), k_acks.end(), *sys.ack) == k_acks.end()) {
-      throw usage_error(fmt::format("--ack: expected none, positive, negative or full, got '{}'", *sys.ack));
-    }
-    req.headers.emplace_back("iothub-ack", *sys.ack);
-  }
+  if (sys.ack) req.headers.emplace_back("iothub-ack", *sys.ack);
   if (sys.content_type) req.headers.emplace_back("Content-Type", *sys.content_type);
   if (sys.content_encoding) req.headers.emplace_back("Content-Encoding", *sys.content_encoding);
   for (const auto& [name, value] : message.properties.application) {
     validate_application_property(name, value.value_or(""));
     req.headers.emplace_back("iothub-app-" + name, value.value_or(""));
-  }
-  if (message_size(message.body, message.properties) > limits::k_c2d_message_bytes) {
-    throw usage_error(fmt::format("C2D message: body and properties are over the hub's limit of {} bytes",
-                                  limits::k_c2d_message_bytes));
   }
   req.body = message.body;
   return req;

@@ -1,5 +1,5 @@
 #pragma once
-// Reconnect delays: exponential backoff with jitter (design.md "Behaviour users rely on").
+// Reconnect delays: exponential backoff with jitter (docs/protocol.md §2.2: reconnect after a drop).
 #include <chrono>
 
 namespace azhub::device {

@@ -219,7 +219,11 @@ mqtt::Connack Hub::connect(Session& session, const mqtt::Connect& packet, const 
 namespace {
 
 void handle_publish(Hub::State& s, Connection& c, const mqtt::Publish& p) {
-  if (p.qos == 2) throw Violation{"QoS 2 PUBLISH"};
+  try {
+    core::validate_qos(p.qos);
+  } catch (const core::Error& e) {
+    throw Violation{e.what()};
+  }
   core::Identity id{s.options.host_name, c.key.device_id, c.key.module_id};
   std::optional<core::TelemetryTopic> telemetry;
   try {
@@ -232,9 +236,11 @@ void handle_publish(Hub::State& s, Connection& c, const mqtt::Publish& p) {
       throw Violation{"PUBLISH to another identity's telemetry topic"};
     core::MessageProperties props = std::move(telemetry->properties);
     if (p.retain) props.application.emplace_back("mqtt-retain", "true");
-    std::size_t size = core::message_size(p.payload, props);
-    if (size > core::limits::k_d2c_message_bytes)
-      throw Violation{fmt::format("D2C message of {} bytes is over the 256 KB limit", size)};
+    try {
+      core::validate_message_size(p.payload, props, core::limits::k_d2c_message_bytes, "D2C message");
+    } catch (const core::Error& e) {
+      throw Violation{e.what()};
+    }
     s.capture_d2c(c.key, p.payload, std::move(props));
     if (p.qos == 1) c.session->send(mqtt::Puback{p.packet_id});
     return;

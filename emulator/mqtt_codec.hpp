@@ -1,7 +1,7 @@
 #pragma once
 // MQTT 3.1.1 packets the emulator speaks, a strict incremental parser and a serializer.
 // No I/O: a session appends received bytes to a buffer and calls parse_packet until it
-// returns need_more (or bad, which closes the connection). Fuzzed by tests/fuzz/mqtt_codec_fuzz.
+// returns need_more (or bad, which closes the connection). Fuzzed by tests/fuzz/mqtt_codec.cpp.
 #include <cstddef>
 #include <cstdint>
 #include <optional>

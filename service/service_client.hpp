@@ -1,7 +1,7 @@
 #pragma once
 // The cloud side of IoT Hub over HTTPS: signs every request with a policy SAS token from a
 // service connection string (docs/protocol.md §3.2, "service / registry" scope, sr = host),
-// sends it, and turns the hub's error responses (§12.3) into Error with design.md's exit codes.
+// sends it, and turns the hub's error responses (§12.3) into core::HubError with core/hub_errors.hpp's exit codes.
 #include <chrono>
 #include <cstdint>
 #include <functional>

@@ -88,7 +88,7 @@ class DeviceSendTest(unittest.TestCase):
         self.big_file = f.name
         self.addCleanup(os.unlink, f.name)
         cases = [
-            (["--qos", "2", "x"], "--qos 2 is not supported by IoT Hub"),
+            (["--qos", "2", "x"], "QoS 2 is not supported by IoT Hub; use 0 or 1"),
             (["--prop", "bad name=1", "x"], "--prop: property name 'bad name'"),
             (["--prop", "novalue", "x"], "--prop 'novalue': expected NAME=VALUE"),
             (["--file", self.big_file], "IoT Hub accepts at most 262144"),

@@ -19,33 +19,6 @@ TEST_CASE("cli::render_template") {
   CHECK_FALSE(cli::has_placeholder("a{{sequence}}"));
 }
 
-TEST_CASE("cli::parse_property_flag") {
-  CHECK(cli::parse_property_flag("k=v") == std::pair<std::string, std::string>{"k", "v"});
-  CHECK(cli::parse_property_flag("k=") == std::pair<std::string, std::string>{"k", ""});
-  CHECK(cli::parse_property_flag("k=a=b") == std::pair<std::string, std::string>{"k", "a=b"});
-  struct Row {
-    const char* input;
-    const char* message;
-  };
-  const Row rows[] = {
-      {"novalue", "--prop 'novalue': expected NAME=VALUE"},
-      {"=v", "--prop '=v': the name is empty"},
-  };
-  for (const Row& row : rows) {
-    CAPTURE(row.input);
-    try {
-      (void)cli::parse_property_flag(row.input);
-      FAIL("expected an error");
-    } catch (const core::Error& e) {
-      CHECK(e.code() == core::ExitCode::usage);
-      CHECK(std::string(e.what()) == row.message);
-    }
-  }
-  SUBCASE("names the hub refuses") {
-    CHECK_THROWS_AS((void)cli::parse_property_flag("has space=1"), core::Error);
-    CHECK_THROWS_AS((void)cli::parse_property_flag("$.mid=1"), core::Error);
-  }
-}
 
 TEST_CASE("cli::make_uuid_v4") {
   std::array<std::uint8_t, 16> zero{};

@@ -137,3 +137,34 @@ TEST_CASE("core::validate_id_segment") {
   CHECK(error_of([] { validate_id_segment("a\nb", "--device-id"); }) ==
         "--device-id contains byte 0x0A, which cannot be part of an id");
 }
+
+TEST_CASE("core::validate_keep_alive and validate_model_id") {
+  const auto message = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const azhub::core::Error& e) {
+      CHECK(e.code() == azhub::core::ExitCode::usage);
+      return e.what();
+    }
+    return {};
+  };
+  using azhub::core::validate_keep_alive;
+  using azhub::core::validate_model_id;
+  validate_keep_alive(0, "k");
+  validate_keep_alive(1177, "k");
+  CHECK(message([] { validate_keep_alive(1178, "--keep-alive"); }) ==
+        "--keep-alive 1178: must be 0 to 1177 seconds (the hub's idle limit)");
+  CHECK(message([] { validate_keep_alive(-1, "k"); }) == "k -1: must be 0 to 1177 seconds (the hub's idle limit)");
+  for (const char* ok : {"dtmi:com:example:Thermostat;1", "dtmi:com:example:TemperatureController;2",
+                         "dtmi:a", "dtmi:a_b:c9;999999999", "dtmi:foo:bar;1.2"}) {
+    CAPTURE(ok);
+    CHECK(message([&] { validate_model_id(ok, "m"); }).empty());
+  }
+  for (const char* bad : {"thermostat", "dtmi:", "dtmi:com::x;1", "dtmi:9com:x;1", "dtmi:com_:x;1",
+                          "dtmi:com:x;0", "dtmi:com:x;", "dtmi:com:x;1000000000", "dtmi:com x;1",
+                          "dtmi:com:x;1;2", "DTMI:com:x;1", "dtmi:com:x;1.", "dtmi:com-x;1"}) {
+    CAPTURE(bad);
+    CHECK(message([&] { validate_model_id(bad, "--model-id"); }) ==
+          std::string("--model-id '") + bad + "': expected a DTMI such as dtmi:com:example:Thermostat;1");
+  }
+}

@@ -218,3 +218,31 @@ TEST_CASE("core::validate_application_property never prints raw control bytes") 
         "property name 'a\\x1B[2Jb' contains byte 0x1B; IoT Hub allows letters, digits and ! # $ % "
         "& ' * + - . ^ _ ` | ~");
 }
+
+TEST_CASE("core::parse_property_argument") {
+  CHECK(parse_property_argument("k=v") == std::pair<std::string, std::string>{"k", "v"});
+  CHECK(parse_property_argument("k=") == std::pair<std::string, std::string>{"k", ""});
+  CHECK(parse_property_argument("k=a=b") == std::pair<std::string, std::string>{"k", "a=b"});
+  struct Row {
+    const char* input;
+    const char* message;
+  };
+  const Row rows[] = {
+      {"novalue", "--prop 'novalue': expected NAME=VALUE"},
+      {"=v", "--prop '=v': the name is empty"},
+  };
+  for (const Row& row : rows) {
+    CAPTURE(row.input);
+    try {
+      (void)parse_property_argument(row.input);
+      FAIL("expected an error");
+    } catch (const azhub::core::Error& e) {
+      CHECK(e.code() == azhub::core::ExitCode::usage);
+      CHECK(std::string(e.what()) == row.message);
+    }
+  }
+  SUBCASE("names the hub refuses") {
+    CHECK_THROWS_AS((void)parse_property_argument("has space=1"), azhub::core::Error);
+    CHECK_THROWS_AS((void)parse_property_argument("$.mid=1"), azhub::core::Error);
+  }
+}

@@ -245,11 +245,11 @@ TEST_CASE("core::build_c2d_send_request") {
   SUBCASE("refusals") {
     msg.properties.system.ack = "always";
     CHECK(usage_message([&] { (void)core::build_c2d_send_request(msg); }) ==
-          "--ack: expected none, positive, negative or full, got 'always'");
+          "iothub-ack 'always' is not one of none, positive, negative, full");
     msg.properties.system.ack.reset();
     msg.body = std::string(64 * 1024 + 1, 'x');
     CHECK(usage_message([&] { (void)core::build_c2d_send_request(msg); }) ==
-          "C2D message: 65537 bytes is over the hub's limit of 65536 bytes");
+          "C2D message is 65537 bytes (body and properties); IoT Hub accepts at most 65536");
   }
 }
 
