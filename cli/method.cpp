@@ -45,7 +45,7 @@ std::string error_payload(std::string_view message) {
 }
 
 Answer run_handler(const MethodOptions& opt, std::chrono::milliseconds timeout,
-                   const device::MethodCall& call) {
+                   const device::IncomingMethodCall& call) {
   ProcessResult result = run_shell(*opt.handler, call.payload,
                                    {{"AZHUB_METHOD_NAME", call.name}, {"AZHUB_REQUEST_ID", call.rid}},
                                    timeout);

@@ -22,7 +22,7 @@ json send_ack_json(const SendAckRecord& r) {
   return json{{"seq", r.seq}, {"message_id", r.message_id}, {"latency_ms", r.latency_ms}};
 }
 
-json c2d_json(const device::C2dMessage& m) {
+json c2d_json(const device::ReceivedC2dMessage& m) {
   json app = json::object();
   for (const auto& [name, value] : m.properties.application) app[name] = optional_string(value);
   const core::SystemProperties& s = m.properties.system;
@@ -39,7 +39,7 @@ json c2d_json(const device::C2dMessage& m) {
   return json{{"body", m.body}, {"properties", std::move(app)}, {"system_properties", std::move(system)}};
 }
 
-std::string c2d_text(const device::C2dMessage& m) {
+std::string c2d_text(const device::ReceivedC2dMessage& m) {
   std::string out = m.body;
   if (out.empty() || out.back() != '\n') out += '\n';
   const core::SystemProperties& s = m.properties.system;
@@ -75,7 +75,7 @@ void Output::send_ack(const SendAckRecord& record) {
   if (m_io.json()) m_io.out << json_line(send_ack_json(record)) << '\n';
 }
 
-void Output::c2d(const device::C2dMessage& message) {
+void Output::c2d(const device::ReceivedC2dMessage& message) {
   if (m_io.json()) m_io.out << json_line(c2d_json(message)) << '\n' << std::flush;
   else m_io.out << c2d_text(message) << std::flush;
 }

@@ -29,11 +29,11 @@ struct MethodCallRecord {
 
 // The JSON forms (-o json), exposed for tests.
 [[nodiscard]] nlohmann::json send_ack_json(const SendAckRecord& record);
-[[nodiscard]] nlohmann::json c2d_json(const device::C2dMessage& message);
+[[nodiscard]] nlohmann::json c2d_json(const device::ReceivedC2dMessage& message);
 [[nodiscard]] nlohmann::json desired_json(const device::DesiredUpdate& update);
 [[nodiscard]] nlohmann::json method_call_json(const MethodCallRecord& record);
 // The text forms.
-[[nodiscard]] std::string c2d_text(const device::C2dMessage& message);
+[[nodiscard]] std::string c2d_text(const device::ReceivedC2dMessage& message);
 [[nodiscard]] std::string method_call_text(const MethodCallRecord& record);
 // One line of JSON; invalid UTF-8 in strings is replaced rather than thrown on.
 [[nodiscard]] std::string json_line(const nlohmann::json& value);
@@ -43,7 +43,7 @@ class Output {
   explicit Output(Io& io) : m_io(io) {}
 
   void send_ack(const SendAckRecord& record);          // json only; text prints nothing per message
-  void c2d(const device::C2dMessage& message);
+  void c2d(const device::ReceivedC2dMessage& message);
   void twin(const nlohmann::json& twin);               // text: indented JSON
   void reported_version(std::int64_t version);
   void desired(const device::DesiredUpdate& update);

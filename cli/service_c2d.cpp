@@ -57,7 +57,7 @@ std::string body_from(const C2dSendOptions& opt, Io& io) {
 }
 
 void run_c2d_send(const C2dSendOptions& opt, Io& io) {
-  core::C2dMessage message;
+  core::OutgoingC2dMessage message;
   message.device_id = opt.device_id;
   message.body = body_from(opt, io);
   auto& sys = message.properties.system;

@@ -286,7 +286,7 @@ ServiceRequest build_emulator_health_request() {
   return make_request("GET", "/_emulator/health");
 }
 
-ServiceRequest build_c2d_send_request(const C2dMessage& message) {
+ServiceRequest build_c2d_send_request(const OutgoingC2dMessage& message) {
   validate_system_properties(message.properties.system);
   validate_message_size(message.body, message.properties, limits::k_c2d_message_bytes, "C2D message");
   ServiceRequest req =

@@ -107,7 +107,7 @@ struct MethodInvocation {
 // `GET /_emulator/health`: answered by `azhub emulate`, 404 on a real hub.
 [[nodiscard]] ServiceRequest build_emulator_health_request();
 
-struct C2dMessage {
+struct OutgoingC2dMessage {
   std::string device_id{};
   std::string body{};
   MessageProperties properties{};  // system: message_id, correlation_id, content_type,
@@ -118,7 +118,7 @@ struct C2dMessage {
 // as IoT Hub's HTTPS message headers: iothub-messageid, iothub-correlationid, iothub-expiry,
 // iothub-ack, Content-Type, Content-Encoding, iothub-app-{name}. Throws Error(usage) for a bad
 // id, a bad property, an ack value other than none/positive/negative/full, or a body over 64 KB.
-[[nodiscard]] ServiceRequest build_c2d_send_request(const C2dMessage& message);
+[[nodiscard]] ServiceRequest build_c2d_send_request(const OutgoingC2dMessage& message);
 
 struct D2cReadOptions {
   std::optional<std::string> device_id{};

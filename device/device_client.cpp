@@ -246,7 +246,7 @@ void DeviceClient::handle_message(MqttEvent& event) {
         trace(1, fmt::format("dropped a redelivery of C2D message {}", *mid));
         return;
       }
-      m_c2d.push_back(C2dMessage{std::move(event.payload), std::move(c2d->properties)});
+      m_c2d.push_back(ReceivedC2dMessage{std::move(event.payload), std::move(c2d->properties)});
       return;
     }
     if (auto response = core::parse_twin_response_topic(event.topic)) {
@@ -281,7 +281,7 @@ void DeviceClient::handle_message(MqttEvent& event) {
       return;
     }
     if (auto method = core::parse_method_request_topic(event.topic)) {
-      m_methods.push_back(MethodCall{std::move(method->name), std::move(method->rid),
+      m_methods.push_back(IncomingMethodCall{std::move(method->name), std::move(method->rid),
                                      std::move(event.payload)});
       return;
     }
@@ -408,7 +408,7 @@ static auto wait_for(Queue& queue, DeviceClient::Deadline deadline, const std::f
   return item;
 }
 
-std::optional<C2dMessage> DeviceClient::next_c2d(Deadline deadline) {
+std::optional<ReceivedC2dMessage> DeviceClient::next_c2d(Deadline deadline) {
   return wait_for(m_c2d, deadline, [this] { return interrupted(); }, [this](Deadline d) { pump(d); });
 }
 
@@ -416,7 +416,7 @@ std::optional<DesiredUpdate> DeviceClient::next_desired(Deadline deadline) {
   return wait_for(m_desired, deadline, [this] { return interrupted(); }, [this](Deadline d) { pump(d); });
 }
 
-std::optional<MethodCall> DeviceClient::next_method(Deadline deadline) {
+std::optional<IncomingMethodCall> DeviceClient::next_method(Deadline deadline) {
   return wait_for(m_methods, deadline, [this] { return interrupted(); }, [this](Deadline d) { pump(d); });
 }
 

@@ -68,7 +68,7 @@ struct TelemetryAck {
   int attempts = 1;                               // > 1 when it was resent after a drop
 };
 
-struct C2dMessage {
+struct ReceivedC2dMessage {
   std::string body;
   core::MessageProperties properties;
 };
@@ -79,7 +79,7 @@ struct DesiredUpdate {
   bool full = false;     // true: re-read after a reconnect, `patch` is the whole section
 };
 
-struct MethodCall {
+struct IncomingMethodCall {
   std::string name;
   std::string rid;
   std::string payload;  // JSON text, empty when the service sent null
@@ -118,7 +118,7 @@ class DeviceClient {
 
   // The next C2D message, or nullopt at `deadline` / Ctrl-C. Redeliveries of a message id
   // already returned are dropped.
-  [[nodiscard]] std::optional<C2dMessage> next_c2d(Deadline deadline);
+  [[nodiscard]] std::optional<ReceivedC2dMessage> next_c2d(Deadline deadline);
 
   // Twin GET: {"desired":…,"reported":…}. Throws Error(timeout) without an answer in time,
   // Error(failure) for an error status.
@@ -128,7 +128,7 @@ class DeviceClient {
   // The next desired-property update, or nullopt at `deadline` / Ctrl-C.
   [[nodiscard]] std::optional<DesiredUpdate> next_desired(Deadline deadline);
 
-  [[nodiscard]] std::optional<MethodCall> next_method(Deadline deadline);
+  [[nodiscard]] std::optional<IncomingMethodCall> next_method(Deadline deadline);
   // Answers `rid`; sent as soon as the session is up.
   void respond_method(const std::string& rid, int status, std::string payload);
 
@@ -195,10 +195,10 @@ class DeviceClient {
   std::string m_resync_rid;  // the GET that re-reads desired after a reconnect
   std::int64_t m_desired_version = 0;
 
-  std::deque<C2dMessage> m_c2d;
+  std::deque<ReceivedC2dMessage> m_c2d;
   RecentIds m_seen_c2d{4096};
   std::deque<DesiredUpdate> m_desired;
-  std::deque<MethodCall> m_methods;
+  std::deque<IncomingMethodCall> m_methods;
   std::vector<MqttEvent> m_events;  // reused between pumps
 };
 

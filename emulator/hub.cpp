@@ -175,7 +175,7 @@ IdentityRecord Hub::State::with_runtime(const IdentityRecord& record) const {
     r.c2d_message_count = q == c2d.end() ? 0
                                          : static_cast<std::size_t>(std::count_if(
                                                q->second.begin(), q->second.end(),
-                                               [t](const C2dMessage& m) { return m.expiry_ms > t; }));
+                                               [t](const QueuedC2dMessage& m) { return m.expiry_ms > t; }));
   }
   return r;
 }

@@ -148,11 +148,11 @@ class Hub {
   // Enqueues for `device_id` and delivers at once if the device is subscribed. Sets $.to;
   // generates $.mid when absent. Throws 404001, 403004 (50 queued), 413001 (over 64 KB),
   // 400004 (expiry in the past or beyond 48 h).
-  C2dMessage send_c2d(const std::string& device_id, C2dSend message);
+  QueuedC2dMessage send_c2d(const std::string& device_id, C2dSend message);
   // Drops every queued message; returns how many. Throws 404001.
   std::size_t purge_c2d(const std::string& device_id);
   // Queued (not yet completed) messages, oldest first. Throws 404001.
-  [[nodiscard]] std::vector<C2dMessage> queued_c2d(const std::string& device_id) const;
+  [[nodiscard]] std::vector<QueuedC2dMessage> queued_c2d(const std::string& device_id) const;
 
   // --- D2C capture ---------------------------------------------------------------------------
   // Retained messages with sequence_number > `after`, oldest first, at most `max`.

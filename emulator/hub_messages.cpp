@@ -11,7 +11,7 @@
 
 namespace azhub::emulator {
 
-C2dMessage Hub::send_c2d(const std::string& device_id, C2dSend message) {
+QueuedC2dMessage Hub::send_c2d(const std::string& device_id, C2dSend message) {
   State& s = *m_state;
   IdentityKey key{device_id, {}};
   s.identity_or_throw(key);
@@ -21,7 +21,7 @@ C2dMessage Hub::send_c2d(const std::string& device_id, C2dSend message) {
     throw HubError(403004, fmt::format("C2D queue of '{}' is full ({} messages)", device_id,
                                        core::limits::k_c2d_queue_depth));
   std::int64_t now = s.now();
-  C2dMessage m;
+  QueuedC2dMessage m;
   m.device_id = device_id;
   m.body = std::move(message.body);
   m.properties = std::move(message.properties);
@@ -63,7 +63,7 @@ std::size_t Hub::purge_c2d(const std::string& device_id) {
   return n;
 }
 
-std::vector<C2dMessage> Hub::queued_c2d(const std::string& device_id) const {
+std::vector<QueuedC2dMessage> Hub::queued_c2d(const std::string& device_id) const {
   m_state->identity_or_throw(IdentityKey{device_id, {}});
   m_state->drop_expired_c2d(device_id);
   auto it = m_state->c2d.find(device_id);
@@ -158,7 +158,7 @@ void Hub::State::complete_c2d(Connection& c, std::uint16_t packet_id) {
   auto it = c2d.find(c.key.device_id);
   if (it == c2d.end()) return;
   auto& queue = it->second;
-  auto m = std::find_if(queue.begin(), queue.end(), [&](const C2dMessage& x) { return x.id == id; });
+  auto m = std::find_if(queue.begin(), queue.end(), [&](const QueuedC2dMessage& x) { return x.id == id; });
   if (m == queue.end()) return;
   store.erase_c2d(id);
   queue.erase(m);

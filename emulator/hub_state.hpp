@@ -46,7 +46,7 @@ struct Hub::State {
   std::vector<Policy> policies;
   std::map<IdentityKey, IdentityRecord> identities;
   std::map<IdentityKey, TwinRecord> twins;
-  std::map<std::string, std::deque<C2dMessage>> c2d;  // device id -> queue, oldest first
+  std::map<std::string, std::deque<QueuedC2dMessage>> c2d;  // device id -> queue, oldest first
   std::map<IdentityKey, SessionRecord> sessions;      // persistent (CleanSession=0) sessions
   std::deque<D2cMessage> d2c;
   std::uint64_t last_d2c_sequence = 0;

@@ -31,7 +31,7 @@ class MemoryStore final : public Store {
     if (!key.module_id) erase_c2d_of(key.device_id);
   }
   void put_twin(const TwinRecord& twin) override { m_twins[twin.key] = twin; }
-  void put_c2d(const C2dMessage& message) override { m_c2d[message.id] = message; }
+  void put_c2d(const QueuedC2dMessage& message) override { m_c2d[message.id] = message; }
   void erase_c2d(std::uint64_t id) override { m_c2d.erase(id); }
   void erase_c2d_of(const std::string& device_id) override {
     std::erase_if(m_c2d, [&](const auto& e) { return e.second.device_id == device_id; });
@@ -47,7 +47,7 @@ class MemoryStore final : public Store {
  private:
   std::map<IdentityKey, IdentityRecord> m_identities;
   std::map<IdentityKey, TwinRecord> m_twins;
-  std::map<std::uint64_t, C2dMessage> m_c2d;
+  std::map<std::uint64_t, QueuedC2dMessage> m_c2d;
   std::map<std::uint64_t, D2cMessage> m_d2c;
   std::map<std::string, Policy> m_policies;
   std::map<IdentityKey, SessionRecord> m_sessions;

@@ -73,7 +73,7 @@ struct TwinRecord {
 };
 
 // A queued cloud-to-device message (docs/protocol.md §6).
-struct C2dMessage {
+struct QueuedC2dMessage {
   std::uint64_t id = 0;                 // store key, increasing; assigned by Hub
   std::string device_id;
   std::string body;

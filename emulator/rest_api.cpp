@@ -171,7 +171,7 @@ void RestApi::handle_twin(const RestRoute& route, const HttpRequest& request,
 
 void RestApi::handle_method(const RestRoute& route, const HttpRequest& request,
                             const RestDone& done) {
-  const auto call = parse_method_call(request.body());
+  const auto call = parse_method_invocation(request.body());
   const auto connect_timeout = call.connect_timeout_s;
   m_hub.invoke_method(
       key_of(route), call.method_name, call.payload, std::chrono::seconds(call.response_timeout_s),

@@ -33,11 +33,11 @@ std::optional<std::string> parse_if_match(std::string_view value) {
   return std::string(value);
 }
 
-MethodCall parse_method_call(std::string_view body) {
+MethodInvocation parse_method_invocation(std::string_view body) {
   const auto doc = json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
     throw HubError(400004, "the body is not a JSON object");
-  MethodCall call;
+  MethodInvocation call;
   const auto name = doc.find("methodName");
   if (name == doc.end() || !name->is_string() || name->get<std::string>().empty())
     throw HubError(400004, "methodName: required, a non-empty string");

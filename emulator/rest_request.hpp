@@ -13,7 +13,7 @@
 namespace azhub::emulator {
 
 // A method invocation body (§9.2) after validation.
-struct MethodCall {
+struct MethodInvocation {
   std::string method_name;
   std::string payload;  // JSON text ("null" when absent)
   int response_timeout_s = 30;
@@ -21,7 +21,7 @@ struct MethodCall {
 };
 // Parses `body` (JSON text). Throws HubError 400004 naming the field: not an object, no
 // methodName, a timeout that is not an integer or is outside 5-300 / 0-300.
-[[nodiscard]] MethodCall parse_method_call(std::string_view body);
+[[nodiscard]] MethodInvocation parse_method_invocation(std::string_view body);
 
 // `text` as a whole number in [`min`, `max`]; throws HubError 400004 naming `name` otherwise.
 [[nodiscard]] std::int64_t parse_query_number(std::string_view text, std::string_view name,

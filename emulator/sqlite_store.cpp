@@ -130,7 +130,7 @@ TwinRecord twin_from(const json& j) {
 }
 
 // Bodies are bytes, not UTF-8: stored as BLOB columns beside the JSON.
-json c2d_json(const C2dMessage& m) {
+json c2d_json(const QueuedC2dMessage& m) {
   return json{{"device_id", m.device_id},     {"properties", props_json(m.properties)},
               {"enqueued_ms", m.enqueued_ms}, {"expiry_ms", m.expiry_ms},
               {"delivery_count", m.delivery_count}};
@@ -223,7 +223,7 @@ class SqliteStore final : public Store {
       }
       for (Statement q(m_db, "SELECT id, doc, body FROM c2d ORDER BY id"); q.step();) {
         json j = json::parse(q.text(1));
-        C2dMessage m;
+        QueuedC2dMessage m;
         m.id = static_cast<std::uint64_t>(q.int64(0));
         m.device_id = j.at("device_id").get<std::string>();
         m.body = q.text(2);
@@ -281,7 +281,7 @@ class SqliteStore final : public Store {
     Statement(m_db, "INSERT OR REPLACE INTO twins (key, device, doc) VALUES (?, ?, ?)")
         .bind(1, key_json(t.key).dump()).bind(2, t.key.device_id).bind(3, twin_json(t).dump()).step();
   }
-  void put_c2d(const C2dMessage& m) override {
+  void put_c2d(const QueuedC2dMessage& m) override {
     Statement(m_db, "INSERT OR REPLACE INTO c2d (id, device, doc, body) VALUES (?, ?, ?, ?)")
         .bind(1, static_cast<std::int64_t>(m.id)).bind(2, m.device_id).bind(3, c2d_json(m).dump())
         .bind_blob(4, m.body).step();

@@ -14,7 +14,7 @@ namespace azhub::emulator {
 struct StoreSnapshot {
   std::vector<IdentityRecord> identities;
   std::vector<TwinRecord> twins;
-  std::vector<C2dMessage> c2d;          // in id order
+  std::vector<QueuedC2dMessage> c2d;          // in id order
   std::vector<D2cMessage> d2c;          // the retained tail, in sequence order
   std::vector<Policy> policies;
   std::vector<SessionRecord> sessions;
@@ -29,7 +29,7 @@ class Store {
   // rows and its C2D queue).
   virtual void erase_identity(const IdentityKey& key) = 0;
   virtual void put_twin(const TwinRecord& twin) = 0;
-  virtual void put_c2d(const C2dMessage& message) = 0;
+  virtual void put_c2d(const QueuedC2dMessage& message) = 0;
   virtual void erase_c2d(std::uint64_t id) = 0;
   virtual void erase_c2d_of(const std::string& device_id) = 0;
   // Appends and keeps at most `keep` newest captured messages.

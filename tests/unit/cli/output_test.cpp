@@ -8,8 +8,8 @@ using namespace azhub;
 using nlohmann::json;
 
 namespace {
-device::C2dMessage sample() {
-  device::C2dMessage m;
+device::ReceivedC2dMessage sample() {
+  device::ReceivedC2dMessage m;
   m.body = "hello";
   m.properties.system.message_id = "m1";
   m.properties.system.content_type = "text/plain";

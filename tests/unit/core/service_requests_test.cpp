@@ -214,7 +214,7 @@ TEST_CASE("core::build_invoke_method_request") {
 }
 
 TEST_CASE("core::build_c2d_send_request") {
-  core::C2dMessage msg{.device_id = "d?1", .body = "hello"};
+  core::OutgoingC2dMessage msg{.device_id = "d?1", .body = "hello"};
   SUBCASE("no properties") {
     const auto req = core::build_c2d_send_request(msg);
     CHECK(req.method == "POST");

@@ -15,16 +15,16 @@ TEST_CASE("emulator::parse_if_match") {
   CHECK_FALSE(parse_if_match("\"\"").has_value());
 }
 
-TEST_CASE("emulator::parse_method_call") {
+TEST_CASE("emulator::parse_method_invocation") {
   SUBCASE("defaults") {
-    const auto call = parse_method_call(R"({"methodName":"reboot"})");
+    const auto call = parse_method_invocation(R"({"methodName":"reboot"})");
     CHECK(call.method_name == "reboot");
     CHECK(call.payload == "null");
     CHECK(call.response_timeout_s == 30);
     CHECK(call.connect_timeout_s == 0);
   }
   SUBCASE("everything given") {
-    const auto call = parse_method_call(
+    const auto call = parse_method_invocation(
         R"({"methodName":"m","payload":{"a":[1,2]},"responseTimeoutInSeconds":5,"connectTimeoutInSeconds":300})");
     CHECK(call.payload == R"({"a":[1,2]})");
     CHECK(call.response_timeout_s == 5);
@@ -54,7 +54,7 @@ TEST_CASE("emulator::parse_method_call") {
     for (const auto& row : rows) {
       CAPTURE(row.body);
       try {
-        (void)parse_method_call(row.body);
+        (void)parse_method_invocation(row.body);
         FAIL("no error");
       } catch (const HubError& e) {
         CHECK(e.error_code() == 400004);
