@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/identity.hpp"
 #include "core/sas.hpp"
+#include "core/text.hpp"
 
 namespace azhub::core {
 namespace {
@@ -25,13 +26,6 @@ constexpr std::array<std::string_view, 8> k_known_keys = {"HostName",
 
 Error cs_error(std::string_view detail) {
   return usage_error(fmt::format("connection string: {}", detail));
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 std::string_view trim(std::string_view s) {

@@ -1,6 +1,7 @@
 #include "core/identity.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include <fmt/format.h>
 
@@ -148,6 +149,23 @@ void validate_id_segment(std::string_view id, std::string_view what) {
           fmt::format("{} contains {}, which cannot be part of an id", what, describe_char(c)));
     }
   }
+}
+
+bool is_thumbprint(std::string_view thumbprint) {
+  return (thumbprint.size() == 40 || thumbprint.size() == 64) &&
+         std::all_of(thumbprint.begin(), thumbprint.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+void validate_thumbprint(std::string_view thumbprint, std::string_view what) {
+  if (!is_thumbprint(thumbprint))
+    throw usage_error(fmt::format("{}: expected 40 or 64 hex digits (SHA-1 or SHA-256 thumbprint)", what));
+}
+
+void validate_symmetric_key(std::string_view key, std::string_view what) {
+  const auto bytes = base64_decode(key);
+  if (!bytes || bytes->size() < 16 || bytes->size() > 64)
+    throw usage_error(fmt::format("{}: must be base64 of 16 to 64 bytes", what));
 }
 
 void validate_keep_alive(int seconds, std::string_view what) {

@@ -43,6 +43,18 @@ void validate_identity_id(std::string_view id, std::string_view what);
 // characters, i.e. it stays one path segment of a resource URI.
 void validate_id_segment(std::string_view id, std::string_view what);
 
+// True for an X.509 thumbprint as IoT Hub stores it: 40 (SHA-1) or 64 (SHA-256) hex digits,
+// either case (colon-separated copies are not the hub's form).
+[[nodiscard]] bool is_thumbprint(std::string_view thumbprint);
+
+// Throws Error(usage) "`what`: expected 40 or 64 hex digits (SHA-1 or SHA-256 thumbprint)"
+// unless is_thumbprint(`thumbprint`).
+void validate_thumbprint(std::string_view thumbprint, std::string_view what);
+
+// Throws Error(usage) "`what`: must be base64 of 16 to 64 bytes" unless `key` is a symmetric
+// key IoT Hub accepts (docs/protocol.md §12.2).
+void validate_symmetric_key(std::string_view key, std::string_view what);
+
 // Throws Error(usage) naming `what` unless `seconds` is 0 to limits::k_keepalive_max_client_s,
 // the largest MQTT keep-alive whose 1.5× server timeout stays under the hub's idle cap (§2.3).
 void validate_keep_alive(int seconds, std::string_view what);

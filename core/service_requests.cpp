@@ -13,18 +13,13 @@
 #include "core/limits.hpp"
 #include "core/topics.hpp"
 #include "core/twin.hpp"
+#include "core/text.hpp"
 
 namespace azhub::core {
 
 namespace {
 
 constexpr std::string_view k_json_content_type = "application/json; charset=utf-8";
-
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-  });
-}
 
 ServiceRequest make_request(std::string method, std::string path) {
   ServiceRequest req;
@@ -75,16 +70,6 @@ std::string_view auth_type_name(DeviceAuthType type) {
 
 nlohmann::json optional_string(const std::optional<std::string>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-}
-
-void validate_thumbprint(std::string_view thumbprint, std::string_view what) {
-  // SHA-1 (40) or SHA-256 (64) hex digits; colons are a common copy-paste form, not the hub's.
-  const bool hex = !thumbprint.empty() && std::all_of(thumbprint.begin(), thumbprint.end(), [](char c) {
-    return std::isxdigit(static_cast<unsigned char>(c)) != 0;
-  });
-  if (!hex || (thumbprint.size() != 40 && thumbprint.size() != 64)) {
-    throw usage_error(fmt::format("{}: expected 40 or 64 hex digits (SHA-1 or SHA-256 thumbprint)", what));
-  }
 }
 
 }  // namespace

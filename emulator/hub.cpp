@@ -14,6 +14,7 @@
 #include "core/encoding.hpp"
 #include "core/identity.hpp"
 #include "core/sas.hpp"
+#include "core/text.hpp"
 #include "emulator/hub_state.hpp"
 
 namespace azhub::emulator {
@@ -96,25 +97,10 @@ TwinRecord new_twin(const IdentityKey& key) {
   return twin;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-bool valid_thumbprint(const std::string& t) {
-  return (t.size() == 40 || t.size() == 64) &&
-         std::all_of(t.begin(), t.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
-}
-
 void validate_credentials(IdentityRecord& r) {
   if (r.auth_type == AuthType::sas) {
     for (const std::string* key : {&r.primary_key, &r.secondary_key}) {
-      if (key->empty()) continue;
-      auto decoded = core::base64_decode(*key);
-      if (!decoded || decoded->size() < 16 || decoded->size() > 64)
-        throw HubError(400004, "symmetric key must be base64 of 16 to 64 bytes");
+      if (!key->empty()) core::validate_symmetric_key(*key, "symmetric key");
     }
     if (r.primary_key.empty()) r.primary_key = random_base64(32);
     if (r.secondary_key.empty()) r.secondary_key = random_base64(32);
@@ -132,8 +118,7 @@ void validate_credentials(IdentityRecord& r) {
         t->reset();
         continue;
       }
-      if (!valid_thumbprint(**t))
-        throw HubError(400004, "thumbprint must be 40 (SHA-1) or 64 (SHA-256) hex digits");
+      core::validate_thumbprint(**t, "thumbprint");
     }
   } else if (r.auth_type != AuthType::sas) {
     r.primary_thumbprint.reset();
@@ -258,30 +243,6 @@ const Policy* Hub::find_policy(std::string_view name) const {
     if (p.name == name) return &p;
   }
   return nullptr;
-}
-
-std::string Hub::authorize_service(std::string_view sas_token, unsigned needed_rights) const {
-  core::SasToken token;
-  try {
-    token = core::parse_sas_token(sas_token);
-  } catch (const core::Error& e) {
-    throw HubError(401002, e.what());
-  }
-  if (!token.key_name) throw HubError(401002, "SAS token has no skn (policy name)");
-  const Policy* policy = find_policy(*token.key_name);
-  if (policy == nullptr) throw HubError(401002, "unknown shared access policy");
-  if (!core::verify_sas_signature(token, policy->primary_key) &&
-      !core::verify_sas_signature(token, policy->secondary_key))
-    throw HubError(401002, "SAS token signature does not match");
-  if (token.expiry * 1000 <= m_state->now()) throw HubError(401002, "SAS token has expired");
-  auto resource = core::parse_sas_resource(token.sr);
-  // A service token names the hub itself (current docs) or {host}/devices (older docs).
-  if (!resource || !iequals(resource->host, host_name()) || resource->device_id)
-    throw HubError(401002, "SAS token resource is not this hub");
-  if ((policy->rights & needed_rights) != needed_rights)
-    throw HubError(401002, fmt::format("policy '{}' lacks the permission for this operation",
-                                       policy->name));
-  return policy->name;
 }
 
 IdentityRecord Hub::create_identity(IdentityRecord record) {

@@ -95,11 +95,6 @@ class Hub {
   // --- policies ------------------------------------------------------------------------------
   [[nodiscard]] const std::vector<Policy>& policies() const noexcept;
   [[nodiscard]] const Policy* find_policy(std::string_view name) const;
-  // Checks a service token ("SharedAccessSignature sr=..&sig=..&se=..&skn=.."): known policy,
-  // signature under its primary or secondary key, not expired, `sr` a segment prefix of the
-  // hub, policy holding every bit of `needed_rights`. Returns the policy name. Throws
-  // HubError 401002 (bad/expired/unknown) or 401002 with "lacks permission" text.
-  std::string authorize_service(std::string_view sas_token, unsigned needed_rights) const;
 
   // --- registry (docs/protocol.md §12.2) ---------------------------------------------------
   // Creates a device (key.module_id empty) or module identity. Uses status, status_reason,
@@ -126,8 +121,6 @@ class Hub {
   // --- twins (§7, §8) ------------------------------------------------------------------------
   // Throw 404001/404010 for an unknown identity.
   [[nodiscard]] const TwinRecord& get_twin(const IdentityKey& key) const;
-  // {"desired":{...,"$version":n},"reported":{...,"$version":m}} (§8.1).
-  [[nodiscard]] nlohmann::json device_twin_view(const IdentityKey& key) const;
   // The REST Twin (§8.2): deviceId[, moduleId], etag, deviceEtag, status, statusUpdateTime,
   // connectionState, lastActivityTime, cloudToDeviceMessageCount, authenticationType,
   // x509Thumbprint, modelId, version, capabilities, tags, properties.{desired,reported} with

@@ -13,6 +13,7 @@
 #include "core/sas.hpp"
 #include "core/topics.hpp"
 #include "core/twin.hpp"
+#include "core/text.hpp"
 #include "emulator/hub.hpp"
 #include "emulator/hub_state.hpp"
 
@@ -21,13 +22,6 @@ namespace azhub::emulator {
 namespace {
 
 using mqtt::ConnectReturn;
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 struct Refusal {
   ConnectReturn code;
@@ -44,7 +38,7 @@ std::int64_t check_sas(const Hub& hub, const IdentityRecord& identity, const std
     throw Refusal{ConnectReturn::not_authorized, "password is not a SAS token"};
   }
   auto resource = core::parse_sas_resource(token.sr);
-  if (!resource || !iequals(resource->host, hub.host_name()))
+  if (!resource || !core::iequals(resource->host, hub.host_name()))
     throw Refusal{ConnectReturn::not_authorized, "token resource is not this hub"};
   const IdentityKey& key = identity.key;
   if (token.key_name) {
@@ -78,11 +72,6 @@ std::int64_t check_sas(const Hub& hub, const IdentityRecord& identity, const std
   return token.expiry;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // §3.3 step 5: X.509 identities present a client certificate instead of a password.
 void check_x509(const IdentityRecord& identity, const ConnectInfo& info) {
   if (!info.certificate)
@@ -90,7 +79,7 @@ void check_x509(const IdentityRecord& identity, const ConnectInfo& info) {
   const PeerCertificate& cert = *info.certificate;
   if (identity.auth_type == AuthType::self_signed) {
     for (const auto& t : {identity.primary_thumbprint, identity.secondary_thumbprint}) {
-      if (t && (lower(*t) == cert.sha1_hex || lower(*t) == cert.sha256_hex)) return;
+      if (t && (core::iequals(*t, cert.sha1_hex) || core::iequals(*t, cert.sha256_hex))) return;
     }
     throw Refusal{ConnectReturn::not_authorized, "client certificate thumbprint does not match"};
   }
@@ -121,7 +110,7 @@ mqtt::Connack Hub::connect(Session& session, const mqtt::Connect& packet, const 
     if (!packet.username) throw Refusal{ConnectReturn::not_authorized, "no user name"};
     auto user = core::parse_mqtt_username(*packet.username);
     if (!user) throw Refusal{ConnectReturn::not_authorized, "user name is not {host}/{deviceId}/?..."};
-    if (!iequals(user->host, host_name()))
+    if (!core::iequals(user->host, host_name()))
       throw Refusal{ConnectReturn::not_authorized, "user name names another hub"};
     IdentityKey key{user->device_id, user->module_id};
     if (packet.client_id != to_string(key))

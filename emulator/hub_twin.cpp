@@ -71,12 +71,6 @@ const TwinRecord& Hub::get_twin(const IdentityKey& key) const {
   return m_state->twin_or_throw(key);
 }
 
-json Hub::device_twin_view(const IdentityKey& key) const {
-  const TwinRecord& t = m_state->twin_or_throw(key);
-  return json{{"desired", section_view(t.desired, t.desired_metadata, t.desired_version, false)},
-              {"reported", section_view(t.reported, t.reported_metadata, t.reported_version, false)}};
-}
-
 json Hub::service_twin_view(const IdentityKey& key) const {
   State& s = *m_state;
   const TwinRecord& t = s.twin_or_throw(key);

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/limits.hpp"
 #include "core/properties.hpp"
+#include "core/text.hpp"
 #include "emulator/hub.hpp"
 #include "emulator/rest_json.hpp"
 
@@ -223,11 +224,7 @@ void RestApi::handle_c2d_send(const RestRoute& route, const HttpRequest& request
   sys.user_id = header(request, "iothub-userid");
   sys.content_type = header(request, "Content-Type");
   sys.content_encoding = header(request, "Content-Encoding");
-  if (const auto ack = header(request, "iothub-ack")) {
-    if (*ack != "none" && *ack != "positive" && *ack != "negative" && *ack != "full")
-      throw HubError(400004, fmt::format("iothub-ack: '{}' is not none, positive, negative or full", *ack));
-    sys.ack = *ack;
-  }
+  sys.ack = header(request, "iothub-ack");
   if (const auto expiry = header(request, "iothub-expiry")) {
     message.expiry_ms = core::parse_iso8601_millis(*expiry, "iothub-expiry");
     sys.expiry = *expiry;
@@ -236,14 +233,13 @@ void RestApi::handle_c2d_send(const RestRoute& route, const HttpRequest& request
   for (const auto& field : request) {
     const std::string_view name(field.name_string().data(), field.name_string().size());
     if (name.size() <= k_app_prefix.size()) continue;
-    std::string lowered(name.substr(0, k_app_prefix.size()));
-    for (auto& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lowered != k_app_prefix) continue;
+    if (!core::istarts_with(name, k_app_prefix)) continue;
     const auto prop = std::string(name.substr(k_app_prefix.size()));
     const auto value = std::string(field.value());
     core::validate_application_property(prop, value);
     message.properties.application.emplace_back(prop, value);
   }
+  core::validate_system_properties(sys);
   const auto sent = m_hub.send_c2d(route.device_id, std::move(message));
   json out = {{"deviceId", route.device_id},
               {"messageId", sent.properties.system.message_id ? json(*sent.properties.system.message_id)

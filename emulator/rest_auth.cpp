@@ -9,6 +9,7 @@
 #include "core/encoding.hpp"
 #include "core/error.hpp"
 #include "core/sas.hpp"
+#include "core/text.hpp"
 
 namespace azhub::emulator {
 namespace {
@@ -26,12 +27,6 @@ std::vector<std::string> split_segments(std::string_view text) {
   // "host/" and "host/devices/" name the same scope as without the slash.
   while (!out.empty() && out.back().empty()) out.pop_back();
   return out;
-}
-
-bool equal_ignore_case(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-  });
 }
 
 bool has_permission(const ServicePolicyKeys& policy, ServicePermission needed) {
@@ -85,7 +80,7 @@ bool sas_scope_covers(std::string_view sr, std::string_view host, std::string_vi
     return false;
   }
   const auto scope = split_segments(decoded);
-  if (scope.empty() || !equal_ignore_case(scope.front(), host)) return false;
+  if (scope.empty() || !core::iequals(scope.front(), host)) return false;
 
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
   const auto target = split_segments(path);

@@ -7,6 +7,7 @@
 #include "core/duration.hpp"
 #include "core/encoding.hpp"
 #include "core/error.hpp"
+#include "core/identity.hpp"
 
 namespace azhub::emulator {
 namespace {
@@ -35,22 +36,6 @@ const json* object_member(const json& object, std::string_view name, std::string
   if (value == nullptr || value->is_null()) return nullptr;
   if (!value->is_object()) throw core::usage_error(fmt::format("{}: must be an object", path));
   return value;
-}
-
-void validate_key(const std::string& key, std::string_view path) {
-  const auto bytes = core::base64_decode(key);
-  if (!bytes || bytes->size() < 16 || bytes->size() > 64)
-    throw core::usage_error(
-        fmt::format("{}: must be base64 of 16 to 64 bytes", path));
-}
-
-void validate_thumbprint(const std::string& thumbprint, std::string_view path) {
-  const bool hex = !thumbprint.empty() && std::all_of(thumbprint.begin(), thumbprint.end(), [](char c) {
-    return std::isxdigit(static_cast<unsigned char>(c)) != 0;
-  });
-  if (!hex || (thumbprint.size() != 40 && thumbprint.size() != 64))
-    throw core::usage_error(
-        fmt::format("{}: must be a SHA-1 (40) or SHA-256 (64) hex thumbprint", path));
 }
 
 json authentication_to_json(const IdentityRecord& identity) {
@@ -142,23 +127,29 @@ IdentityUpdate parse_identity_update(const nlohmann::json& body, const IdentityK
         throw core::usage_error(fmt::format(
             "authentication.type: '{}' is not sas, selfSigned, certificateAuthority or none", *type));
     }
+    // An empty key or thumbprint is an absent one: the hub generates keys when none are given,
+    // and Microsoft's service SDKs send "" for a device created without keys.
+    const auto non_empty = [](std::optional<std::string> value) {
+      return value && value->empty() ? std::nullopt : value;
+    };
     if (const auto* sym = object_member(*auth, "symmetricKey", "authentication.symmetricKey")) {
-      update.primary_key = string_member(*sym, "primaryKey", "authentication.symmetricKey.primaryKey");
+      update.primary_key =
+          non_empty(string_member(*sym, "primaryKey", "authentication.symmetricKey.primaryKey"));
       update.secondary_key =
-          string_member(*sym, "secondaryKey", "authentication.symmetricKey.secondaryKey");
+          non_empty(string_member(*sym, "secondaryKey", "authentication.symmetricKey.secondaryKey"));
     }
     if (const auto* x509 = object_member(*auth, "x509Thumbprint", "authentication.x509Thumbprint")) {
-      update.primary_thumbprint = string_member(*x509, "primaryThumbprint",
-                                                "authentication.x509Thumbprint.primaryThumbprint");
-      update.secondary_thumbprint = string_member(
-          *x509, "secondaryThumbprint", "authentication.x509Thumbprint.secondaryThumbprint");
+      update.primary_thumbprint = non_empty(string_member(
+          *x509, "primaryThumbprint", "authentication.x509Thumbprint.primaryThumbprint"));
+      update.secondary_thumbprint = non_empty(string_member(
+          *x509, "secondaryThumbprint", "authentication.x509Thumbprint.secondaryThumbprint"));
     }
   }
   const auto type = update.auth_type.value_or(AuthType::sas);
   if (type == AuthType::sas) {
-    if (update.primary_key) validate_key(*update.primary_key, "authentication.symmetricKey.primaryKey");
+    if (update.primary_key) core::validate_symmetric_key(*update.primary_key, "authentication.symmetricKey.primaryKey");
     if (update.secondary_key)
-      validate_key(*update.secondary_key, "authentication.symmetricKey.secondaryKey");
+      core::validate_symmetric_key(*update.secondary_key, "authentication.symmetricKey.secondaryKey");
   } else if (update.primary_key || update.secondary_key) {
     throw core::usage_error("authentication.symmetricKey: only a sas identity has keys");
   }
@@ -166,9 +157,9 @@ IdentityUpdate parse_identity_update(const nlohmann::json& body, const IdentityK
     if (!update.primary_thumbprint)
       throw core::usage_error(
           "authentication.x509Thumbprint.primaryThumbprint: required for a selfSigned identity");
-    validate_thumbprint(*update.primary_thumbprint, "authentication.x509Thumbprint.primaryThumbprint");
+    core::validate_thumbprint(*update.primary_thumbprint, "authentication.x509Thumbprint.primaryThumbprint");
     if (update.secondary_thumbprint)
-      validate_thumbprint(*update.secondary_thumbprint,
+      core::validate_thumbprint(*update.secondary_thumbprint,
                           "authentication.x509Thumbprint.secondaryThumbprint");
   } else if (update.primary_thumbprint || update.secondary_thumbprint) {
     throw core::usage_error(

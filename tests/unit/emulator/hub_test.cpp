@@ -597,15 +597,3 @@ TEST_CASE("emulator::Hub registry") {
   CHECK(f.hub->list_devices().empty());
 }
 
-TEST_CASE("emulator::Hub::authorize_service") {
-  Fixture f;
-  const Policy* owner = f.hub->find_policy("iothubowner");
-  const Policy* read = f.hub->find_policy("registryRead");
-  std::int64_t se = f.clock.now / 1000 + 60;
-  CHECK(f.hub->authorize_service(build_sas_token("hub.example", owner->primary_key, se, "iothubowner"),
-                                 right_registry_write) == "iothubowner");
-  CHECK_THROWS_AS((void)f.hub->authorize_service(build_sas_token("hub.example", read->primary_key, se, "registryRead"),
-                                                 right_registry_write), HubError);
-  CHECK_THROWS_AS((void)f.hub->authorize_service(build_sas_token("hub.example", owner->primary_key, se - 120, "iothubowner"),
-                                                 right_registry_read), HubError);
-}

@@ -95,6 +95,16 @@ TEST_CASE("emulator::parse_identity_update") {
     CHECK_FALSE(u.auth_type.has_value());
     CHECK_FALSE(u.primary_key.has_value());
   }
+  SUBCASE("empty keys and thumbprints are absent ones (the Node service SDK sends them)") {
+    const auto u = parse_identity_update(
+        json::parse(R"({"deviceId":"d1","authentication":{"symmetricKey":{"primaryKey":"","secondaryKey":""},
+                        "x509Thumbprint":{"primaryThumbprint":"","secondaryThumbprint":""}}})"),
+        dev);
+    CHECK_FALSE(u.primary_key.has_value());
+    CHECK_FALSE(u.secondary_key.has_value());
+    CHECK_FALSE(u.primary_thumbprint.has_value());
+    CHECK_FALSE(u.secondary_thumbprint.has_value());
+  }
   SUBCASE("a full sas body") {
     const auto u = parse_identity_update(
         {{"deviceId", "d1"},
@@ -148,8 +158,8 @@ TEST_CASE("emulator::parse_identity_update") {
          "authentication.x509Thumbprint.primaryThumbprint: required for a selfSigned identity"},
         {{{"authentication", {{"type", "selfSigned"}, {"x509Thumbprint", {{"primaryThumbprint", "xyz"}}}}}},
          dev,
-         "authentication.x509Thumbprint.primaryThumbprint: must be a SHA-1 (40) or SHA-256 (64) hex "
-         "thumbprint"},
+         "authentication.x509Thumbprint.primaryThumbprint: expected 40 or 64 hex digits (SHA-1 or "
+         "SHA-256 thumbprint)"},
         {{{"authentication", {{"type", "sas"}, {"x509Thumbprint", {{"primaryThumbprint", k_thumb}}}}}},
          dev,
          "authentication.x509Thumbprint: only a selfSigned identity has thumbprints"},

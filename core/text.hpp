@@ -1,0 +1,32 @@
+#pragma once
+// ASCII text helpers shared by every library: IoT Hub compares host names, connection-string
+// keys, HTTP header names and hex thumbprints without regard to ASCII case.
+#include <algorithm>
+#include <string>
+#include <string_view>
+
+namespace azhub::core {
+
+[[nodiscard]] constexpr char ascii_lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// True when `a` and `b` are equal ignoring ASCII case.
+[[nodiscard]] constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+}
+
+// True when `text` starts with `prefix`, ignoring ASCII case.
+[[nodiscard]] constexpr bool istarts_with(std::string_view text, std::string_view prefix) noexcept {
+  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
+
+// `text` with ASCII letters lowered.
+[[nodiscard]] inline std::string to_lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = ascii_lower(c);
+  return out;
+}
+
+}  // namespace azhub::core
