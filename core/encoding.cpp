@@ -134,4 +134,20 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
+std::vector<QueryPair> split_query(std::string_view query) {
+  std::vector<QueryPair> pairs;
+  std::size_t start = 0;
+  while (start <= query.size()) {
+    std::size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    const std::string_view pair = query.substr(start, end - start);
+    start = end + 1;
+    if (pair.empty()) continue;
+    const std::size_t eq = pair.find('=');
+    if (eq == std::string_view::npos) pairs.push_back({pair, std::nullopt});
+    else pairs.push_back({pair.substr(0, eq), pair.substr(eq + 1)});
+  }
+  return pairs;
+}
+
 }  // namespace azhub::core

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace azhub::core {
 
@@ -13,6 +14,17 @@ namespace azhub::core {
 // Decodes %XX sequences (either hex case). '+' stays '+'. Throws Error(usage) naming
 // `what` on a truncated or non-hex escape.
 [[nodiscard]] std::string url_decode(std::string_view text, std::string_view what = "value");
+
+// One '&'-separated pair of a query string, property bag or SAS token, as sent (not decoded).
+struct QueryPair {
+  std::string_view key;
+  std::optional<std::string_view> value;  // nullopt for the key-only form "k" (no '=')
+};
+
+// The one splitter of "k1=v1&k2&k3=" texts (MQTT user names, twin/method topic queries,
+// property bags, SAS tokens, REST query strings): splits on '&', then at the first '='; empty
+// pairs ("a=1&&b=2", a trailing '&') are skipped. Keys and values are left encoded.
+[[nodiscard]] std::vector<QueryPair> split_query(std::string_view query);
 
 // Standard alphabet, padded.
 [[nodiscard]] std::string base64_encode(std::string_view bytes);

@@ -32,20 +32,10 @@ bool starts_with_query_key(std::string_view segment) {
 }
 
 bool parse_query(std::string_view query, UsernameParts& parts) {
-  std::size_t start = 0;
-  while (start <= query.size()) {
-    std::size_t end = query.find('&', start);
-    if (end == std::string_view::npos) end = query.size();
-    const std::string_view pair = query.substr(start, end - start);
-    start = end + 1;
-    if (pair.empty()) continue;
-    const std::size_t eq = pair.find('=');
-    const std::string_view key = pair.substr(0, eq);
-    const std::string_view raw =
-        eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+  for (const auto& [key, raw] : split_query(query)) {
     std::string value;
     try {
-      value = url_decode(raw, "username");
+      value = url_decode(raw.value_or(""), "username");
     } catch (const Error&) {
       return false;
     }

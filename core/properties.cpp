@@ -83,20 +83,11 @@ std::string build_property_bag(const MessageProperties& props) {
 MessageProperties parse_property_bag(std::string_view bag) {
   MessageProperties props;
   if (bag.starts_with('?')) bag.remove_prefix(1);  // the docs' "/?prop1&..." C2D form (§4)
-  std::size_t start = 0;
-  while (start <= bag.size()) {
-    std::size_t end = bag.find('&', start);
-    if (end == std::string_view::npos) end = bag.size();
-    const std::string_view pair = bag.substr(start, end - start);
-    start = end + 1;
-    if (pair.empty()) continue;
-    const std::size_t eq = pair.find('=');
-    std::string key = url_decode(pair.substr(0, eq), "property bag: name");
+  for (const auto& pair : split_query(bag)) {
+    std::string key = url_decode(pair.key, "property bag: name");
     if (key.empty()) throw usage_error("property bag: a property has an empty name");
     std::optional<std::string> value;
-    if (eq != std::string_view::npos) {
-      value = url_decode(pair.substr(eq + 1), fmt::format("property bag: value of '{}'", key));
-    }
+    if (pair.value) value = url_decode(*pair.value, fmt::format("property bag: value of '{}'", key));
     // Keys arrive as "$.x" or "%24.x"; both decode to "$.x" (§5.3).
     bool is_system = false;
     for (const SystemKey& sk : k_system_keys) {

@@ -89,13 +89,10 @@ SasToken parse_sas_token(std::string_view token) {
   std::optional<std::string> sig;
   std::optional<std::string_view> se;
   std::optional<std::string> skn;
-  for (std::string_view field : split(token.substr(k_prefix.size()), '&')) {
-    const std::size_t eq = field.find('=');
-    if (eq == std::string_view::npos) {
-      throw usage_error("SAS token: a field is not name=value");
-    }
-    const std::string_view name = field.substr(0, eq);
-    const std::string_view value = field.substr(eq + 1);
+  for (const auto& field : split_query(token.substr(k_prefix.size()))) {
+    if (!field.value) throw usage_error("SAS token: a field is not name=value");
+    const std::string_view name = field.key;
+    const std::string_view value = *field.value;
     const auto set_once = [&](auto& slot, auto v) {
       if (slot) throw usage_error(fmt::format("SAS token: duplicate field '{}'", name));
       slot = std::move(v);

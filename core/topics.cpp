@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/encoding.hpp"
 #include "core/error.hpp"
 
 namespace azhub::core {
@@ -29,22 +30,13 @@ struct Query {
 // is echoed byte-for-byte (docs/protocol.md §4 notes).
 Query parse_query(std::string_view query, std::string_view what) {
   Query q;
-  std::size_t start = 0;
-  while (start <= query.size()) {
-    std::size_t end = query.find('&', start);
-    if (end == std::string_view::npos) end = query.size();
-    const std::string_view pair = query.substr(start, end - start);
-    start = end + 1;
-    const std::size_t eq = pair.find('=');
-    const std::string_view key = pair.substr(0, eq);
-    const std::string_view value =
-        eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+  for (const auto& [key, value] : split_query(query)) {
     std::optional<std::string>* slot = nullptr;
     if (key == "$rid" || key == "%24rid") slot = &q.rid;
     if (key == "$version" || key == "%24version") slot = &q.version;
     if (slot == nullptr) continue;  // extra parameters are ignored (§7.3)
     if (*slot) throw usage_error(fmt::format("{}: duplicate '{}'", what, key));
-    *slot = std::string(value);
+    *slot = std::string(value.value_or(""));
   }
   return q;
 }

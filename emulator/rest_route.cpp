@@ -25,16 +25,9 @@ std::vector<std::string_view> split_path(std::string_view path) {
 
 std::map<std::string, std::string> parse_query(std::string_view query) {
   std::map<std::string, std::string> out;
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const auto pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const auto eq = pair.find('=');
-    auto key = core::url_decode(pair.substr(0, eq), "query parameter name");
-    auto value = eq == std::string_view::npos
-                     ? std::string{}
-                     : core::url_decode(pair.substr(eq + 1), "query parameter value");
+  for (const auto& pair : core::split_query(query)) {
+    auto key = core::url_decode(pair.key, "query parameter name");
+    auto value = core::url_decode(pair.value.value_or(""), "query parameter value");
     out.emplace(std::move(key), std::move(value));  // the first occurrence wins
   }
   return out;

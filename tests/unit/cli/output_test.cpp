@@ -4,6 +4,9 @@
 
 #include <sstream>
 
+#include "emulator/records.hpp"
+#include "emulator/rest_json.hpp"
+
 using namespace azhub;
 using nlohmann::json;
 
@@ -22,12 +25,49 @@ device::ReceivedC2dMessage sample() {
 TEST_CASE("cli::c2d_json") {
   const json j = cli::c2d_json(sample());
   CHECK(j["body"] == "hello");
+  CHECK(j["bodyEncoding"] == "utf-8");
   CHECK(j["properties"] == json{{"k", "v"}, {"flag", nullptr}});
-  CHECK(j["system_properties"]["message_id"] == "m1");
-  CHECK(j["system_properties"]["content_type"] == "text/plain");
-  CHECK(j["system_properties"]["correlation_id"].is_null());
-  CHECK(j["system_properties"]["expiry"].is_null());
-  CHECK(j["system_properties"]["to"] == "/devices/dev1/messages/deviceBound");
+  // Absent system properties are left out, as in the emulator's D2C record.
+  CHECK(j["systemProperties"] == json{{"messageId", "m1"},
+                                      {"contentType", "text/plain"},
+                                      {"to", "/devices/dev1/messages/deviceBound"}});
+  CHECK(cli::json_line(j) ==
+        R"({"body":"hello","bodyEncoding":"utf-8","properties":{"flag":null,"k":"v"},)"
+        R"("systemProperties":{"contentType":"text/plain","messageId":"m1",)"
+        R"("to":"/devices/dev1/messages/deviceBound"}})");
+}
+
+TEST_CASE("cli::c2d_json has the member names of a D2C record of azhub service monitor") {
+  device::ReceivedC2dMessage c2d = sample();
+  c2d.properties.system.correlation_id = "c1";
+  c2d.properties.system.user_id = "u1";
+  c2d.properties.system.content_encoding = "utf-8";
+  c2d.properties.system.expiry = "2030-01-01T00:00:00.000Z";
+  c2d.properties.system.creation_time = "2026-01-01T00:00:00.000Z";
+  c2d.properties.system.subject = "s";
+  c2d.properties.system.ack = "full";
+  emulator::D2cMessage d2c;
+  d2c.sequence_number = 7;
+  d2c.source.device_id = "dev1";
+  d2c.body = c2d.body;
+  d2c.properties = c2d.properties;
+  const json received = cli::c2d_json(c2d);
+  json captured = emulator::d2c_to_json(d2c);
+  for (const char* hub_side : {"sequenceNumber", "enqueuedTime", "deviceId", "moduleId"}) {
+    CHECK(captured.contains(hub_side));
+    captured.erase(hub_side);
+  }
+  CHECK(received == captured);
+}
+
+TEST_CASE("cli::c2d_json: a body that is not UTF-8 is base64") {
+  device::ReceivedC2dMessage m;
+  m.body = std::string("\x00\x01\xff", 3);
+  const json j = cli::c2d_json(m);
+  CHECK(j["body"] == "AAH/");
+  CHECK(j["bodyEncoding"] == "base64");
+  CHECK(j["systemProperties"] == json::object());
+  CHECK(j["properties"] == json::object());
 }
 
 TEST_CASE("cli::c2d_text") {
@@ -41,9 +81,9 @@ TEST_CASE("cli::c2d_text") {
 
 TEST_CASE("cli::send_ack_json and method_call_json") {
   CHECK(cli::json_line(cli::send_ack_json({3, "id-3", 1.5})) ==
-        R"({"latency_ms":1.5,"message_id":"id-3","seq":3})");
+        R"({"latencyMs":1.5,"messageId":"id-3","seq":3})");
   CHECK(cli::json_line(cli::method_call_json({"reboot", "7", 200, 12.0, "handled"})) ==
-        R"({"duration_ms":12.0,"method":"reboot","outcome":"handled","rid":"7","status":200})");
+        R"({"durationMs":12.0,"method":"reboot","outcome":"handled","rid":"7","status":200})");
   CHECK(cli::method_call_text({"reboot", "7", 504, 30000.4, "timed out"}) ==
         "method reboot (rid 7): 504 timed out in 30000 ms");
 }

@@ -40,6 +40,15 @@ TEST_CASE("cli::StopAfter") {
     stop.count_one();
     CHECK(stop.timeout_message("message", "messages") == "only 2 of 3 messages before --timeout 2m");
   }
+  SUBCASE("without --count the message says how many arrived") {
+    cli::StopAfter stop(cli::StreamOptions{std::nullopt, "5s"}, t0);
+    CHECK(stop.timed_out(t0 + seconds(5)));
+    stop.count_one();
+    CHECK(stop.timed_out(t0 + seconds(5)));
+    CHECK(stop.timeout_message("message", "messages") == "--timeout 5s reached after 1 message");
+    stop.count_one();
+    CHECK(stop.timeout_message("message", "messages") == "--timeout 5s reached after 2 messages");
+  }
   SUBCASE("bad values are usage errors") {
     CHECK_THROWS_AS(cli::StopAfter(cli::StreamOptions{0, std::nullopt}, t0), core::Error);
     CHECK_THROWS_AS(cli::StopAfter(cli::StreamOptions{std::nullopt, "soon"}, t0), core::Error);

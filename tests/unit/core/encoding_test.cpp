@@ -101,3 +101,20 @@ TEST_CASE("core::base64 round trip") {
     bytes.push_back(static_cast<char>(n * 37 + 11));
   }
 }
+
+TEST_CASE("core::split_query") {
+  using azhub::core::split_query;
+  const auto pairs = split_query("a=1&&flag&b=&=x&");
+  REQUIRE(pairs.size() == 4);
+  CHECK(pairs[0].key == "a");
+  CHECK(pairs[0].value == "1");
+  CHECK(pairs[1].key == "flag");
+  CHECK_FALSE(pairs[1].value.has_value());
+  CHECK(pairs[2].key == "b");
+  CHECK(pairs[2].value == "");
+  CHECK(pairs[3].key.empty());
+  CHECK(pairs[3].value == "x");
+  CHECK(split_query("").empty());
+  CHECK(split_query("&&").empty());
+  CHECK(split_query("k=a=b")[0].value == "a=b");
+}
