@@ -20,8 +20,9 @@ namespace {
 constexpr const char* k_system_ca_path = "/etc/ssl/certs";
 }
 
-// Paho-typed trampolines. Each one copies, queues and returns; no Paho calls, no allocation of
-// Paho objects, no exceptions across the C boundary (docs/conventions.md §3, §5).
+// Paho-typed trampolines. Each one copies, queues and returns, and no exception crosses the C
+// boundary (docs/conventions.md §3, §5). The only Paho call made from a callback is the telemetry
+// outbox's next send from a publish's onSuccess (see mqtt_connection.hpp).
 struct MqttConnection::Callbacks {
   static MqttEvent make(MqttEvent::Kind kind, std::uint64_t generation) {
     MqttEvent event;
