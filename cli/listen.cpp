@@ -32,6 +32,10 @@ void run_listen(const ListenOptions& opt, Io& io) {
     output.c2d(*message);
     stop.count_one();
   }
+  // Whatever made the loop end (--count, --timeout, Ctrl-C), messages that already arrived were
+  // acknowledged to the hub, which then forgets them: print every one ("at least --count").
+  client.stop_receiving();
+  while (auto message = client.next_c2d(std::chrono::steady_clock::now())) output.c2d(*message);
   if (client.interrupted()) {
     client.close(std::chrono::milliseconds(0));
     throw Error(ExitCode::interrupted, "interrupted");

@@ -100,26 +100,36 @@ void run_method_serve(const MethodOptions& opt, Io& io) {
   client.connect();
   Output output(io);
   io.trace(1, "waiting for direct methods");
-  while (!stop.done()) {
-    auto call = client.next_method(stop.deadline());
-    if (!call) break;
+  const auto answer_call = [&](const device::IncomingMethodCall& call) {
     const auto started = Clock::now();
     Answer answer;
-    if (!opt.methods.empty() &&
-        std::find(opt.methods.begin(), opt.methods.end(), call->name) == opt.methods.end()) {
-      answer = {404, error_payload(fmt::format("method '{}' is not handled by this device", call->name)),
+    if (client.interrupted()) {
+      // Stopping on Ctrl-C: answer at once rather than leave the caller to its timeout.
+      answer = {503, error_payload("azhub method serve was interrupted"), "interrupted"};
+    } else if (!opt.methods.empty() &&
+               std::find(opt.methods.begin(), opt.methods.end(), call.name) == opt.methods.end()) {
+      answer = {404, error_payload(fmt::format("method '{}' is not handled by this device", call.name)),
                 "not handled"};
     } else if (opt.handler) {
-      answer = run_handler(opt, handler_timeout, *call);
+      answer = run_handler(opt, handler_timeout, call);
     } else {
       answer = {opt.status.value_or(200), opt.payload.value_or("null"), "fixed"};
     }
-    client.respond_method(call->rid, answer.status, answer.payload);
+    client.respond_method(call.rid, answer.status, answer.payload);
     output.method_call(MethodCallRecord{
-        call->name, call->rid, answer.status,
+        call.name, call.rid, answer.status,
         std::chrono::duration<double, std::milli>(Clock::now() - started).count(), answer.outcome});
+  };
+  while (!stop.done()) {
+    auto call = client.next_method(stop.deadline());
+    if (!call) break;
+    answer_call(*call);
     stop.count_one();
   }
+  // Calls that arrived before the end are answered too ("at least --count"), never left to time
+  // out at the caller.
+  client.stop_receiving();
+  while (auto call = client.next_method(Clock::now())) answer_call(*call);
   // Let the last response leave before the DISCONNECT.
   const bool interrupted = client.interrupted();
   client.close(std::chrono::seconds(1));

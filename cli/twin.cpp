@@ -102,6 +102,9 @@ void run_twin_watch(const TwinOptions& opt, Io& io) {
     output.desired(*update);
     stop.count_one();
   }
+  // Patches that already arrived are printed too ("at least --count"), in order.
+  client.stop_receiving();
+  while (auto update = client.next_desired(std::chrono::steady_clock::now())) output.desired(*update);
   finish(client);
   if (stop.timed_out(std::chrono::steady_clock::now()))
     throw Error(ExitCode::timeout, stop.timeout_message("desired patch", "desired patches"));

@@ -159,11 +159,13 @@ void DeviceClient::handle(MqttEvent& event) {
       m_refusals = 0;
       trace(1, fmt::format("connected to {} (connection {})", where(), m_connections));
       std::vector<std::string> filters;
+      m_receive_filters.clear();
       if (m_want_c2d && !m_settings.identity.module_id)
-        filters.push_back(core::build_c2d_subscription(m_settings.identity.device_id));
+        m_receive_filters.push_back(core::build_c2d_subscription(m_settings.identity.device_id));
+      if (m_want_desired) m_receive_filters.emplace_back(core::k_twin_desired_filter);
+      if (m_want_methods) m_receive_filters.emplace_back(core::k_method_filter);
+      filters = m_receive_filters;
       if (m_want_twin) filters.emplace_back(core::k_twin_response_filter);
-      if (m_want_desired) filters.emplace_back(core::k_twin_desired_filter);
-      if (m_want_methods) filters.emplace_back(core::k_method_filter);
       if (filters.empty()) {
         on_ready();
       } else {
@@ -233,6 +235,10 @@ void DeviceClient::handle(MqttEvent& event) {
       break;
     case Kind::subscribe_failed:
       if (m_state == State::subscribing) on_lost("subscribe failed");
+      break;
+    case Kind::unsubscribed:
+    case Kind::unsubscribe_failed:
+      if (event.token == m_unsubscribe_token) m_unsubscribed = true;
       break;
     case Kind::message:
       break;
@@ -473,6 +479,28 @@ std::int64_t DeviceClient::patch_reported(const nlohmann::json& patch, std::chro
   const std::string rid = start_twin_request(patch.dump(), timeout);
   TwinResult result = await_twin(rid, "twin patch");
   return result.version.value_or(0);
+}
+
+bool DeviceClient::stop_receiving() {
+  m_want_c2d = m_want_methods = m_want_desired = false;  // reconnects subscribe to none of them
+  const auto deadline = Clock::now() + (interrupted() ? 500ms : 5s);
+  // A SUBACK or a renewal in progress settles first: then the connection either has the
+  // subscriptions (ready) or is gone, and whatever it delivered is queued.
+  while ((m_state == State::subscribing || m_state == State::renewing) && Clock::now() < deadline)
+    pump(deadline);
+  if (m_state != State::ready || m_receive_filters.empty()) {
+    m_receive_filters.clear();
+    return m_state != State::subscribing && m_state != State::renewing;
+  }
+  m_unsubscribed = false;
+  if (m_conn->unsubscribe(m_receive_filters, m_unsubscribe_token) != 0) return false;
+  const std::uint64_t generation = m_generation;
+  while (!m_unsubscribed && Clock::now() < deadline && m_state == State::ready && m_generation == generation)
+    pump(deadline);
+  m_receive_filters.clear();
+  if (!m_unsubscribed) trace(1, "no UNSUBACK from the hub in time");
+  // A lost connection delivered all it could: the hub redelivers what it was not acknowledged for.
+  return m_unsubscribed || m_state != State::ready;
 }
 
 void DeviceClient::close(std::chrono::milliseconds grace) {

@@ -132,6 +132,16 @@ class DeviceClient {
   // Answers `rid`; sent as soon as the session is up.
   void respond_method(const std::string& rid, int status, std::string payload);
 
+  // Ends the delivery of C2D messages, desired updates and method calls without losing any the
+  // hub already handed over. Paho acknowledges a QoS 1 PUBLISH as soon as it arrives, and the
+  // hub completes a C2D message on that acknowledgement, so a message that reached azhub must be
+  // printed or handled. This unsubscribes from those topics and waits for the UNSUBACK (MQTT
+  // delivers every PUBLISH the hub sent before it, first); reconnects no longer subscribe.
+  // Afterwards next_c2d / next_desired / next_method with a past deadline drain what arrived.
+  // Waits at most 5 s, or 0.5 s after Ctrl-C (an interrupted command still prints what was
+  // acknowledged, and exits within a second); returns false when the UNSUBACK did not come.
+  bool stop_receiving();
+
   // Waits up to `grace` for telemetry still in flight, then disconnects.
   void close(std::chrono::milliseconds grace);
 
@@ -172,6 +182,9 @@ class DeviceClient {
   int m_subscribe_token = 0;
   int m_connections = 0;
   bool m_want_c2d = false, m_want_methods = false, m_want_twin = false, m_want_desired = false;
+  std::vector<std::string> m_receive_filters;  // C2D/desired/method filters of this connection
+  int m_unsubscribe_token = 0;
+  bool m_unsubscribed = false;                 // the UNSUBACK for m_unsubscribe_token arrived
   std::string m_fatal;               // set when the session can not go on
   int m_fatal_code = 0;
   Backoff m_backoff;

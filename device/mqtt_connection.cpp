@@ -128,6 +128,21 @@ struct MqttConnection::Callbacks {
     }
     c.self->push(std::move(event));
   }
+  static void unsubscribe_success(void* ctx, MQTTAsync_successData* response) {
+    auto& c = context(ctx);
+    MqttEvent event = make(MqttEvent::Kind::unsubscribed, c.generation);
+    if (response != nullptr) event.token = response->token;
+    c.self->push(std::move(event));
+  }
+  static void unsubscribe_failure(void* ctx, MQTTAsync_failureData* response) {
+    auto& c = context(ctx);
+    MqttEvent event = make(MqttEvent::Kind::unsubscribe_failed, c.generation);
+    if (response != nullptr) {
+      event.token = response->token;
+      event.code = response->code;
+    }
+    c.self->push(std::move(event));
+  }
 };
 
 void MqttConnection::HandleDeleter::operator()(void* handle) const noexcept {
@@ -327,6 +342,20 @@ int MqttConnection::subscribe(const std::vector<std::string>& filters, int qos, 
   for (const auto& f : filters) names.push_back(const_cast<char*>(f.c_str()));
   const int rc = MQTTAsync_subscribeMany(m_handle.get(), static_cast<int>(names.size()),
                                          names.data(), qoses.data(), &opts);
+  token = opts.token;
+  return rc;
+}
+
+int MqttConnection::unsubscribe(const std::vector<std::string>& filters, int& token) {
+  MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+  opts.onSuccess = &Callbacks::unsubscribe_success;
+  opts.onFailure = &Callbacks::unsubscribe_failure;
+  opts.context = m_contexts.empty() ? nullptr : m_contexts.back().get();
+  if (opts.context == nullptr) return MQTTASYNC_DISCONNECTED;
+  std::vector<char*> names;
+  for (const auto& f : filters) names.push_back(const_cast<char*>(f.c_str()));
+  const int rc =
+      MQTTAsync_unsubscribeMany(m_handle.get(), static_cast<int>(names.size()), names.data(), &opts);
   token = opts.token;
   return rc;
 }

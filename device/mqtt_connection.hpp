@@ -40,6 +40,8 @@ struct MqttEvent {
     publish_failed,    // `token` will not be confirmed
     subscribed,        // `token`; `code` = granted QoS of the first filter (0x80 = refused)
     subscribe_failed,  // `token`
+    unsubscribed,      // `token`: UNSUBACK, so every PUBLISH the hub sent before it has arrived
+    unsubscribe_failed,  // `token`
     message,           // `topic`, `payload`, `qos`, `dup`
     telemetry_sent,    // telemetry `seq` confirmed (PUBACK for QoS 1, written for QoS 0)
     telemetry_failed,  // telemetry `seq` will not be confirmed on this connection
@@ -93,6 +95,9 @@ class MqttConnection {
 
   // SUBSCRIBE to `filters` at `qos`; the outcome arrives as subscribed / subscribe_failed.
   int subscribe(const std::vector<std::string>& filters, int qos, int& token);
+
+  // UNSUBSCRIBE from `filters`; the outcome arrives as unsubscribed / unsubscribe_failed.
+  int unsubscribe(const std::vector<std::string>& filters, int& token);
 
   // Moves every queued event into `out` (appending), waiting until `deadline` only if there is
   // none. Returns the number moved.
