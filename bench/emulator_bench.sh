@@ -116,8 +116,8 @@ import json, sys
 ready = json.loads(open(sys.argv[1]).readline())
 with open(sys.argv[2], "w") as f:
     for d in ready["devices"]:
-        f.write(d["connection_string"] + "\n")
-print(ready["ports"]["mqtts"], ready["ca_file"])
+        f.write(d["connectionString"] + "\n")
+print(ready["ports"]["mqtts"], ready["caFile"])
 EOF
 )
   [[ -n $emu_ports_mqtts && -n $emu_ca ]] || die "cannot read the emulator's ready line"

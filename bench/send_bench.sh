@@ -132,7 +132,7 @@ for _ in $(seq 200); do [[ -s $work/emu.json ]] && break; sleep 0.05; done
 read -r ecs eca emqtts emqtt < <(python3 -c '
 import json, sys
 r = json.loads(open(sys.argv[1]).readline())
-print(r["devices"][0]["connection_string"], r["ca_file"], r["ports"]["mqtts"], r["ports"]["mqtt"])' "$work/emu.json")
+print(r["devices"][0]["connectionString"], r["caFile"], r["ports"]["mqtts"], r["ports"]["mqtt"])' "$work/emu.json")
 token=$("$azhub" sas -c "$ecs" --ttl 1h)
 username="localhost/bench/?api-version=2021-04-12"
 for qos in 0 1; do

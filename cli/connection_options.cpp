@@ -292,7 +292,7 @@ void add_device_connection_options(CLI::App& cmd, DeviceConnectionOptions& opt) 
       ->check(CLI::IsMember({"mqtt", "ws"}))->group(group);
   cmd.add_option("--port", opt.port, "TCP port (default 8883, or 443 with --transport ws)")
       ->type_name("PORT")->group(group);
-  cmd.add_option("--ca-file", opt.ca_file, "Also trust the CA certificates in FILE (PEM)")
+  cmd.add_option("--ca-file", opt.ca_file, k_ca_file_help)
       ->type_name("FILE")->group(group);
   cmd.add_flag("--no-tls", opt.no_tls, "Plain TCP (only to a loopback emulator)")->group(group);
   cmd.add_option("--keep-alive", opt.keep_alive_s, "MQTT keep-alive in seconds")

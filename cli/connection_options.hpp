@@ -72,6 +72,11 @@ void validate_hub_host(const std::string& host, std::string_view flag);
 
 // --- device transport (every device command) ----------------------------------------------------
 
+// The one meaning of --ca-file, for device and service commands alike: the system trust store
+// plus the CA certificates in FILE.
+inline constexpr const char* k_ca_file_help =
+    "Also trust the CA certificates in FILE (PEM), besides the system's";
+
 // What the user typed for the session itself, on top of the identity.
 struct DeviceConnectionOptions {
   ConnectionOptions identity;

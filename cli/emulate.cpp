@@ -31,12 +31,12 @@ struct EmulateOptions {
 
 nlohmann::json ready_json(const emulator::ReadyInfo& r) {
   nlohmann::json devices = nlohmann::json::array();
-  for (const auto& [id, cs] : r.devices) devices.push_back({{"device_id", id}, {"connection_string", cs}});
+  for (const auto& [id, cs] : r.devices) devices.push_back({{"deviceId", id}, {"connectionString", cs}});
   return {{"event", "ready"},
-          {"host_name", r.host_name},
-          {"service_connection_string", r.service_connection_string},
-          {"ca_file", r.ca_file.string()},
-          {"state_dir", r.state_dir ? nlohmann::json(r.state_dir->string()) : nlohmann::json(nullptr)},
+          {"hostName", r.host_name},
+          {"serviceConnectionString", r.service_connection_string},
+          {"caFile", r.ca_file.string()},
+          {"stateDir", r.state_dir ? nlohmann::json(r.state_dir->string()) : nlohmann::json(nullptr)},
           {"ports", {{"mqtts", r.ports.mqtts},
                      {"https", r.ports.https},
                      {"mqtt", r.ports.mqtt ? nlohmann::json(*r.ports.mqtt) : nlohmann::json(nullptr)}}},
@@ -105,6 +105,10 @@ void add_emulate_command(CLI::App& app, Io& io) {
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->check(CLI::ExistingFile);
+  cmd->footer(
+      "Output: the ports, CA file and connection strings, once it listens; with -o json one line\n"
+      "{event: \"ready\", hostName, serviceConnectionString, caFile, stateDir, ports {mqtts, https,\n"
+      "mqtt}, devices [{deviceId, connectionString}]}. See azhub-emulate(1).");
   cmd->callback([opt, &io] { run_emulate(*opt, io); });
 }
 

@@ -1,8 +1,18 @@
 #include "cli/io.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <ostream>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
 
 namespace azhub::cli {
 
@@ -12,6 +22,35 @@ Env process_env() {
     if (value == nullptr) return std::nullopt;
     return std::string(value);
   };
+}
+
+std::string read_file_argument(const std::string& path, std::string_view what) {
+  const auto fail = [&](std::string_view reason) {
+    return core::usage_error(fmt::format("{}: cannot read '{}': {}", what, path, reason));
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw fail(std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw fail("it is a directory");
+  }
+  std::string content;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      content.append(buffer, static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      const int error = errno;
+      ::close(fd);
+      throw fail(std::strerror(error));
+    }
+  }
+  ::close(fd);
+  return content;
 }
 
 void Io::trace(int level, std::string_view message) const {

@@ -39,4 +39,9 @@ struct Io {
   void trace(int level, std::string_view message) const;
 };
 
+// The whole content of the file a flag names (`send --file`, `twin patch --file`, ...). Throws
+// Error(usage) "`what`: cannot read 'PATH': <reason>" when it does not exist, cannot be read or
+// is a directory.
+[[nodiscard]] std::string read_file_argument(const std::string& path, std::string_view what);
+
 }  // namespace azhub::cli

@@ -1,11 +1,17 @@
 // azhub: Azure IoT Hub device operations as commands, with a local emulator.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <openssl/crypto.h>
@@ -17,9 +23,77 @@
 
 namespace {
 
-std::atomic<bool> g_interrupted{false};  // the one global: written by the signal handler
+std::atomic<bool> g_interrupted{false};    // written by the signal handler and the pipe watcher
+std::atomic<bool> g_stdout_broken{false};  // the reader of a stdout pipe has gone
+bool g_stdout_closed = false;              // azhub was started with stdout closed (>&-)
 
 extern "C" void on_signal(int) { g_interrupted.store(true); }
+
+// SIGINT and SIGTERM without SA_RESTART: a blocking read (send --lines on a terminal) returns
+// EINTR at once instead of waiting for the next line.
+void install_signal_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  sigaction(SIGPIPE, &ignore, nullptr);  // a write to a closed pipe fails with EPIPE instead
+}
+
+// A closed standard descriptor would be handed to the next socket or file azhub opens (Paho
+// then takes its socket 0 for "no socket"): each closed one is opened on /dev/null. A closed
+// stdout is remembered, so that output to it fails instead of vanishing.
+void reserve_standard_descriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    // A closed stdout becomes /dev/full, so that the first write fails (reported as closed).
+    const char* path = fd == 0 ? "/dev/null" : fd == STDOUT_FILENO ? "/dev/full" : "/dev/null";
+    const int opened = ::open(path, fd == 0 ? O_RDONLY : O_WRONLY);
+    if (opened != fd && opened >= 0) {
+      ::dup2(opened, fd);
+      ::close(opened);
+    }
+    if (fd == STDOUT_FILENO) g_stdout_closed = true;
+  }
+}
+
+// When stdout is a pipe, a thread waits for its reader to go away (POLLERR on the write end)
+// and stops the command as Ctrl-C would: `azhub -o json service monitor | head -1` ends as soon
+// as head does, not at the next message.
+void watch_stdout_pipe() {
+  struct stat st {};
+  if (fstat(STDOUT_FILENO, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) return;
+  std::thread([] {
+    pollfd fd{STDOUT_FILENO, 0, 0};
+    while (::poll(&fd, 1, -1) < 0 && errno == EINTR) {
+    }
+    if ((fd.revents & (POLLERR | POLLHUP)) != 0) {
+      g_stdout_broken.store(true);
+      g_interrupted.store(true);
+    }
+  }).detach();
+}
+
+// Flushes stdout after an error, without throwing; false when that write failed too.
+bool flush_stdout() {
+  try {
+    std::cout.flush();
+    return true;
+  } catch (const std::ios_base::failure&) {
+    return false;
+  }
+}
+
+// The message for a failed write to stdout; `error` is errno right after it.
+std::string stdout_failure(int error) {
+  if (g_stdout_closed) return "writing to stdout: stdout is closed";
+  if (g_stdout_broken.load() || error == EPIPE) return "writing to stdout: the reader closed the pipe";
+  return std::string("writing to stdout: ") + (error != 0 ? std::strerror(error) : "write failed");
+}
 
 bool smart_terminal(int fd) {
   if (isatty(fd) == 0) return false;
@@ -30,6 +104,7 @@ bool smart_terminal(int fd) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  reserve_standard_descriptors();
   // Paho's worker threads can still be exiting, and freeing their per-thread OpenSSL state,
   // when OpenSSL's atexit cleanup frees the same state from the main thread: a double free at
   // exit. azhub never needs that cleanup (the process is ending), so it is not registered.
@@ -75,30 +150,52 @@ int main(int argc, char** argv) {
   azhub::cli::add_service_command(app, io);
   azhub::cli::add_emulate_command(app, io);
 
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGPIPE, SIG_IGN);
+  install_signal_handlers();
+  watch_stdout_pipe();
+  // Every write to stdout is checked: a failed one (closed pipe, full disk, closed stdout)
+  // throws where it happens and ends the command with exit 1, so no output is lost silently.
+  std::cout.exceptions(std::ios::badbit | std::ios::failbit);
 
+  const auto failed_output = [](int error) {
+    // Reported once: the flush at exit must neither throw nor report it again.
+    std::cout.exceptions(std::ios::goodbit);
+    std::cout.clear();
+    std::cerr << "azhub: error: " << stdout_failure(error) << '\n';
+    return static_cast<int>(azhub::core::ExitCode::failure);
+  };
+  const auto help_exit = [&](const CLI::Error& e) {
+    try {
+      const int code = app.exit(e);
+      std::cout.flush();
+      return code;
+    } catch (const std::ios_base::failure&) {
+      return failed_output(errno);
+    }
+  };
   try {
     app.parse(argc, argv);
+    std::cout.flush();
+  } catch (const std::ios_base::failure&) {
+    return failed_output(errno);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return help_exit(e);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return help_exit(e);
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return help_exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "azhub: error: " << e.what() << " (see 'azhub --help')\n";
     return static_cast<int>(azhub::core::ExitCode::usage);
   } catch (const Error& e) {
-    std::cout.flush();
+    if (g_stdout_broken.load()) return failed_output(EPIPE);
+    if (!flush_stdout()) return failed_output(errno);
     std::cerr << "azhub: error: " << e.what() << '\n';
     return static_cast<int>(e.code());
   } catch (const std::exception& e) {
-    std::cout.flush();
+    if (!flush_stdout()) return failed_output(errno);
     std::cerr << "azhub: error: " << e.what() << '\n';
     return static_cast<int>(azhub::core::ExitCode::failure);
   }
-  std::cout.flush();
+  if (g_stdout_broken.load()) return failed_output(EPIPE);
   return g_interrupted.load() ? static_cast<int>(azhub::core::ExitCode::interrupted) : 0;
 }

@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include "core/encoding.hpp"
+#include "emulator/rest_json.hpp"
+
 namespace azhub::cli {
 
 namespace {
@@ -19,24 +22,20 @@ std::string json_line(const json& value) {
 }
 
 json send_ack_json(const SendAckRecord& r) {
-  return json{{"seq", r.seq}, {"message_id", r.message_id}, {"latency_ms", r.latency_ms}};
+  return json{{"seq", r.seq}, {"messageId", r.message_id}, {"latencyMs", r.latency_ms}};
 }
 
+// The members and names of a D2C record of `azhub service monitor` (the emulator's
+// d2c_to_json) that a device receives too: body and bodyEncoding, systemProperties by their long
+// names (absent ones left out) and properties.
 json c2d_json(const device::ReceivedC2dMessage& m) {
   json app = json::object();
   for (const auto& [name, value] : m.properties.application) app[name] = optional_string(value);
-  const core::SystemProperties& s = m.properties.system;
-  json system{{"message_id", optional_string(s.message_id)},
-              {"correlation_id", optional_string(s.correlation_id)},
-              {"user_id", optional_string(s.user_id)},
-              {"to", optional_string(s.to)},
-              {"expiry", optional_string(s.expiry)},
-              {"content_type", optional_string(s.content_type)},
-              {"content_encoding", optional_string(s.content_encoding)},
-              {"ack", optional_string(s.ack)}};
-  if (s.creation_time) system["creation_time"] = *s.creation_time;
-  if (s.subject) system["subject"] = *s.subject;
-  return json{{"body", m.body}, {"properties", std::move(app)}, {"system_properties", std::move(system)}};
+  const bool text = emulator::is_valid_utf8(m.body);
+  return json{{"body", text ? m.body : core::base64_encode(m.body)},
+              {"bodyEncoding", text ? "utf-8" : "base64"},
+              {"systemProperties", emulator::system_properties_to_json(m.properties.system)},
+              {"properties", std::move(app)}};
 }
 
 std::string c2d_text(const device::ReceivedC2dMessage& m) {
@@ -62,8 +61,11 @@ json desired_json(const device::DesiredUpdate& u) {
 }
 
 json method_call_json(const MethodCallRecord& r) {
-  return json{{"method", r.method}, {"rid", r.rid},           {"status", r.status},
-              {"duration_ms", r.duration_ms}, {"outcome", r.outcome}};
+  return json{{"method", r.method},
+              {"rid", r.rid},
+              {"status", r.status},
+              {"durationMs", r.duration_ms},
+              {"outcome", r.outcome}};
 }
 
 std::string method_call_text(const MethodCallRecord& r) {

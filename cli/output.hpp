@@ -1,6 +1,8 @@
 #pragma once
 // Every record a command prints, in text or as one JSON object per line (-o json). Commands hand
 // records here and never format them themselves; data goes to stdout, diagnostics to stderr.
+// JSON member names follow IoT Hub's camelCase (messageId, systemProperties, ...); the man pages
+// list every member of every record.
 #include <cstdint>
 #include <string>
 
@@ -28,9 +30,15 @@ struct MethodCallRecord {
 };
 
 // The JSON forms (-o json), exposed for tests.
+// {"seq","messageId","latencyMs"}
 [[nodiscard]] nlohmann::json send_ack_json(const SendAckRecord& record);
+// {"body","bodyEncoding","systemProperties":{...},"properties":{...}}: the members a D2C record of
+// `azhub service monitor` has too, with the same names and types (a body that is not UTF-8 is
+// base64 with "bodyEncoding":"base64"; absent system properties are left out).
 [[nodiscard]] nlohmann::json c2d_json(const device::ReceivedC2dMessage& message);
+// {"version","full","desired"}
 [[nodiscard]] nlohmann::json desired_json(const device::DesiredUpdate& update);
+// {"method","rid","status","durationMs","outcome"}
 [[nodiscard]] nlohmann::json method_call_json(const MethodCallRecord& record);
 // The text forms.
 [[nodiscard]] std::string c2d_text(const device::ReceivedC2dMessage& message);

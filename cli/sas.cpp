@@ -168,9 +168,9 @@ void print_token(const Io& io, const std::string& token, const SasScope& scope,
                  std::int64_t expiry) {
   if (io.json()) {
     const nlohmann::ordered_json record = {{"token", token},
-                                           {"resource_uri", scope.resource_uri},
+                                           {"resourceUri", scope.resource_uri},
                                            {"expiry", expiry},
-                                           {"expiry_iso", core::format_iso8601(expiry * 1000)}};
+                                           {"expiryIso", core::format_iso8601(expiry * 1000)}};
     io.out << record.dump() << '\n';
   } else {
     io.out << token << '\n';
@@ -241,8 +241,8 @@ void add_sas_command(CLI::App& app, Io& io) {
       "  IOTHUB_DEVICE_CONNECTION_STRING  the same, if AZHUB_CONNECTION_STRING is unset\n"
       "  AZHUB_DEVICE_KEY                 key when --key and --key-file are absent\n"
       "\n"
-      "Output: the token and a newline; with -o json one object with token, resource_uri,\n"
-      "expiry and expiry_iso. Exit status: 0 ok, 2 usage or input error.");
+      "Output: the token and a newline; with -o json one object {token, resourceUri, expiry\n"
+      "(Unix seconds), expiryIso}. Exit status: 0 ok, 2 usage or input error.");
   cmd->callback([opt, &io] { run_sas(*opt, io); });
 }
 

@@ -41,7 +41,7 @@ struct SendOptions {
   std::optional<std::string> content_encoding;
   std::optional<std::string> message_id;
   std::optional<std::string> correlation_id;
-  std::optional<std::uint64_t> count;
+  std::optional<std::int64_t> count;
   std::optional<std::string> interval;
   std::optional<std::string> rate;
   int qos = 1;
@@ -72,14 +72,6 @@ std::chrono::nanoseconds parse_rate(const std::string& text) {
   if (!(per_second > 0) || per_second > 1e9)
     throw usage_error(fmt::format("--rate '{}': expected messages per second, e.g. 100/s", text));
   return std::chrono::nanoseconds(static_cast<long long>(1e9 / per_second));
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw usage_error(fmt::format("--file: cannot read '{}'", path));
-  std::ostringstream content;
-  content << file.rdbuf();
-  return content.str();
 }
 
 core::MessageProperties message_properties(const SendOptions& opt, const SendPlan& plan,
@@ -117,8 +109,8 @@ SendPlan check_options(const SendOptions& opt, const Io& io) {
   if (opt.interval && opt.rate) throw usage_error("--interval and --rate cannot be combined");
   SendPlan plan;
   if (opt.count) {
-    if (*opt.count == 0) throw usage_error("--count must be at least 1");
-    plan.count = *opt.count;
+    if (*opt.count < 1) throw usage_error(fmt::format("--count {}: must be at least 1", *opt.count));
+    plan.count = static_cast<std::uint64_t>(*opt.count);
   }
   if (opt.interval) plan.interval = core::parse_duration(*opt.interval, "--interval");
   if (opt.rate) plan.interval = parse_rate(*opt.rate);
@@ -129,7 +121,7 @@ SendPlan check_options(const SendOptions& opt, const Io& io) {
   if (opt.content_type && opt.content_type->empty()) throw usage_error("--content-type is empty");
   if (opt.message_id && opt.message_id->empty()) throw usage_error("--message-id is empty");
   if (opt.body) plan.body = *opt.body;
-  if (opt.file) plan.body = read_file(*opt.file);
+  if (opt.file) plan.body = read_file_argument(*opt.file, "--file");
   // Check the first and the last message (the widest {{seq}}) before anything is sent.
   std::mt19937_64 rng(1);
   const std::int64_t now = io.now_unix_ms();

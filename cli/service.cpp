@@ -206,7 +206,7 @@ void add_service_command(CLI::App& app, Io& io) {
       "  azhub service device create dev2 --port 8443 --ca-file ca.pem\n"
       "  azhub service twin update dev2 --desired '{\"fw\":\"1.2\"}' --port 8443 --ca-file ca.pem\n"
       "  azhub service invoke dev2 reboot '{\"delay\":5}' --timeout 10 --port 8443 --ca-file ca.pem\n"
-      "  azhub -o json service monitor --device dev2 --count 1 --port 8443 --ca-file ca.pem");
+      "  azhub -o json service monitor --device-id dev2 --count 1 --port 8443 --ca-file ca.pem");
   add_service_device_commands(*service, io);
   add_service_twin_commands(*service, io);
   add_service_invoke_command(*service, io);

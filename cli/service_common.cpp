@@ -18,7 +18,7 @@ void add_service_options(CLI::App& cmd, ServiceOptions& opt) {
       ->type_name("PORT")
       ->check(CLI::Range(1, 65535))
       ->group(group);
-  cmd.add_option("--ca-file", opt.ca_file, "Trust the CA certificates in FILE (PEM) instead of the system's")
+  cmd.add_option("--ca-file", opt.ca_file, k_ca_file_help)
       ->type_name("FILE")
       ->group(group);
 }

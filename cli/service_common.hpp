@@ -20,7 +20,7 @@ inline constexpr const char* k_env_service_connection_string = "AZHUB_SERVICE_CO
 struct ServiceOptions {
   std::optional<std::string> connection_string;  // -c; env AZHUB_SERVICE_CONNECTION_STRING
   std::uint16_t port = 443;                      // --port
-  std::optional<std::string> ca_file;            // --ca-file
+  std::optional<std::string> ca_file;            // --ca-file: added to the system trust store
 };
 
 // Adds -c/--connection-string, --port and --ca-file to `cmd`.

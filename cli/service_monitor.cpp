@@ -6,19 +6,18 @@
 #include <fmt/format.h>
 
 #include "cli/service_common.hpp"
-#include "core/duration.hpp"
+#include "cli/streaming.hpp"
 #include "core/error.hpp"
-#include "service/sse_parser.hpp"
 #include "core/service_requests.hpp"
+#include "service/sse_parser.hpp"
 
 namespace azhub::cli {
 namespace {
 
 struct MonitorOptions {
   ServiceOptions svc;
+  StreamOptions stream;
   std::optional<std::string> device_id;
-  std::optional<std::uint64_t> count;
-  std::optional<std::string> timeout;
   bool since_start = false;
   std::optional<std::int64_t> from_sequence;
 };
@@ -50,10 +49,8 @@ std::string d2c_text(const nlohmann::json& message) {
 }
 
 void run_monitor(const MonitorOptions& opt, Io& io) {
-  if (opt.count && *opt.count == 0) throw core::usage_error("--count: expected 1 or more");
+  StopAfter stop(opt.stream, std::chrono::steady_clock::now());
   if (opt.since_start && opt.from_sequence) throw core::usage_error("give --since-start or --from-sequence, not both");
-  std::optional<service::Deadline> deadline;
-  if (opt.timeout) deadline = std::chrono::steady_clock::now() + core::parse_duration(*opt.timeout, "--timeout");
   core::D2cReadOptions read;
   read.device_id = opt.device_id;
   read.from_sequence = opt.from_sequence;
@@ -63,7 +60,7 @@ void run_monitor(const MonitorOptions& opt, Io& io) {
   auto client = make_service_client(opt.svc, io);
   require_emulator(client, "monitor");
   service::SseParser parser;
-  std::uint64_t seen = 0;
+  // The emulator's record is printed as it is: its members are what -o json documents.
   const auto on_data = [&](std::string_view bytes) {
     for (const auto& event : parser.feed(bytes)) {
       const auto message = nlohmann::json::parse(event.data, nullptr, false);
@@ -76,27 +73,19 @@ void run_monitor(const MonitorOptions& opt, Io& io) {
       } else {
         io.out << d2c_text(message) << std::flush;
       }
-      ++seen;
-      if (opt.count && seen >= *opt.count) return false;
+      stop.count_one();
+      if (stop.done()) return false;
     }
     return true;
   };
   try {
-    client.stream(request, on_data, deadline);
+    client.stream(request, on_data, stop.deadline());
   } catch (const core::Error& e) {
     if (e.code() == core::ExitCode::interrupted) return;  // Ctrl-C is how a monitor ends; main exits 130
-    if (e.code() != core::ExitCode::timeout || !opt.timeout) throw;
-    if (opt.count && seen > 0) {
-      throw core::Error(core::ExitCode::timeout, fmt::format("only {} of {} messages before --timeout {}", seen,
-                                                             *opt.count, *opt.timeout));
-    }
-    throw core::Error(core::ExitCode::timeout,
-                      seen == 0 ? fmt::format("no message before --timeout {}", *opt.timeout)
-                                : fmt::format("--timeout {} reached after {} messages", *opt.timeout, seen));
+    if (e.code() != core::ExitCode::timeout || !stop.deadline()) throw;
+    throw core::Error(core::ExitCode::timeout, stop.timeout_message("message", "messages"));
   }
-  if (!(opt.count && seen >= *opt.count)) {
-    throw core::Error(core::ExitCode::failure, "the emulator ended the D2C stream");
-  }
+  if (!stop.done()) throw core::Error(core::ExitCode::failure, "the emulator ended the D2C stream");
 }
 
 }  // namespace
@@ -104,19 +93,18 @@ void run_monitor(const MonitorOptions& opt, Io& io) {
 void add_service_monitor_command(CLI::App& service, Io& io) {
   auto opt = std::make_shared<MonitorOptions>();
   CLI::App* cmd = service.add_subcommand("monitor", "Print device-to-cloud messages as they arrive (azhub emulate only)");
-  cmd->add_option("--device", opt->device_id, "Only messages from this device")->type_name("ID");
-  cmd->add_option("--count", opt->count, "Exit 0 after N messages")->type_name("N");
-  cmd->add_option("--timeout", opt->timeout, "Exit 4 after DURATION (5s, 2m, ...) unless --count was reached")
-      ->type_name("DURATION");
+  cmd->add_option("--device-id", opt->device_id, "Only messages from this device")->type_name("ID");
+  add_stream_options(*cmd, opt->stream, "messages");
   cmd->add_flag("--since-start", opt->since_start, "First replay every message the emulator has captured");
   cmd->add_option("--from-sequence", opt->from_sequence, "First replay captured messages from sequence number N")
       ->type_name("N");
   add_service_options(*cmd, opt->svc);
   cmd->footer(
       "Output: per message a line \"<enqueued time> <device>[/<module>] #<sequence>: <body>\"\n"
-      "and indented lines for its system and application properties; with -o json one object\n"
-      "per line {sequenceNumber, enqueuedTime, deviceId, moduleId, body, bodyEncoding,\n"
-      "systemProperties, properties}. Without --since-start/--from-sequence only messages\n"
+      "and indented lines for its system and application properties; with -o json the\n"
+      "emulator's record, one object per line {sequenceNumber, enqueuedTime, deviceId, moduleId,\n"
+      "body, bodyEncoding, systemProperties, properties}; azhub listen prints C2D messages with\n"
+      "the same member names. Without --since-start/--from-sequence only messages\n"
       "sent from now on are printed. The real IoT Hub offers D2C read only over AMQP; this\n"
       "command works against azhub emulate and exits 2 with a message elsewhere.");
   cmd->callback([opt, &io] { run_monitor(*opt, io); });

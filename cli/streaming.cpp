@@ -25,6 +25,10 @@ StopAfter::StopAfter(const StreamOptions& opt, Clock::time_point start) : m_coun
 std::string StopAfter::timeout_message(const std::string& what_singular,
                                        const std::string& what_plural) const {
   if (m_seen == 0) return fmt::format("no {} before --timeout {}", what_singular, m_timeout_text);
+  if (!m_count) {
+    return fmt::format("--timeout {} reached after {} {}", m_timeout_text, m_seen,
+                       m_seen == 1 ? what_singular : what_plural);
+  }
   return fmt::format("only {} of {} {} before --timeout {}", m_seen, m_count.value_or(0),
                      what_plural, m_timeout_text);
 }

@@ -1,6 +1,6 @@
 #pragma once
-// --count N and --timeout DURATION for streaming commands (listen, twin watch, method serve),
-// defined once (mosquitto_sub -C / -W).
+// --count N and --timeout DURATION for streaming commands (listen, twin watch, method serve,
+// service monitor), defined once (mosquitto_sub -C / -W).
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -34,7 +34,8 @@ class StopAfter {
   [[nodiscard]] bool timed_out(Clock::time_point now) const noexcept {
     return m_deadline && now >= *m_deadline && !done();
   }
-  // "no message before --timeout 5s" / "only 2 of 3 messages before --timeout 5s".
+  // "no message before --timeout 5s" / "only 2 of 3 messages before --timeout 5s" /
+  // "--timeout 5s reached after 2 messages" (without --count).
   [[nodiscard]] std::string timeout_message(const std::string& what_singular,
                                             const std::string& what_plural) const;
 

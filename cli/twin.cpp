@@ -61,12 +61,8 @@ std::string read_patch_text(const TwinOptions& opt, Io& io, std::string& source)
     return *opt.json;
   }
   if (opt.file) {
-    std::ifstream file(*opt.file, std::ios::binary);
-    if (!file) throw usage_error(fmt::format("--file: cannot read '{}'", *opt.file));
     source = fmt::format("reported patch in '{}'", *opt.file);
-    std::ostringstream text;
-    text << file.rdbuf();
-    return text.str();
+    return read_file_argument(*opt.file, "--file");
   }
   source = "reported patch on stdin";
   return std::string(std::istreambuf_iterator<char>(io.in), std::istreambuf_iterator<char>());

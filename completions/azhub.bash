@@ -37,7 +37,7 @@ _azhub_options() {
     'service invoke') echo '--timeout --connect-timeout --module-id -c --connection-string --port --ca-file -h --help -o --output -v --verbose' ;;
     'service c2d') echo '-h --help -o --output -v --verbose' ;;
     'service c2d send') echo '--file --prop --message-id --correlation-id --expiry --content-type --content-encoding --ack -c --connection-string --port --ca-file -h --help -o --output -v --verbose' ;;
-    'service monitor') echo '--device --count --timeout --since-start --from-sequence -c --connection-string --port --ca-file -h --help -o --output -v --verbose' ;;
+    'service monitor') echo '--device-id --count --timeout --since-start --from-sequence -c --connection-string --port --ca-file -h --help -o --output -v --verbose' ;;
     'emulate') echo '--state-dir --in-memory --device --bind --mqtt-port --https-port --tcp-port --host-name --client-ca -h --help -o --output -v --verbose' ;;
   esac
 }
@@ -255,7 +255,7 @@ _azhub_value() {
     'service c2d send|--port') echo 'value' ;;
     'service c2d send|--ca-file') echo 'file' ;;
     'service c2d send|-o'|'service c2d send|--output') echo 'choices:text json' ;;
-    'service monitor|--device') echo 'value' ;;
+    'service monitor|--device-id') echo 'value' ;;
     'service monitor|--count') echo 'value' ;;
     'service monitor|--timeout') echo 'value' ;;
     'service monitor|--from-sequence') echo 'value' ;;

@@ -48,8 +48,8 @@ azhub send --lines --content-type application/json --content-encoding utf-8 \
 echo "sent $lines messages, every one acknowledged"
 
 # The cloud side: every captured message from this device, from the first (--since-start).
-echo "\$ azhub service monitor --device $device --since-start --count $lines"
-received=$(azhub -o json service monitor --device "$device" --since-start --count "$lines" --timeout 20s "${SVC[@]}")
+echo "\$ azhub service monitor --device-id $device --since-start --count $lines"
+received=$(azhub -o json service monitor --device-id "$device" --since-start --count "$lines" --timeout 20s "${SVC[@]}")
 got=$(grep -c '"source":"sensor-file"' <<<"$received")
 ((got == lines)) || die "expected $lines messages with source=sensor-file, the hub has $got"
 echo "the hub received all $got lines; the first and the last:"

@@ -135,13 +135,18 @@ struct HttpsClient::Connection {
     SSL_CTX_set_min_proto_version(m_ctx.native_handle(), TLS1_2_VERSION);
     m_ctx.set_verify_mode(ssl::verify_peer);
     const auto& ca_file = m_client.m_endpoint.ca_file;
+    // --ca-file adds to the system trust store (as for device commands), it does not replace it.
     boost::system::error_code ec;
+    m_ctx.set_default_verify_paths(ec);
+    if (ec && !ca_file) {
+      throw Error(ExitCode::connect, "cannot load the system's trusted CA certificates: " + ec.message());
+    }
     if (ca_file) {
-      m_ctx.load_verify_file(*ca_file, ec);
-      if (ec) throw core::usage_error(fmt::format("--ca-file: cannot load '{}': {}", *ca_file, ec.message()));
-    } else {
-      m_ctx.set_default_verify_paths(ec);
-      if (ec) throw Error(ExitCode::connect, "cannot load the system's trusted CA certificates: " + ec.message());
+      boost::system::error_code file_ec;
+      m_ctx.load_verify_file(*ca_file, file_ec);
+      if (file_ec) {
+        throw core::usage_error(fmt::format("--ca-file: cannot load '{}': {}", *ca_file, file_ec.message()));
+      }
     }
   }
 

@@ -20,7 +20,7 @@ namespace azhub::service {
 struct HttpsEndpoint {
   std::string host;                    // connect to, SNI, certificate name, Host header
   std::uint16_t port = 443;
-  std::optional<std::string> ca_file;  // PEM; absent: the system trust store
+  std::optional<std::string> ca_file;  // PEM, trusted besides the system trust store
 };
 
 struct HttpResponse {

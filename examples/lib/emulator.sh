@@ -88,8 +88,8 @@ import json, shlex, sys
 try:
     r = json.loads(sys.argv[1])
     assert r.get("event") == "ready"
-    print("export AZHUB_SERVICE_CONNECTION_STRING=" + shlex.quote(r["service_connection_string"]))
-    print("EMU_CA_FILE=" + shlex.quote(r["ca_file"]))
+    print("export AZHUB_SERVICE_CONNECTION_STRING=" + shlex.quote(r["serviceConnectionString"]))
+    print("EMU_CA_FILE=" + shlex.quote(r["caFile"]))
     print("EMU_HTTPS_PORT=%d" % r["ports"]["https"])
     print("EMU_MQTTS_PORT=%d" % r["ports"]["mqtts"])
 except Exception:

@@ -1,5 +1,7 @@
 """azhub listen against azhub emulate: C2D messages with their properties, --count, --timeout."""
 
+import base64
+import json
 import os
 import sys
 import unittest
@@ -7,6 +9,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import device_util as du  # noqa: E402
+from service_helpers import ServiceCli  # noqa: E402
 
 
 class DeviceListenTest(unittest.TestCase):
@@ -37,13 +40,40 @@ class DeviceListenTest(unittest.TestCase):
         finally:
             listener.stop()
         self.assertEqual(first["body"], '{"led":"on"}')
+        self.assertEqual(first["bodyEncoding"], "utf-8")
         self.assertEqual(first["properties"], {"color": "red"})
-        self.assertEqual(first["system_properties"]["message_id"], "m1")
-        self.assertEqual(first["system_properties"]["correlation_id"], "c1")
-        self.assertEqual(first["system_properties"]["content_type"], "application/json")
-        self.assertEqual(first["system_properties"]["to"], "/devices/listen-json/messages/deviceBound")
+        self.assertEqual(first["systemProperties"]["messageId"], "m1")
+        self.assertEqual(first["systemProperties"]["correlationId"], "c1")
+        self.assertEqual(first["systemProperties"]["contentType"], "application/json")
+        self.assertEqual(first["systemProperties"]["to"], "/devices/listen-json/messages/deviceBound")
         self.assertEqual(second["body"], "second")
-        self.assertEqual(second["system_properties"]["message_id"], "m2")
+        self.assertEqual(second["systemProperties"]["messageId"], "m2")
+        self.assertNotIn("correlationId", second["systemProperties"])  # absent ones are left out
+
+    def test_c2d_record_has_the_member_names_of_a_monitor_d2c_record(self):
+        # The same message both ways: what `azhub listen` prints of a C2D message and what
+        # `azhub service monitor` prints of a D2C message share their members, names and types.
+        cs = du.create_device(self.emu, "listen-shape")
+        r = du.run(["send", "--message-id", "m1", "--correlation-id", "c1", "--content-type",
+                    "application/json", "--prop", "color=red", '{"led":"on"}']
+                   + du.tls_args(self.emu, cs))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d2c = ServiceCli(self.emu).json("monitor", "--device-id", "listen-shape", "--since-start",
+                                        "--count", "1", "--timeout", "20s")
+        self.emu.c2d_send("listen-shape", '{"led":"on"}', properties={"color": "red"},
+                          message_id="m1", correlation_id="c1", content_type="application/json")
+        self.emu.c2d_send("listen-shape", b"\x00\xffbinary")
+        r = du.run(["-o", "json", "listen", "--count", "2", "--timeout", "20s"] + du.tls_args(self.emu, cs))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        c2d, binary = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual(set(c2d), {"body", "bodyEncoding", "systemProperties", "properties"})
+        self.assertEqual(set(d2c) - set(c2d), {"sequenceNumber", "enqueuedTime", "deviceId", "moduleId"})
+        for name in ("body", "bodyEncoding", "properties"):
+            self.assertEqual(c2d[name], d2c[name], name)
+        for name in ("messageId", "correlationId", "contentType"):
+            self.assertEqual(c2d["systemProperties"][name], d2c["systemProperties"][name], name)
+        self.assertEqual(binary["bodyEncoding"], "base64")
+        self.assertEqual(base64.b64decode(binary["body"]), b"\x00\xffbinary")
 
     def test_messages_queued_while_offline_are_delivered_then_text_output(self):
         cs = du.create_device(self.emu, "listen-queued")

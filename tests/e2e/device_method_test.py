@@ -59,8 +59,10 @@ class DeviceMethodTest(unittest.TestCase):
                 self.assertEqual(body["status"], status, body)
                 self.assertTrue(check(body["payload"], None), body)
                 record = server.next_json()
+                self.assertEqual(set(record), {"method", "rid", "status", "durationMs", "outcome"})
                 self.assertEqual(record["method"], name)
                 self.assertEqual(record["status"], status)
+                self.assertGreaterEqual(record["durationMs"], 0)
         self.assertEqual(server.wait(), 0, server.stderr)
 
     def test_fixed_answer_and_count(self):

@@ -48,11 +48,11 @@ class DeviceSendTest(unittest.TestCase):
         acks = [json.loads(l) for l in r.stdout.splitlines()]
         self.assertEqual(sorted(a["seq"] for a in acks), [1, 2, 3, 4, 5])
         for a in acks:
-            self.assertRegex(a["message_id"], r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-            self.assertGreaterEqual(a["latency_ms"], 0)
-        self.assertEqual(len({a["message_id"] for a in acks}), 5)
+            self.assertRegex(a["messageId"], r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+            self.assertGreaterEqual(a["latencyMs"], 0)
+        self.assertEqual(len({a["messageId"] for a in acks}), 5)
         hub_ids = [m["systemProperties"]["messageId"] for m in du.d2c_messages(self.emu, "send-json", want=5)]
-        self.assertEqual(sorted(hub_ids), sorted(a["message_id"] for a in acks))
+        self.assertEqual(sorted(hub_ids), sorted(a["messageId"] for a in acks))
 
     def test_lines_from_stdin_and_file_body(self):
         cs = self.device("lines")
@@ -94,7 +94,10 @@ class DeviceSendTest(unittest.TestCase):
             (["--file", self.big_file], "IoT Hub accepts at most 262144"),
             ([], "no message body"),
             (["--interval", "1s", "--rate", "5/s", "x"], "--interval and --rate cannot be combined"),
-            (["--count", "0", "x"], "--count must be at least 1"),
+            (["--count", "0", "x"], "--count 0: must be at least 1"),
+            (["--count", "-1", "x"], "--count -1: must be at least 1"),
+            (["--file", os.path.dirname(os.path.abspath(__file__))], "it is a directory"),
+            (["--file", "/nonexistent/body"], "--file: cannot read '/nonexistent/body': No such file"),
             (["--interval", "soon", "x"], "--interval"),
         ]
         for extra, message in cases:

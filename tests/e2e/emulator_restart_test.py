@@ -24,7 +24,7 @@ class RestartTest(unittest.TestCase):
     def test_kill_9_loses_nothing_acknowledged(self):
         emu = self.start()
         try:
-            self.assertEqual(emu.ready["state_dir"], os.path.abspath(self.dir))
+            self.assertEqual(emu.ready["stateDir"], os.path.abspath(self.dir))
             ca = open(emu.ca_file).read()
             key = emu.device_key("dev1")
             service = emu.service_connection_string
@@ -84,7 +84,7 @@ class RestartTest(unittest.TestCase):
     def test_in_memory_leaves_nothing_behind(self):
         emu = Emulator(devices=["dev1"]).start()
         ca_dir = os.path.dirname(emu.ca_file)
-        self.assertIsNone(emu.ready["state_dir"])
+        self.assertIsNone(emu.ready["stateDir"])
         self.assertTrue(os.path.exists(emu.ca_file))
         emu.stop()
         self.assertFalse(os.path.exists(ca_dir))

@@ -610,20 +610,20 @@ class Emulator:
 
     @property
     def ca_file(self):
-        return self.ready["ca_file"]
+        return self.ready["caFile"]
 
     @property
     def host_name(self):
-        return self.ready["host_name"]
+        return self.ready["hostName"]
 
     @property
     def service_connection_string(self):
-        return self.ready["service_connection_string"]
+        return self.ready["serviceConnectionString"]
 
     def device_connection_string(self, device_id):
         for d in self.ready["devices"]:
-            if d["device_id"] == device_id:
-                return d["connection_string"]
+            if d["deviceId"] == device_id:
+                return d["connectionString"]
         raise KeyError(device_id)
 
     def device_key(self, device_id):

@@ -153,12 +153,12 @@ class TokenTests(SasTestCase):
                 lines = r.stdout.splitlines()
                 self.assertEqual(len(lines), 1)
                 record = json.loads(lines[0])
-                self.assertEqual(list(record), ["token", "resource_uri", "expiry", "expiry_iso"])
+                self.assertEqual(list(record), ["token", "resourceUri", "expiry", "expiryIso"])
                 self.assertEqual(record["token"],
                                  expected_token(HOST + "/devices/dev1", KEY, 1700000000))
-                self.assertEqual(record["resource_uri"], HOST + "/devices/dev1")
+                self.assertEqual(record["resourceUri"], HOST + "/devices/dev1")
                 self.assertEqual(record["expiry"], 1700000000)
-                self.assertEqual(record["expiry_iso"], "2023-11-14T22:13:20Z")
+                self.assertEqual(record["expiryIso"], "2023-11-14T22:13:20Z")
                 self.assert_no_key(r)
         r = run(["sas", "-c", DEVICE_CS, "--expiry", "1900000000"], env={"AZHUB_OUTPUT": "json"})
         self.assertEqual(json.loads(r.stdout)["expiry"], 1900000000)
@@ -183,7 +183,7 @@ class TokenTests(SasTestCase):
                 self.assertEqual(record["token"], expected_token(HOST + "/devices/dev1", KEY,
                                                                  record["expiry"]))
                 iso = datetime.datetime.fromtimestamp(record["expiry"], datetime.timezone.utc)
-                self.assertEqual(record["expiry_iso"], iso.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                self.assertEqual(record["expiryIso"], iso.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 class EnvironmentTests(SasTestCase):
@@ -355,7 +355,7 @@ class EmulatorAcceptsTokenTests(SasTestCase):
         import harness  # noqa: E402  (emulator engineer's helper, stdlib only)
 
         with harness.Emulator(devices=["dev1"]) as emu:
-            cs = [d["connection_string"] for d in emu.ready["devices"] if d["device_id"] == "dev1"][0]
+            cs = [d["connectionString"] for d in emu.ready["devices"] if d["deviceId"] == "dev1"][0]
             r = run(["sas", "-c", cs, "--ttl", "300"])
             token = self.assert_ok(r)
             client = harness.MqttClient.open(emu)

@@ -98,7 +98,7 @@ class ServiceMessagesTest(unittest.TestCase):
 
     # -- monitor --------------------------------------------------------------------------------
     def test_monitor_prints_messages_as_they_arrive(self):
-        proc = self.cli.popen("monitor", "--device", "dev3", "--count", "2", "--timeout", "30",
+        proc = self.cli.popen("monitor", "--device-id", "dev3", "--count", "2", "--timeout", "30",
                               json_out=True, verbose=1)
         wait_for_stderr_line(proc, "streaming the response")
         device = self.emu.connect_device("dev3")
@@ -125,7 +125,7 @@ class ServiceMessagesTest(unittest.TestCase):
             device.publish("devices/dev2/messages/events/unit=C", b"replayed", qos=1)
         finally:
             device.disconnect()
-        proc = self.cli.run("monitor", "--device", "dev2", "--since-start", "--count", "1",
+        proc = self.cli.run("monitor", "--device-id", "dev2", "--since-start", "--count", "1",
                             "--timeout", "20")
         self.assertEqual(proc.returncode, 0, proc.stderr)
         first, *rest = proc.stdout.splitlines()
@@ -136,7 +136,7 @@ class ServiceMessagesTest(unittest.TestCase):
         self.assertEqual(doc["sequenceNumber"], seq)
 
     def test_monitor_timeout(self):
-        proc = self.cli.run("monitor", "--device", "quiet", "--timeout", "1")
+        proc = self.cli.run("monitor", "--device-id", "quiet", "--timeout", "1")
         self.assertEqual(proc.returncode, 4)
         self.assertIn("no message before --timeout 1", proc.stderr)
         proc = self.cli.run("monitor", "--count", "0")

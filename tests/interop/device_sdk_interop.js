@@ -113,14 +113,14 @@ class Emulator {
     const line = await within(readyLine, 'the emulator ready line', 30000);
     this.ready = JSON.parse(line);
     assert.equal(this.ready.event, 'ready', `unexpected first line: ${line}`);
-    this.ca = fs.readFileSync(this.ready.ca_file, 'utf8');
-    const service = ConnectionString.parse(this.ready.service_connection_string);
+    this.ca = fs.readFileSync(this.ready.caFile, 'utf8');
+    const service = ConnectionString.parse(this.ready.serviceConnectionString);
     this.host = service.HostName;
     this.policy = service.SharedAccessKeyName;
     this.policyKey = service.SharedAccessKey;
-    const dev = this.ready.devices.find((d) => d.device_id === DEVICE);
+    const dev = this.ready.devices.find((d) => d.deviceId === DEVICE);
     assert.ok(dev, `the ready line lists no ${DEVICE}`);
-    this.deviceConnectionString = dev.connection_string;
+    this.deviceConnectionString = dev.connectionString;
   }
 
   async stop() {
