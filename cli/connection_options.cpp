@@ -3,7 +3,6 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -36,13 +35,7 @@ std::string trim(std::string_view s) {
 }
 
 std::string read_key_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    throw usage_error(fmt::format("--key-file: cannot read '{}': {}", path, std::strerror(errno)));
-  }
-  std::ostringstream content;
-  content << file.rdbuf();
-  std::string key = trim(content.str());
+  std::string key = trim(read_file_argument(path, "--key-file"));
   if (key.empty()) throw usage_error(fmt::format("--key-file: '{}' is empty", path));
   return key;
 }
@@ -239,8 +232,7 @@ bool is_loopback_host(std::string_view host) {
 
 void require_readable(const std::optional<std::string>& path, std::string_view flag) {
   if (!path) return;
-  std::ifstream file(*path, std::ios::binary);
-  if (!file) throw usage_error(fmt::format("{}: cannot read '{}': {}", flag, *path, std::strerror(errno)));
+  (void)read_file_argument(*path, flag);
 }
 
 // The proxy for a WebSocket connection to `host`: --proxy, else HTTPS_PROXY / https_proxy unless

@@ -1,7 +1,6 @@
 // azhub service c2d send: queue a cloud-to-device message through the emulator's
 // /_emulator/devices/{id}/messages/deviceBound (the real hub has C2D send only over AMQP,
 // docs/protocol.md §12.4).
-#include <fstream>
 #include <iterator>
 #include <memory>
 #include <vector>
@@ -51,9 +50,7 @@ std::string body_from(const C2dSendOptions& opt, Io& io) {
   if (opt.body && opt.file) throw core::usage_error("c2d send: give BODY or --file, not both");
   if (!opt.file) return opt.body.value_or("");
   if (*opt.file == "-") return std::string(std::istreambuf_iterator<char>(io.in), std::istreambuf_iterator<char>());
-  std::ifstream in(*opt.file, std::ios::binary);
-  if (!in) throw core::usage_error(fmt::format("--file: cannot read '{}'", *opt.file));
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return read_file_argument(*opt.file, "--file");
 }
 
 void run_c2d_send(const C2dSendOptions& opt, Io& io) {

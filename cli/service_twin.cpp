@@ -1,6 +1,5 @@
 // azhub service twin show|update: the service view of a twin (docs/protocol.md §8.2) and
 // PATCH /twins/{id} with optimistic concurrency (§12.1 If-Match, 412 on a stale etag).
-#include <fstream>
 #include <iterator>
 #include <memory>
 #include <sstream>
@@ -56,9 +55,7 @@ nlohmann::json patch_from(const TwinUpdateOptions& opt, Io& io) {
     return core::build_twin_patch(desired, tags);
   }
   if (opt.file) {
-    std::ifstream in(*opt.file, std::ios::binary);
-    if (!in) throw core::usage_error(fmt::format("--file: cannot read '{}'", *opt.file));
-    return core::parse_json_object(read_all(in), "--file " + *opt.file);
+    return core::parse_json_object(read_file_argument(*opt.file, "--file"), "--file " + *opt.file);
   }
   if (*opt.patch == "-") return core::parse_json_object(read_all(io.in), "twin patch (stdin)");
   return core::parse_json_object(*opt.patch, "twin patch");

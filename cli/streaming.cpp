@@ -14,8 +14,10 @@ void add_stream_options(CLI::App& cmd, StreamOptions& opt, const std::string& wh
       ->type_name("DURATION");
 }
 
-StopAfter::StopAfter(const StreamOptions& opt, Clock::time_point start) : m_count(opt.count) {
-  if (m_count && *m_count == 0) throw core::usage_error("--count must be at least 1");
+StopAfter::StopAfter(const StreamOptions& opt, Clock::time_point start) {
+  if (opt.count && *opt.count < 1)
+    throw core::usage_error(fmt::format("--count {}: must be at least 1", *opt.count));
+  if (opt.count) m_count = static_cast<std::uint64_t>(*opt.count);
   if (opt.timeout) {
     m_deadline = start + core::parse_duration(*opt.timeout, "--timeout");
     m_timeout_text = *opt.timeout;

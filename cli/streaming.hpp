@@ -11,7 +11,7 @@
 namespace azhub::cli {
 
 struct StreamOptions {
-  std::optional<std::uint64_t> count;  // --count
+  std::optional<std::int64_t> count;  // --count (signed, so that -1 is refused, not wrapped)
   std::optional<std::string> timeout;  // --timeout, parsed by StopAfter
 };
 
@@ -22,7 +22,7 @@ void add_stream_options(CLI::App& cmd, StreamOptions& opt, const std::string& wh
 class StopAfter {
  public:
   using Clock = std::chrono::steady_clock;
-  // Throws Error(usage) for a bad --timeout or --count 0.
+  // Throws Error(usage) for a bad --timeout or a --count below 1.
   StopAfter(const StreamOptions& opt, Clock::time_point start);
 
   // The point to stop waiting at, nullopt without --timeout.

@@ -1,5 +1,4 @@
 // azhub twin get | patch | watch: the device's view of its twin.
-#include <fstream>
 #include <istream>
 #include <iterator>
 #include <sstream>

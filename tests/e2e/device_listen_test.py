@@ -101,7 +101,8 @@ class DeviceListenTest(unittest.TestCase):
     def test_bad_flags_are_exit_2(self):
         cs = du.create_device(self.emu, "listen-bad")
         for extra, message in [(["--timeout", "later"], "--timeout"),
-                               (["--count", "0"], "--count must be at least 1"),
+                               (["--count", "0"], "--count 0: must be at least 1"),
+                               (["--count", "-1"], "--count -1: must be at least 1"),
                                (["--transport", "amqp"], "--transport")]:
             with self.subTest(extra=extra):
                 r = du.run(["listen"] + du.tls_args(self.emu, cs) + extra)

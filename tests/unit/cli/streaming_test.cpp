@@ -51,6 +51,7 @@ TEST_CASE("cli::StopAfter") {
   }
   SUBCASE("bad values are usage errors") {
     CHECK_THROWS_AS(cli::StopAfter(cli::StreamOptions{0, std::nullopt}, t0), core::Error);
+    CHECK_THROWS_AS(cli::StopAfter(cli::StreamOptions{-1, std::nullopt}, t0), core::Error);
     CHECK_THROWS_AS(cli::StopAfter(cli::StreamOptions{std::nullopt, "soon"}, t0), core::Error);
   }
 }
