@@ -4,18 +4,11 @@
 
 #include <fmt/format.h>
 
-#include "core/encoding.hpp"
-#include "emulator/rest_json.hpp"
+#include "core/message_record.hpp"
 
 namespace azhub::cli {
 
-namespace {
 using nlohmann::json;
-
-json optional_string(const std::optional<std::string>& value) {
-  return value ? json(*value) : json(nullptr);
-}
-}  // namespace
 
 std::string json_line(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -28,15 +21,7 @@ json send_ack_json(const SendAckRecord& r) {
 // The members and names of a D2C record of `azhub service monitor` (the emulator's
 // d2c_to_json) that a device receives too: body and bodyEncoding, systemProperties by their long
 // names (absent ones left out) and properties.
-json c2d_json(const device::ReceivedC2dMessage& m) {
-  json app = json::object();
-  for (const auto& [name, value] : m.properties.application) app[name] = optional_string(value);
-  const bool text = emulator::is_valid_utf8(m.body);
-  return json{{"body", text ? m.body : core::base64_encode(m.body)},
-              {"bodyEncoding", text ? "utf-8" : "base64"},
-              {"systemProperties", emulator::system_properties_to_json(m.properties.system)},
-              {"properties", std::move(app)}};
-}
+json c2d_json(const device::ReceivedC2dMessage& m) { return core::message_record_json(m.body, m.properties); }
 
 std::string c2d_text(const device::ReceivedC2dMessage& m) {
   std::string out = m.body;

@@ -8,23 +8,11 @@
 #include "core/encoding.hpp"
 #include "core/error.hpp"
 #include "core/limits.hpp"
+#include "core/text.hpp"
 
 namespace azhub::core {
 namespace {
 
-constexpr std::string_view k_id_specials = "-:.+%_#*?!(),=@;$'";
-
-bool is_id_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         k_id_specials.find(c) != std::string_view::npos;
-}
-
-std::string describe_char(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  if (c == ' ') return "' ' (space)";
-  if (u < 0x20 || u >= 0x7F) return fmt::format("byte 0x{:02X}", u);
-  return fmt::format("'{}'", c);
-}
 
 bool starts_with_query_key(std::string_view segment) {
   return segment.starts_with("api-version=") || segment.starts_with("DeviceClientType=") ||
@@ -110,6 +98,12 @@ std::optional<UsernameParts> parse_mqtt_username(std::string_view username) {
   return parts;
 }
 
+bool is_identity_char(char c) {
+  constexpr std::string_view k_id_specials = "-:.+%_#*?!(),=@;$'";
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         k_id_specials.find(c) != std::string_view::npos;
+}
+
 void validate_identity_id(std::string_view id, std::string_view what) {
   if (id.empty()) throw usage_error(fmt::format("{} is empty", what));
   if (id.size() > limits::k_id_max_chars) {
@@ -117,11 +111,11 @@ void validate_identity_id(std::string_view id, std::string_view what) {
                                   id.size(), limits::k_id_max_chars));
   }
   for (char c : id) {
-    if (!is_id_char(c)) {
+    if (!is_identity_char(c)) {
       throw usage_error(
           fmt::format("{} contains {}; IoT Hub ids allow letters, digits and - : . + % _ # * ? ! ( "
                       ") , = @ ; $ '",
-                      what, describe_char(c)));
+                      what, describe_byte(c)));
     }
   }
 }
@@ -136,7 +130,7 @@ void validate_id_segment(std::string_view id, std::string_view what) {
     const auto u = static_cast<unsigned char>(c);
     if (c == '/' || u < 0x20 || u == 0x7F) {
       throw usage_error(
-          fmt::format("{} contains {}, which cannot be part of an id", what, describe_char(c)));
+          fmt::format("{} contains {}, which cannot be part of an id", what, describe_byte(c)));
     }
   }
 }

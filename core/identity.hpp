@@ -34,6 +34,10 @@ struct UsernameParts {
 // does not have the IoT Hub shape.
 [[nodiscard]] std::optional<UsernameParts> parse_mqtt_username(std::string_view username);
 
+// True for a character IoT Hub allows in device and module ids and message ids (§12.2):
+// ASCII letters, digits and - : . + % _ # * ? ! ( ) , = @ ; $ '.
+[[nodiscard]] bool is_identity_char(char c);
+
 // Throws Error(usage) naming `what` if `id` is not a valid device/module id (≤128 chars,
 // docs/protocol.md §12.2 charset).
 void validate_identity_id(std::string_view id, std::string_view what);

@@ -6,6 +6,8 @@
 
 #include "core/encoding.hpp"
 #include "core/error.hpp"
+#include "core/identity.hpp"
+#include "core/text.hpp"
 
 namespace azhub::core {
 namespace {
@@ -37,13 +39,6 @@ constexpr std::string_view k_name_specials = "!#$%&'*+-.^_`|~";
 bool is_property_name_char(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
          k_name_specials.find(c) != std::string_view::npos;
-}
-
-std::string describe_byte(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  if (c == ' ') return "' ' (space)";
-  if (u < 0x20 || u >= 0x7F) return fmt::format("byte 0x{:02X}", u);
-  return fmt::format("'{}'", c);
 }
 
 // Shown in messages: printable ASCII as is, other bytes as \xNN, at most 64 characters.
@@ -136,9 +131,7 @@ void validate_system_properties(const SystemProperties& system) {
                       mid.size(), limits::k_id_max_chars));
     }
     for (char c : mid) {
-      const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                      std::string_view("-:.+%_#*?!(),=@;$'").find(c) != std::string_view::npos;
-      if (!ok) {
+      if (!is_identity_char(c)) {
         throw usage_error(
             fmt::format("message id ($.mid) contains {}; IoT Hub allows letters, digits and "
                         "- : . + % _ # * ? ! ( ) , = @ ; $ '",

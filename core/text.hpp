@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include <fmt/format.h>
+
 namespace azhub::core {
 
 [[nodiscard]] constexpr char ascii_lower(char c) noexcept {
@@ -20,6 +22,14 @@ namespace azhub::core {
 // True when `text` starts with `prefix`, ignoring ASCII case.
 [[nodiscard]] constexpr bool istarts_with(std::string_view text, std::string_view prefix) noexcept {
   return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
+
+// How an error message shows one byte of user input: "'x'", "' ' (space)" or "byte 0x1F".
+[[nodiscard]] inline std::string describe_byte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (c == ' ') return "' ' (space)";
+  if (u < 0x20 || u >= 0x7F) return fmt::format("byte 0x{:02X}", u);
+  return fmt::format("'{}'", c);
 }
 
 // `text` with ASCII letters lowered.

@@ -8,6 +8,7 @@
 #include "core/encoding.hpp"
 #include "core/error.hpp"
 #include "core/identity.hpp"
+#include "core/message_record.hpp"
 
 namespace azhub::emulator {
 namespace {
@@ -210,79 +211,13 @@ nlohmann::json build_twin_write(const nlohmann::json& body, bool replace) {
   return out;
 }
 
-bool is_valid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  const auto n = text.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1Fu;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0Fu;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(text[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
-      return false;  // overlong
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
-}
-
-nlohmann::json system_properties_to_json(const core::SystemProperties& s) {
-  json out = json::object();
-  const auto put = [&out](const char* name, const std::optional<std::string>& value) {
-    if (value) out[name] = *value;
-  };
-  put("messageId", s.message_id);
-  put("correlationId", s.correlation_id);
-  put("userId", s.user_id);
-  put("contentType", s.content_type);
-  put("contentEncoding", s.content_encoding);
-  put("expiryTimeUtc", s.expiry);
-  put("to", s.to);
-  put("creationTimeUtc", s.creation_time);
-  put("subject", s.subject);
-  put("outputName", s.output_name);
-  put("ack", s.ack);
-  return out;
-}
-
 nlohmann::json d2c_to_json(const D2cMessage& message) {
   json out;
   out["sequenceNumber"] = message.sequence_number;
   out["enqueuedTime"] = format_rest_time(message.enqueued_ms, "0001-01-01T00:00:00Z");
   out["deviceId"] = message.source.device_id;
   out["moduleId"] = optional_string(message.source.module_id);
-  if (is_valid_utf8(message.body)) {
-    out["body"] = message.body;
-    out["bodyEncoding"] = "utf-8";
-  } else {
-    out["body"] = core::base64_encode(message.body);
-    out["bodyEncoding"] = "base64";
-  }
-  out["systemProperties"] = system_properties_to_json(message.properties.system);
-  json props = json::object();
-  for (const auto& [name, value] : message.properties.application)
-    props[name] = value ? json(*value) : json(nullptr);
-  out["properties"] = std::move(props);
+  out.update(core::message_record_json(message.body, message.properties));
   return out;
 }
 

@@ -54,15 +54,7 @@ void apply_identity_update(IdentityRecord& record, const IdentityUpdate& update)
 // A captured D2C message as the emulator paths return it:
 // {"sequenceNumber","enqueuedTime","deviceId","moduleId","body","bodyEncoding",
 //  "systemProperties":{...},"properties":{...}}. The body is text when it is valid UTF-8,
-// else base64 with "bodyEncoding":"base64".
+// else base64 with "bodyEncoding":"base64" (core::message_record_json, which azhub listen prints).
 [[nodiscard]] nlohmann::json d2c_to_json(const D2cMessage& message);
-
-// True when `text` is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF).
-[[nodiscard]] bool is_valid_utf8(std::string_view text);
-
-// The system properties as a JSON object keyed by their long names (messageId,
-// correlationId, userId, contentType, contentEncoding, expiryTimeUtc, to, creationTimeUtc,
-// subject, outputName, ack); absent ones are left out.
-[[nodiscard]] nlohmann::json system_properties_to_json(const core::SystemProperties& system);
 
 }  // namespace azhub::emulator

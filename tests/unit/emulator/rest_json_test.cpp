@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "core/message_record.hpp"
+
 #include "core/error.hpp"
 
 using namespace azhub::emulator;
@@ -249,24 +251,13 @@ TEST_CASE("emulator::d2c_to_json") {
   }
 }
 
-TEST_CASE("emulator::is_valid_utf8") {
-  CHECK(is_valid_utf8(""));
-  CHECK(is_valid_utf8("plain"));
-  CHECK(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
-  CHECK_FALSE(is_valid_utf8("\xc3"));              // truncated
-  CHECK_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong
-  CHECK_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
-  CHECK_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // > U+10FFFF
-  CHECK_FALSE(is_valid_utf8("\xff"));
-  CHECK_FALSE(is_valid_utf8("a\x80"));
-}
 
 TEST_CASE("emulator::system_properties_to_json") {
   azhub::core::SystemProperties s;
-  CHECK(system_properties_to_json(s) == json::object());
+  CHECK(azhub::core::system_properties_to_json(s) == json::object());
   s.correlation_id = "c";
   s.expiry = "2030-01-01T00:00:00Z";
   s.ack = "full";
-  CHECK(system_properties_to_json(s) ==
+  CHECK(azhub::core::system_properties_to_json(s) ==
         json{{"correlationId", "c"}, {"expiryTimeUtc", "2030-01-01T00:00:00Z"}, {"ack", "full"}});
 }
