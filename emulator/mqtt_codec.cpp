@@ -111,9 +111,11 @@ Connect parse_connect(Reader& r) {
   Connect c;
   c.protocol_name = r.utf8("protocol name");
   c.protocol_level = r.byte("protocol level");
-  // Anything but MQTT 3.1.1 is refused by the session (CONNACK 1); only the name is checked
-  // here, since MQTT 3.1 ("MQIsdp") has a different layout.
-  if (c.protocol_name != "MQTT") throw Bad{"protocol name is not MQTT"};
+  // Anything but MQTT 3.1.1 is refused by the session with CONNACK 1 (unacceptable protocol
+  // version, MQTT 3.1.1 §3.1.2.2; docs/protocol.md §2.2). MQTT 3.1's CONNECT ("MQIsdp", level 3)
+  // has the same layout, so Paho's default retry of a refused CONNECT as 3.1 gets that CONNACK
+  // too, not a bare close; any other name is not MQTT at all.
+  if (c.protocol_name != "MQTT" && c.protocol_name != "MQIsdp") throw Bad{"protocol name is not MQTT"};
   std::uint8_t flags = r.byte("connect flags");
   if ((flags & 0x01) != 0) throw Bad{"reserved connect flag set"};
   c.clean_session = (flags & 0x02) != 0;

@@ -98,6 +98,14 @@ class ConnectTest(unittest.TestCase):
         self.assertEqual(c.read_packet().raw, b"\x20\x02\x00\x01")
         c.expect_closed()
 
+    def test_answers_an_mqtt_3_1_connect_with_connack_1(self):
+        # Paho's MQTTVERSION_DEFAULT retries a refused 3.1.1 CONNECT as 3.1 ("MQIsdp", level 3).
+        c = EMU.mqtt("mqtts")
+        c.send_raw(encode_connect("dev1", mqtt_username(EMU.host_name, "dev1"), token("dev1"),
+                                  protocol_name="MQIsdp", protocol_level=3))
+        self.assertEqual(c.read_packet().raw, b"\x20\x02\x00\x01")
+        c.expect_closed()
+
     def test_policy_token_with_device_connect(self):
         policy_key = None
         # The device policy's key is not printed; iothubowner has DeviceConnect too.
