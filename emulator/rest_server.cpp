@@ -163,12 +163,16 @@ void RestServer::reply(const std::shared_ptr<HttpExchange>& exchange,
     response.result(static_cast<unsigned>(error.http_status()));
     response.set("iothub-errorcode", std::string(hub_error_header(error.error_code())));
     response.set(http::field::content_type, "application/json; charset=utf-8");
-    if (error.error_code() == 405000) {
-      if (const auto route = parse_rest_route(view(request.target())))
-        response.set(http::field::allow, rest_allowed_methods(route->resource));
+    std::optional<RestRoute> route;
+    try {
+      route = parse_rest_route(view(request.target()));
+    } catch (const core::Error&) {
+      // a malformed path: the JSON form
     }
-    response.body() = build_rest_error_body(
-        error, request_id, core::format_iso8601(m_clock.now_unix_ms(), true));
+    if (error.error_code() == 405000 && route)
+      response.set(http::field::allow, rest_allowed_methods(route->resource));
+    const auto form = route ? error_body_form(route->resource) : ErrorBodyForm::json;
+    response.body() = build_rest_error_body(error, form, request_id, m_clock.now_unix_ms());
   } else {
     response.result(result.status);
     if (result.etag) response.set(http::field::etag, fmt::format("\"{}\"", *result.etag));

@@ -57,6 +57,27 @@ class ConnectionClosed(Exception):
 # --------------------------------------------------------------------------------------------
 # SAS tokens (docs/protocol.md §3)
 
+def hub_error(body):
+    """The error in an IoT Hub error body of either form (docs/protocol.md §12.3), as
+    {"form", "name", "message", "errorCode", "trackingId"}: the registry form
+    {"Message":"ErrorCode:{Name};{text}","ExceptionMessage":"Tracking ID:{id}-G:0-TimeStamp:..."}
+    (registry and twin paths; no numeric code, "errorCode" is None) or the JSON form
+    {"Message":"{\"errorCode\":…}","ExceptionMessage":""} (everything else)."""
+    assert isinstance(body, dict) and list(body) == ["Message", "ExceptionMessage"], body
+    message = body["Message"]
+    if message.startswith("ErrorCode:"):
+        name, _, text = message[len("ErrorCode:"):].partition(";")
+        exc = body["ExceptionMessage"]
+        assert exc.startswith("Tracking ID:") and "-G:0-TimeStamp:" in exc, exc
+        tracking = exc[len("Tracking ID:"):exc.index("-G:0-TimeStamp:")]
+        return {"form": "registry", "name": name, "message": text, "errorCode": None, "trackingId": tracking}
+    assert body["ExceptionMessage"] == "", body
+    inner = json.loads(message)
+    assert list(inner) == ["errorCode", "trackingId", "message", "info", "timestampUtc"], inner
+    return {"form": "json", "name": None, "message": inner["message"], "errorCode": inner["errorCode"],
+            "trackingId": inner["trackingId"], "info": inner["info"], "timestampUtc": inner["timestampUtc"]}
+
+
 def sas_token(resource_uri, key_b64, expiry, policy=None):
     """SharedAccessSignature for the unencoded resource_uri, signed with key_b64."""
     sr = urllib.parse.quote(resource_uri, safe="")

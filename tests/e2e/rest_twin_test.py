@@ -7,7 +7,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Emulator  # noqa: E402
+from harness import Emulator, hub_error  # noqa: E402
 
 EMU = None
 DESIRED = "$iothub/twin/PATCH/properties/desired/#"
@@ -23,7 +23,10 @@ def tearDownModule():
 
 
 def error_code(body):
-    return json.loads(body["Message"])["errorCode"]
+    """The error name of a twin path's error body (the registry form, harness.hub_error)."""
+    error = hub_error(body)
+    assert error["form"] == "registry", body
+    return error["name"]
 
 
 class Twins(unittest.TestCase):
@@ -61,7 +64,7 @@ class Twins(unittest.TestCase):
                                          headers={"If-Match": '"AAAAAAAAAAA="'})
         self.assertEqual(status, 412, body)
         self.assertEqual(headers["iothub-errorcode"], "PreconditionFailed")
-        self.assertEqual(error_code(body), 412001)
+        self.assertEqual(error_code(body), "PreconditionFailed")
 
         patch = {"tags": {"floor": "2"},
                  "properties": {"desired": {"telemetry": {"interval": 5}, "mode": "eco"}}}
@@ -134,7 +137,7 @@ class Twins(unittest.TestCase):
         status, _, body = EMU.rest("PUT", "/twins/dev3", {"tags": {}},
                                    headers={"If-Match": '"%s"' % twin["etag"]})
         self.assertEqual(status, 412, body)
-        self.assertEqual(error_code(body), 412001)
+        self.assertEqual(error_code(body), "PreconditionFailed")
         c.disconnect()
 
     def test_invalid_writes(self):
@@ -162,12 +165,12 @@ class Twins(unittest.TestCase):
                 status, headers, resp = EMU.rest("PATCH", "/twins/dev1", body)
                 self.assertEqual(status, 400, resp)
                 self.assertEqual(headers["iothub-errorcode"], "ArgumentInvalid")
-                inner = json.loads(resp["Message"])
-                self.assertEqual(inner["errorCode"], 400004)
+                inner = hub_error(resp)
+                self.assertEqual(inner["name"], "ArgumentInvalid")
                 self.assertIn(fragment, inner["message"])
         status, _, resp = EMU.rest("PATCH", "/twins/dev1", raw="{not json")
         self.assertEqual(status, 400, resp)
-        self.assertEqual(error_code(resp), 400004)
+        self.assertEqual(error_code(resp), "ArgumentInvalid")
 
     def test_unknown_twins(self):
         for method in ("GET", "PATCH", "PUT"):
@@ -175,10 +178,10 @@ class Twins(unittest.TestCase):
                                              None if method == "GET" else {"tags": {}})
             self.assertEqual(status, 404, body)
             self.assertEqual(headers["iothub-errorcode"], "DeviceNotFound")
-            self.assertEqual(error_code(body), 404001)
+            self.assertEqual(error_code(body), "DeviceNotFound")
         status, _, body = EMU.rest("GET", "/twins/dev1/modules/nope")
         self.assertEqual(status, 404, body)
-        self.assertEqual(error_code(body), 404010)
+        self.assertEqual(error_code(body), "ModuleNotFound")
 
     def test_module_twin(self):
         status, _, mod = EMU.rest("PUT", "/devices/dev1/modules/tm", {})

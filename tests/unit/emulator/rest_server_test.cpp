@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 #include <variant>
 
@@ -122,15 +123,26 @@ struct Fixture {
 
 json body_of(const FakeExchange& e) { return json::parse(e.response.body()); }
 
-json inner_error(const FakeExchange& e) {
-  const auto outer = body_of(e);
-  CHECK(outer.at("ExceptionMessage") == "");
-  return json::parse(outer.at("Message").get<std::string>());
-}
 
 std::string header(const FakeExchange& e, std::string_view name) {
   const auto it = e.response.find(boost::beast::string_view(name.data(), name.size()));
   return it == e.response.end() ? std::string() : std::string(it->value());
+}
+
+// The error of either body form (docs/protocol.md §12.3) as {"errorCode","message"}: registry
+// and twin paths give "ErrorCode:{Name};{text}", the code then comes from core's table.
+json inner_error(const FakeExchange& e) {
+  const auto outer = body_of(e);
+  const auto message = outer.at("Message").get<std::string>();
+  if (message.rfind("ErrorCode:", 0) == 0) {
+    CHECK(outer.at("ExceptionMessage").get<std::string>().rfind("Tracking ID:", 0) == 0);
+    const auto semi = message.find(';');
+    const auto name = message.substr(10, semi - 10);
+    CHECK(header(e, "iothub-errorcode") == name);
+    return json{{"errorCode", azhub::core::code_of(name).value_or(0)}, {"message", message.substr(semi + 1)}};
+  }
+  CHECK(outer.at("ExceptionMessage") == "");
+  return json::parse(message);
 }
 
 }  // namespace
@@ -144,10 +156,19 @@ TEST_CASE("emulator::RestServer pipeline") {
     CHECK(body_of(*e) == json{{"status", "ok"}, {"hostName", "hub.example"}});
     CHECK(header(*e, "x-ms-request-id").size() == 36);
   }
-  SUBCASE("no token: 401002 in the current error form") {
+  SUBCASE("no token on a registry path: 401002 in the registry error form") {
     const auto e = f.call(http::verb::get, "/devices/dev1?api-version=1", {}, {}, false);
     CHECK(e->response.result_int() == 401);
     CHECK(header(*e, "iothub-errorcode") == "IotHubUnauthorizedAccess");
+    CHECK(inner_error(*e).at("errorCode") == 401002);
+    std::string id = header(*e, "x-ms-request-id");
+    id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
+    CHECK(body_of(*e).at("ExceptionMessage") ==
+          "Tracking ID:" + id + "-G:0-TimeStamp:01/15/2027 08:00:00");
+  }
+  SUBCASE("no token on method invoke: 401002 in the JSON error form") {
+    const auto e = f.call(http::verb::post, "/twins/dev1/methods?api-version=1", "{}", {}, false);
+    CHECK(e->response.result_int() == 401);
     const auto inner = inner_error(*e);
     CHECK(inner.at("errorCode") == 401002);
     CHECK(inner.at("trackingId") == header(*e, "x-ms-request-id"));
