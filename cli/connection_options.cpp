@@ -275,7 +275,8 @@ void add_device_connection_options(CLI::App& cmd, DeviceConnectionOptions& opt) 
   cmd.add_option("--cert-key", opt.identity.cert_key_file, "Private key of --cert (PEM)")
       ->type_name("FILE")->group(group);
   cmd.add_option("--token-command", opt.identity.token_command,
-                 "Run CMD through /bin/sh at every (re)connect; its stdout is the SAS token")
+                 fmt::format("Run CMD through /bin/sh at every (re)connect; its stdout is the SAS "
+                             "token (stopped after {} s)", device::k_token_command_timeout.count()))
       ->type_name("CMD")->group(group);
   cmd.add_option("--token-ttl", opt.token_ttl,
                  "Lifetime of tokens made from a key (renewed at 80 %)")
@@ -339,7 +340,7 @@ device::DeviceSettings resolve_device_settings(const DeviceConnectionOptions& op
     throw usage_error(fmt::format("--token-command cannot be combined with {}",
                                   conn.x509 ? "X.509" : conn.sas_token ? "a SAS token" : "a key"));
   if (conn.token_command) {
-    s.credentials = device::make_command_credentials(*conn.token_command);
+    s.credentials = device::make_command_credentials(*conn.token_command, io.interrupted);
   } else if (conn.x509) {
     s.credentials = device::make_x509_credentials();
   } else if (conn.sas_token) {

@@ -22,6 +22,7 @@ struct Io {
   std::ostream& err;
   std::istream& in;
   Env env;
+  int in_fd = -1;  // the descriptor behind `in` (main: 0), for reads that must see Ctrl-C
   OutputFormat format = OutputFormat::text;
   int verbosity = 0;                          // -v count
   bool stdout_is_terminal = false;

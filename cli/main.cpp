@@ -29,8 +29,10 @@ bool g_stdout_closed = false;              // azhub was started with stdout clos
 
 extern "C" void on_signal(int) { g_interrupted.store(true); }
 
-// SIGINT and SIGTERM without SA_RESTART: a blocking read (send --lines on a terminal) returns
-// EINTR at once instead of waiting for the next line.
+// SIGINT and SIGTERM without SA_RESTART: a blocking call on the thread the signal lands on
+// returns EINTR at once. The signal may land on any thread (Paho's too), so the waits that must
+// end on Ctrl-C (send --lines reading stdin, cli/line_reader.cpp; a handler or token command,
+// device/subprocess.cpp; DeviceClient's pump) also look at the flag at short intervals.
 void install_signal_handlers() {
   struct sigaction action {};
   action.sa_handler = on_signal;
@@ -114,6 +116,7 @@ int main(int argc, char** argv) {
 
   Io io{std::cout, std::cerr, std::cin, azhub::cli::process_env()};
   io.interrupted = &g_interrupted;
+  io.in_fd = STDIN_FILENO;
   io.now_unix_ms = [] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())

@@ -8,8 +8,8 @@
 #include "cli/connection_options.hpp"
 #include "cli/output.hpp"
 #include "cli/streaming.hpp"
-#include "cli/subprocess.hpp"
 #include "device/device_client.hpp"
+#include "device/subprocess.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/limits.hpp"
@@ -44,11 +44,20 @@ std::string error_payload(std::string_view message) {
   return nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+Answer interrupted_answer() {
+  return {503, error_payload("azhub method serve was interrupted"), "interrupted"};
+}
+
 Answer run_handler(const MethodOptions& opt, std::chrono::milliseconds timeout,
-                   const device::IncomingMethodCall& call) {
-  ProcessResult result = run_shell(*opt.handler, call.payload,
-                                   {{"AZHUB_METHOD_NAME", call.name}, {"AZHUB_REQUEST_ID", call.rid}},
-                                   timeout);
+                   const device::IncomingMethodCall& call, const Io& io) {
+  device::ShellRequest request;
+  request.input = call.payload;
+  request.env = {{"AZHUB_METHOD_NAME", call.name}, {"AZHUB_REQUEST_ID", call.rid}};
+  request.timeout = timeout;
+  request.interrupted = io.interrupted;
+  device::ProcessResult result = device::run_shell(*opt.handler, request);
+  // Ctrl-C stopped the handler: answer at once, as for the calls drained while stopping.
+  if (result.interrupted) return interrupted_answer();
   if (result.timed_out)
     return {504, error_payload(fmt::format("handler timed out after {}", opt.handler_timeout)), "timed out"};
   if (result.exit_code != 0) {
@@ -105,13 +114,13 @@ void run_method_serve(const MethodOptions& opt, Io& io) {
     Answer answer;
     if (client.interrupted()) {
       // Stopping on Ctrl-C: answer at once rather than leave the caller to its timeout.
-      answer = {503, error_payload("azhub method serve was interrupted"), "interrupted"};
+      answer = interrupted_answer();
     } else if (!opt.methods.empty() &&
                std::find(opt.methods.begin(), opt.methods.end(), call.name) == opt.methods.end()) {
       answer = {404, error_payload(fmt::format("method '{}' is not handled by this device", call.name)),
                 "not handled"};
     } else if (opt.handler) {
-      answer = run_handler(opt, handler_timeout, call);
+      answer = run_handler(opt, handler_timeout, call, io);
     } else {
       answer = {opt.status.value_or(200), opt.payload.value_or("null"), "fixed"};
     }
@@ -149,7 +158,7 @@ void add_method_command(CLI::App& app, Io& io) {
                     "Run CMD via /bin/sh per call: payload on stdin, env AZHUB_METHOD_NAME and "
                     "AZHUB_REQUEST_ID; stdout (JSON) is the response; exit 0 -> 200, else 500")
       ->type_name("CMD");
-  serve->add_option("--handler-timeout", opt->handler_timeout, "Kill the handler after DURATION (answer 504)")
+  serve->add_option("--handler-timeout", opt->handler_timeout, "Stop the handler (its process group) after DURATION and answer 504")
       ->type_name("DURATION");
   serve->add_option("--status", opt->status, "Answer every call with this status")->type_name("N");
   serve->add_option("--payload", opt->payload, "Answer every call with this JSON payload")->type_name("JSON");

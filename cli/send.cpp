@@ -13,6 +13,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/connection_options.hpp"
+#include "cli/line_reader.hpp"
 #include "cli/message_template.hpp"
 #include "cli/output.hpp"
 #include "device/device_client.hpp"
@@ -177,7 +178,7 @@ void run_send(const SendOptions& opt, Io& io) {
   Progress progress(io);
   const auto start = Clock::now();
   std::uint64_t sent = 0;
-  std::string line;
+  LineReader lines(io);
   for (std::uint64_t seq = 1; !opt.lines || !opt.count || seq <= plan.count; ++seq) {
     if (!opt.lines && seq > plan.count) break;
     if (client.interrupted()) break;
@@ -186,9 +187,11 @@ void run_send(const SendOptions& opt, Io& io) {
     const std::int64_t now = io.now_unix_ms();
     std::string body;
     if (opt.lines) {
-      if (!std::getline(io.in, line)) break;
-      body = std::move(line);
-      line.clear();
+      // Ends at the end of stdin, or on Ctrl-C while waiting for a line (then below: what was
+      // sent is awaited for 2 s, exit 130).
+      std::optional<std::string> line = lines.next();
+      if (!line) break;
+      body = std::move(*line);
     } else {
       body = render_template(plan.body, seq, now);
     }

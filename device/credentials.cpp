@@ -1,15 +1,12 @@
 #include "device/credentials.hpp"
 
-#include <sys/wait.h>
-
-#include <cstdio>
-#include <memory>
 #include <utility>
 
 #include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "core/sas.hpp"
+#include "device/subprocess.hpp"
 
 namespace azhub::device {
 
@@ -34,19 +31,30 @@ CredentialSource make_fixed_credentials(std::string token) {
   return [token = std::move(token)](std::int64_t) { return Credential{token, token_expiry(token), false}; };
 }
 
-CredentialSource make_command_credentials(std::string command) {
-  return [command = std::move(command)](std::int64_t) {
-    std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
-    if (!pipe) throw Error(ExitCode::connect, "--token-command: could not run the command");
-    std::string out;
-    char buffer[4096];
-    std::size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe.get())) > 0) out.append(buffer, n);
-    const int status = ::pclose(pipe.release());
-    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+CredentialSource make_command_credentials(std::string command, const std::atomic<bool>* interrupted,
+                                          std::chrono::milliseconds timeout) {
+  return [command = std::move(command), interrupted, timeout](std::int64_t) {
+    ShellRequest request;
+    request.timeout = timeout;
+    request.interrupted = interrupted;
+    request.capture_err = false;  // its diagnostics are the user's to see
+    ProcessResult result;
+    try {
+      result = run_shell(command, request);
+    } catch (const Error& e) {
+      throw Error(ExitCode::connect, fmt::format("--token-command: {}", e.what()));
+    }
+    if (result.interrupted) throw Error(ExitCode::interrupted, "--token-command: interrupted");
+    if (result.timed_out)
       throw Error(ExitCode::connect,
-                  fmt::format("--token-command failed (exit status {})",
-                              WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+                  timeout.count() % 1000 == 0
+                      ? fmt::format("--token-command timed out after {} s (stopped)", timeout.count() / 1000)
+                      : fmt::format("--token-command timed out after {} ms (stopped)", timeout.count()));
+    if (result.signal != 0)
+      throw Error(ExitCode::connect, fmt::format("--token-command failed (killed by signal {})", result.signal));
+    if (result.exit_code != 0)
+      throw Error(ExitCode::connect, fmt::format("--token-command failed (exit status {})", result.exit_code));
+    std::string& out = result.out;
     const auto first = out.find_first_not_of(" \t\r\n");
     const auto last = out.find_last_not_of(" \t\r\n");
     if (first == std::string::npos)

@@ -1,6 +1,8 @@
 #pragma once
 // Where the CONNECT password comes from at every (re)connect: a SAS token made from a key, a
 // fixed token, the output of --token-command, or nothing (X.509). (docs/protocol.md §2.2, §3)
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -28,8 +30,17 @@ using CredentialSource = std::function<Credential(std::int64_t now_unix_ms)>;
 // Always the same `token`; its `se` is read so that expiry can be reported.
 [[nodiscard]] CredentialSource make_fixed_credentials(std::string token);
 
-// Runs `command` through /bin/sh at every connect; its trimmed stdout is the token.
-[[nodiscard]] CredentialSource make_command_credentials(std::string command);
+// How long --token-command may run before it is stopped (azhub-send(1) and the other device
+// commands' pages say so).
+inline constexpr std::chrono::seconds k_token_command_timeout{30};
+
+// Runs `command` through /bin/sh (device/subprocess.hpp) at every connect; its trimmed stdout is
+// the token. Its stdin is empty, its stderr is azhub's. Throws Error(connect) with one line that
+// never holds its output when it fails, prints nothing or runs longer than `timeout` (its process
+// group is then stopped), and Error(interrupted) when `interrupted` is set while it runs.
+[[nodiscard]] CredentialSource make_command_credentials(
+    std::string command, const std::atomic<bool>* interrupted = nullptr,
+    std::chrono::milliseconds timeout = k_token_command_timeout);
 
 // No password: the TLS client certificate authenticates.
 [[nodiscard]] CredentialSource make_x509_credentials();

@@ -19,18 +19,17 @@ using namespace std::chrono_literals;
 namespace {
 // How often a waiting call looks at the Ctrl-C flag.
 constexpr auto k_interrupt_poll = 100ms;
-// Paho return code for "maxInflight reached": try again after the next acknowledgement.
-constexpr int k_paho_max_inflight = -4;
-constexpr int k_paho_disconnected = -3;
-// Paho return code for "its command queue is full" (createOptions.maxBufferedMessages).
-constexpr int k_paho_max_buffered = -12;
 
-bool busy(int rc) { return rc == k_paho_max_inflight || rc == k_paho_max_buffered || rc == k_paho_disconnected; }
+bool retryable_connect_failure(const std::optional<ConnackCode>& connack) {
+  // No CONNACK is a transport failure (TCP refused, TLS, timeout): the hub may be back soon.
+  // So is "server unavailable". The other refusals will not change by retrying.
+  return !connack || *connack == ConnackCode::server_unavailable;
+}
 
-bool retryable_connect_failure(int code) {
-  // Negative codes are transport failures (TCP refused, TLS, timeout): the hub may be back soon.
-  // CONNACK 3 is "server unavailable". 1, 2, 4 and 5 will not change by retrying.
-  return code < 0 || code == 3;
+// The failure text of a connect_failed event: the transport's, else the CONNACK's.
+std::string failure_text(const MqttEvent& event) {
+  if (!event.text.empty()) return event.text;
+  return event.connack ? refusal_text(*event.connack) : std::string("connection failed");
 }
 }  // namespace
 
@@ -40,10 +39,14 @@ std::string server_uri(const DeviceSettings& s) {
   return fmt::format("{}://{}:{}", s.tls ? "ssl" : "tcp", s.connect_host, s.port);
 }
 
-DeviceClient::DeviceClient(DeviceSettings settings)
+DeviceClient::DeviceClient(DeviceSettings settings) : DeviceClient(std::move(settings), nullptr) {}
+
+DeviceClient::DeviceClient(DeviceSettings settings, std::unique_ptr<MqttTransport> transport)
     : m_settings(std::move(settings)),
+      m_conn(std::move(transport)),
       m_backoff(m_settings.backoff_initial, m_settings.backoff_max),
       m_window(m_settings.window) {
+  if (!m_settings.steady_now) m_settings.steady_now = [] { return Clock::now(); };
   if (!m_settings.now_unix_ms)
     m_settings.now_unix_ms = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -51,6 +54,7 @@ DeviceClient::DeviceClient(DeviceSettings settings)
           .count();
     };
   if (!m_settings.jitter) m_settings.jitter = [] { return 0.5; };
+  if (m_conn) return;
   MqttSettings mqtt;
   mqtt.server_uri = server_uri(m_settings);
   mqtt.client_id = core::mqtt_client_id(m_settings.identity);
@@ -87,7 +91,7 @@ void DeviceClient::start_connect() {
   m_renewable = credential.renewable;
   if (credential.expiry && credential.renewable) {
     const std::int64_t renew_ms = renewal_time_ms(now_ms, *credential.expiry);
-    m_renew_at = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(renew_ms - now_ms, 1000));
+    m_renew_at = now() + std::chrono::milliseconds(std::max<std::int64_t>(renew_ms - now_ms, 1000));
     trace(2, fmt::format("token expires at {} (in {} ms); renewing in {} ms", *credential.expiry,
                          *credential.expiry * 1000 - now_ms, renew_ms - now_ms));
   }
@@ -96,10 +100,10 @@ void DeviceClient::start_connect() {
       m_settings.model_id ? std::optional<std::string_view>(*m_settings.model_id) : std::nullopt);
   trace(2, fmt::format("connecting to {} as {}", server_uri(m_settings), username));
   m_state = State::connecting;
-  m_generation = m_conn->connect(username, std::move(credential.password), m_settings.keep_alive_s,
-                                 static_cast<int>(std::max<long long>(
-                                     1, std::chrono::duration_cast<std::chrono::seconds>(
-                                            m_settings.connect_timeout).count())));
+  m_generation = m_conn->connect(ConnectRequest{
+      username, std::move(credential.password), m_settings.keep_alive_s,
+      static_cast<int>(std::max<long long>(
+          1, std::chrono::duration_cast<std::chrono::seconds>(m_settings.connect_timeout).count()))});
 }
 
 void DeviceClient::connect() {
@@ -118,9 +122,14 @@ void DeviceClient::connect() {
 void DeviceClient::on_ready() {
   m_state = State::ready;
   m_backoff.reset();
-  // Twin requests are QoS 0: any that were waiting when the connection dropped are asked again.
+  // Twin requests are QoS 0: any that were waiting when the connection dropped are asked again,
+  // first and once each (a copy still queued from before the drop is replaced).
+  std::erase_if(m_control, [](const ControlPublish& p) { return !p.twin_rid.empty(); });
+  std::vector<ControlPublish> again;
   for (const auto& [rid, request] : m_requests.pending())
-    m_control.emplace_front(request.topic, request.payload);
+    again.push_back(ControlPublish{request.topic, request.payload, rid});
+  m_control.insert(m_control.begin(), std::make_move_iterator(again.begin()),
+                   std::make_move_iterator(again.end()));
   if (m_want_desired && m_connections > 1) {
     // Desired patches are not queued for offline devices (docs/protocol.md §7.3): re-read the
     // twin, report what changed meanwhile, and drop notifications at or below that version.
@@ -133,7 +142,7 @@ void DeviceClient::on_lost(std::string_view why) {
   const std::size_t resend = m_window.requeue_all();
   m_control_tokens.clear();
   const auto delay = m_backoff.next(m_settings.jitter());
-  m_retry_at = Clock::now() + delay;
+  m_retry_at = now() + delay;
   m_state = State::backing_off;
   trace(1, fmt::format("connection to {} lost ({}); {} message(s) to resend; reconnecting in {} ms",
                        where(), why.empty() ? "no reason given" : why, resend, delay.count()));
@@ -170,34 +179,33 @@ void DeviceClient::handle(MqttEvent& event) {
         on_ready();
       } else {
         m_state = State::subscribing;
-        if (m_conn->subscribe(filters, 1, m_subscribe_token) != 0) on_lost("subscribe refused");
+        if (m_conn->subscribe(filters, 1, m_subscribe_token) != SendResult::ok) on_lost("subscribe refused");
       }
       break;
     }
     case Kind::connect_failed: {
-      const std::string text = MqttConnection::describe(event.code);
+      const bool not_authorized = event.connack == ConnackCode::not_authorized;
       if (m_state == State::connecting && m_connections == 0) {
-        m_fatal = event.code == 5 ? fmt::format("could not connect to {}: not authorized (CONNACK 5): "
-                                                "the hub refused the key, token or certificate",
-                                                where())
-                                  : fmt::format("could not connect to {}: {}", where(),
-                                                event.topic.empty() ? text : event.topic);
+        m_fatal = not_authorized ? fmt::format("could not connect to {}: not authorized (CONNACK 5): "
+                                               "the hub refused the key, token or certificate",
+                                               where())
+                                 : fmt::format("could not connect to {}: {}", where(), failure_text(event));
         m_state = State::backing_off;
-      } else if (event.code == 5 && m_renewable && ++m_refusals <= 3) {
+      } else if (not_authorized && m_renewable && ++m_refusals < 3) {
         // A token made a moment ago can still arrive late (slow reconnect, clock steps): a
         // fresh one is made for the next attempt. Three refusals in a row are final.
         on_lost("not authorized (CONNACK 5)");
-      } else if (!retryable_connect_failure(event.code)) {
+      } else if (!retryable_connect_failure(event.connack)) {
         m_fatal = fmt::format("reconnecting to {}: {}", where(),
-                              event.code == 5 ? "not authorized (CONNACK 5)" : text);
-        m_fatal_code = event.code;
+                              not_authorized ? "not authorized (CONNACK 5)" : refusal_text(*event.connack));
+        m_fatal_code = static_cast<int>(*event.connack);
       } else {
-        on_lost(event.topic.empty() ? text : event.topic);
+        on_lost(failure_text(event));
       }
       break;
     }
     case Kind::connection_lost:
-      if (m_state == State::ready || m_state == State::subscribing) on_lost(event.topic);
+      if (m_state == State::ready || m_state == State::subscribing) on_lost(event.text);
       if (m_state == State::renewing) finish_renewal();
       break;
     case Kind::disconnected:
@@ -217,7 +225,7 @@ void DeviceClient::handle(MqttEvent& event) {
         const auto it = m_enqueued_at.find(message->seq);
         TelemetryAck ack{message->seq, Clock::duration{}, message->attempts};
         if (it != m_enqueued_at.end()) {
-          ack.latency = Clock::now() - it->second;
+          ack.latency = now() - it->second;
           m_enqueued_at.erase(it);
         }
         if (m_ack_handler) m_ack_handler(ack);
@@ -225,7 +233,7 @@ void DeviceClient::handle(MqttEvent& event) {
       break;
     case Kind::subscribed:
       if (event.token == m_subscribe_token && m_state == State::subscribing) {
-        if (event.code == 0x80) {
+        if (event.refused) {
           m_fatal = "the hub refused the subscriptions";
           m_fatal_code = -1;
         } else {
@@ -272,7 +280,7 @@ void DeviceClient::handle_message(MqttEvent& event) {
         return;
       }
       m_twin_results[response->rid] = TwinResult{response->status, response->version,
-                                                 std::move(event.payload)};
+                                                 std::move(event.payload), {}};
       return;
     }
     if (auto version = core::parse_twin_desired_topic(event.topic)) {
@@ -300,7 +308,7 @@ void DeviceClient::handle_message(MqttEvent& event) {
 // --- the pump ----------------------------------------------------------------------------------
 
 void DeviceClient::pump(Deadline deadline) {
-  auto wake = Clock::now() + k_interrupt_poll;
+  auto wake = now() + k_interrupt_poll;
   if (deadline && *deadline < wake) wake = *deadline;
   if (m_state == State::backing_off && m_retry_at < wake) wake = m_retry_at;
   if (m_state == State::ready && m_renew_at && *m_renew_at < wake) wake = *m_renew_at;
@@ -318,47 +326,68 @@ void DeviceClient::pump(Deadline deadline) {
 }
 
 void DeviceClient::run_timers() {
-  const auto now = Clock::now();
-  if (m_state == State::backing_off && m_connections > 0 && now >= m_retry_at) start_connect();
-  if (m_state == State::ready && m_renew_at && now >= *m_renew_at) {
+  const auto current = now();
+  if (m_state == State::backing_off && m_connections > 0 && current >= m_retry_at) start_connect();
+  if (m_state == State::ready && m_renew_at && current >= *m_renew_at) {
     // Tokens cannot be refreshed in-band over MQTT (docs/protocol.md §2.2): reconnect with a
     // new one before the hub closes the connection at `se`. First stop sending and let the
     // window drain, so that the reconnect resends as little as possible.
     trace(1, "renewing the SAS token: reconnecting");
     m_state = State::renewing;
     m_renew_at.reset();
-    m_renewal_deadline = now + 1s;
+    m_renewal_deadline = current + 1s;
     m_disconnect_sent = false;
   }
   if (m_state == State::renewing && !m_disconnect_sent &&
-      ((m_window.in_flight() == 0 && m_control_tokens.empty()) || now >= m_renewal_deadline)) {
+      ((m_window.in_flight() == 0 && m_control_tokens.empty()) || current >= m_renewal_deadline)) {
     // Paho's DISCONNECT with a timeout can wait for the hub to close the connection; the window
     // is already drained, so disconnect at once.
     m_disconnect_sent = true;
-    m_renewal_deadline = now + 2s;
+    m_renewal_deadline = current + 2s;
     if (!m_conn->disconnect(0ms)) finish_renewal();
-  } else if (m_state == State::renewing && m_disconnect_sent && now >= m_renewal_deadline) {
+  } else if (m_state == State::renewing && m_disconnect_sent && current >= m_renewal_deadline) {
     trace(1, "no answer to DISCONNECT; reconnecting anyway");
     finish_renewal();
   }
-  for (auto& rid : m_requests.expire(now)) m_expired_rids.push_back(std::move(rid));
+  for (auto& rid : m_requests.expire(current)) m_expired_rids.push_back(std::move(rid));
 }
 
 void DeviceClient::send_pending() {
   if (m_state != State::ready) return;
   while (!m_control.empty()) {
     int token = 0;
-    const int rc = m_conn->publish(m_control.front().first, m_control.front().second, 0, token);
-    if (busy(rc)) return;
-    if (rc == 0) m_control_tokens.push_back(token);
+    const SendResult result = m_conn->publish(m_control.front().topic, m_control.front().payload, token);
+    if (result == SendResult::busy) return;  // first in line again on the next pump
+    if (result == SendResult::ok) {
+      m_control_tokens.push_back(token);
+    } else {
+      report_refused(m_control.front());
+    }
     m_control.pop_front();
   }
   while (m_window.can_send()) {
     const Outgoing& next = m_window.front();
-    m_conn->queue_telemetry(MqttConnection::Telemetry{next.seq, next.topic, next.payload, next.qos});
+    m_conn->queue_telemetry(TelemetryPublish{next.seq, next.topic, next.payload, next.qos});
     m_window.mark_sent(next.seq);
   }
   m_conn->send_telemetry();
+}
+
+void DeviceClient::report_refused(const ControlPublish& publish) {
+  // Asking again would be refused again (a bad topic or option, not a full queue): the waiting
+  // caller learns it now instead of at its timeout.
+  const std::string why = fmt::format("the MQTT client refused to publish on {}", publish.topic);
+  if (publish.twin_rid.empty()) {
+    trace(0, fmt::format("warning: a method response could not be sent: {}", why));
+    return;
+  }
+  if (!m_requests.complete(publish.twin_rid)) return;  // already answered or expired
+  if (publish.twin_rid == m_resync_rid) {
+    m_resync_rid.clear();
+    trace(0, fmt::format("warning: could not re-read the twin after reconnecting: {}", why));
+    return;
+  }
+  m_twin_results[publish.twin_rid] = TwinResult{0, std::nullopt, {}, why};
 }
 
 // --- telemetry -----------------------------------------------------------------------------------
@@ -368,7 +397,7 @@ std::uint64_t DeviceClient::send_telemetry(const core::MessageProperties& proper
   const std::uint64_t seq = m_next_seq++;
   Outgoing message{seq, core::build_telemetry_topic(m_settings.identity, properties),
                    std::move(body), qos, 0};
-  m_enqueued_at.emplace(seq, Clock::now());
+  m_enqueued_at.emplace(seq, now());
   m_window.enqueue(std::move(message));
   send_pending();
   // Keep at most one window's worth queued behind the window, so memory stays bounded.
@@ -377,21 +406,21 @@ std::uint64_t DeviceClient::send_telemetry(const core::MessageProperties& proper
     pump(std::nullopt);
   }
   // Drain acknowledgements that are already there without waiting.
-  if (m_window.in_flight() >= m_window.capacity() / 2) pump(Clock::now());
+  if (m_window.in_flight() >= m_window.capacity() / 2) pump(now());
   return seq;
 }
 
 bool DeviceClient::flush(Deadline deadline) {
   while (!m_window.idle()) {
     if (interrupted()) return false;
-    if (deadline && Clock::now() >= *deadline) return false;
+    if (deadline && now() >= *deadline) return false;
     pump(deadline);
   }
   return true;
 }
 
 void DeviceClient::wait_until(Clock::time_point until) {
-  while (Clock::now() < until && !interrupted()) pump(until);
+  while (now() < until && !interrupted()) pump(until);
 }
 
 std::size_t DeviceClient::unacknowledged() const noexcept {
@@ -402,11 +431,12 @@ std::size_t DeviceClient::unacknowledged() const noexcept {
 
 template <typename Queue>
 static auto wait_for(Queue& queue, DeviceClient::Deadline deadline, const std::function<bool()>& stop,
+                     const std::function<std::chrono::steady_clock::time_point()>& now,
                      const std::function<void(DeviceClient::Deadline)>& pump_once)
     -> std::optional<typename Queue::value_type> {
   while (queue.empty()) {
     if (stop()) return std::nullopt;
-    if (deadline && std::chrono::steady_clock::now() >= *deadline) return std::nullopt;
+    if (deadline && now() >= *deadline) return std::nullopt;
     pump_once(deadline);
   }
   auto item = std::move(queue.front());
@@ -415,29 +445,32 @@ static auto wait_for(Queue& queue, DeviceClient::Deadline deadline, const std::f
 }
 
 std::optional<ReceivedC2dMessage> DeviceClient::next_c2d(Deadline deadline) {
-  return wait_for(m_c2d, deadline, [this] { return interrupted(); }, [this](Deadline d) { pump(d); });
+  return wait_for(m_c2d, deadline, [this] { return interrupted(); }, m_settings.steady_now,
+                  [this](Deadline d) { pump(d); });
 }
 
 std::optional<DesiredUpdate> DeviceClient::next_desired(Deadline deadline) {
-  return wait_for(m_desired, deadline, [this] { return interrupted(); }, [this](Deadline d) { pump(d); });
+  return wait_for(m_desired, deadline, [this] { return interrupted(); }, m_settings.steady_now,
+                  [this](Deadline d) { pump(d); });
 }
 
 std::optional<IncomingMethodCall> DeviceClient::next_method(Deadline deadline) {
-  return wait_for(m_methods, deadline, [this] { return interrupted(); }, [this](Deadline d) { pump(d); });
+  return wait_for(m_methods, deadline, [this] { return interrupted(); }, m_settings.steady_now,
+                  [this](Deadline d) { pump(d); });
 }
 
 void DeviceClient::respond_method(const std::string& rid, int status, std::string payload) {
-  m_control.emplace_back(core::build_method_response_topic(status, rid), std::move(payload));
+  m_control.push_back(ControlPublish{core::build_method_response_topic(status, rid), std::move(payload), {}});
   send_pending();
-  pump(Clock::now());
+  pump(now());
 }
 
 std::string DeviceClient::start_twin_request(std::string payload, std::chrono::milliseconds timeout) {
   const std::string rid = m_requests.next_rid();
   std::string topic = payload.empty() ? core::build_twin_get_topic(rid)
                                       : core::build_twin_patch_reported_topic(rid);
-  m_requests.add(PendingRequest{rid, topic, payload, Clock::now() + timeout});
-  m_control.emplace_back(std::move(topic), std::move(payload));
+  m_requests.add(PendingRequest{rid, topic, payload, now() + timeout});
+  m_control.push_back(ControlPublish{std::move(topic), std::move(payload), rid});
   send_pending();
   return rid;
 }
@@ -447,6 +480,7 @@ DeviceClient::TwinResult DeviceClient::await_twin(const std::string& rid, std::s
     if (auto it = m_twin_results.find(rid); it != m_twin_results.end()) {
       TwinResult result = std::move(it->second);
       m_twin_results.erase(it);
+      if (!result.error.empty()) throw Error(ExitCode::failure, fmt::format("{}: {}", what, result.error));
       if (result.status >= 300) {
         std::string detail;
         auto body = nlohmann::json::parse(result.payload, nullptr, false);
@@ -483,19 +517,19 @@ std::int64_t DeviceClient::patch_reported(const nlohmann::json& patch, std::chro
 
 bool DeviceClient::stop_receiving() {
   m_want_c2d = m_want_methods = m_want_desired = false;  // reconnects subscribe to none of them
-  const auto deadline = Clock::now() + (interrupted() ? 500ms : 5s);
+  const auto deadline = now() + (interrupted() ? 500ms : 5s);
   // A SUBACK or a renewal in progress settles first: then the connection either has the
   // subscriptions (ready) or is gone, and whatever it delivered is queued.
-  while ((m_state == State::subscribing || m_state == State::renewing) && Clock::now() < deadline)
+  while ((m_state == State::subscribing || m_state == State::renewing) && now() < deadline)
     pump(deadline);
   if (m_state != State::ready || m_receive_filters.empty()) {
     m_receive_filters.clear();
     return m_state != State::subscribing && m_state != State::renewing;
   }
   m_unsubscribed = false;
-  if (m_conn->unsubscribe(m_receive_filters, m_unsubscribe_token) != 0) return false;
+  if (m_conn->unsubscribe(m_receive_filters, m_unsubscribe_token) != SendResult::ok) return false;
   const std::uint64_t generation = m_generation;
-  while (!m_unsubscribed && Clock::now() < deadline && m_state == State::ready && m_generation == generation)
+  while (!m_unsubscribed && now() < deadline && m_state == State::ready && m_generation == generation)
     pump(deadline);
   m_receive_filters.clear();
   if (!m_unsubscribed) trace(1, "no UNSUBACK from the hub in time");
@@ -506,20 +540,20 @@ bool DeviceClient::stop_receiving() {
 void DeviceClient::close(std::chrono::milliseconds grace) {
   if (m_state == State::closed) return;
   if (m_state == State::ready && grace > 0ms) {
-    const auto deadline = Clock::now() + grace;
+    const auto deadline = now() + grace;
     // Telemetry in flight, and method responses and other QoS 0 publishes not yet written, go
     // out before the DISCONNECT (Paho may put the DISCONNECT ahead of queued publishes).
     send_pending();
     while ((!m_window.idle() || !m_control.empty() || !m_control_tokens.empty()) &&
-           Clock::now() < deadline && m_state == State::ready)
+           now() < deadline && m_state == State::ready)
       pump(deadline);
   }
   const bool was_up = m_state == State::ready || m_state == State::subscribing;
   m_state = State::closed;
   if (was_up && m_conn->disconnect(500ms)) {
-    const auto deadline = Clock::now() + 1s;
+    const auto deadline = now() + 1s;
     std::vector<MqttEvent> events;
-    while (Clock::now() < deadline) {
+    while (now() < deadline) {
       m_conn->take_events(events, deadline);
       if (std::any_of(events.begin(), events.end(), [&](const MqttEvent& e) {
             return e.kind == MqttEvent::Kind::disconnected && e.generation == m_generation;

@@ -25,13 +25,11 @@
 #include "device/inflight_window.hpp"
 #include "device/recent_ids.hpp"
 #include "device/request_tracker.hpp"
+#include "device/transport.hpp"
 #include "core/identity.hpp"
 #include "core/properties.hpp"
 
 namespace azhub::device {
-
-class MqttConnection;
-struct MqttEvent;
 
 enum class Transport { mqtt, websocket };
 
@@ -56,6 +54,9 @@ struct DeviceSettings {
   std::function<void(int level, std::string_view message)> trace;  // never given secrets
   std::function<std::int64_t()> now_unix_ms;                        // wall clock for tokens
   std::function<double()> jitter;                                   // uniform in [0, 1]
+  // The session's clock (backoff, renewal, request and drain deadlines, waits); unset: the
+  // real steady_clock. Unit tests drive a fake one together with a fake transport.
+  std::function<std::chrono::steady_clock::time_point()> steady_now;
   const std::atomic<bool>* interrupted = nullptr;
 };
 
@@ -90,6 +91,8 @@ class DeviceClient {
   using Deadline = std::optional<std::chrono::steady_clock::time_point>;  // nullopt: no limit
 
   explicit DeviceClient(DeviceSettings settings);
+  // Runs the session over `transport` instead of Paho (the unit tests' scripted fake).
+  DeviceClient(DeviceSettings settings, std::unique_ptr<MqttTransport> transport);
   ~DeviceClient();
   DeviceClient(const DeviceClient&) = delete;
   DeviceClient& operator=(const DeviceClient&) = delete;
@@ -158,6 +161,12 @@ class DeviceClient {
     int status = 0;
     std::optional<std::int64_t> version;
     std::string payload;
+    std::string error;  // set: the request never went out (why)
+  };
+  struct ControlPublish {
+    std::string topic;
+    std::string payload;
+    std::string twin_rid;  // the twin request's $rid; empty for a method response
   };
 
   void start_connect();
@@ -168,6 +177,9 @@ class DeviceClient {
   void on_lost(std::string_view why);
   void finish_renewal();
   void send_pending();
+  // A control publish the transport refused for good: fails its twin request, or says so.
+  void report_refused(const ControlPublish& publish);
+  [[nodiscard]] Clock::time_point now() const { return m_settings.steady_now(); }
   void run_timers();
   // Publishes a twin GET (empty `payload`) or reported patch; returns its $rid.
   std::string start_twin_request(std::string payload, std::chrono::milliseconds timeout);
@@ -176,7 +188,7 @@ class DeviceClient {
   [[nodiscard]] std::string where() const;
 
   DeviceSettings m_settings;
-  std::unique_ptr<MqttConnection> m_conn;
+  std::unique_ptr<MqttTransport> m_conn;
   State m_state = State::idle;
   std::uint64_t m_generation = 0;
   int m_subscribe_token = 0;
@@ -199,7 +211,7 @@ class DeviceClient {
   std::uint64_t m_next_seq = 1;
   std::unordered_map<std::uint64_t, Clock::time_point> m_enqueued_at;
   std::function<void(const TelemetryAck&)> m_ack_handler;
-  std::deque<std::pair<std::string, std::string>> m_control;  // QoS 0 publishes awaiting `ready`
+  std::deque<ControlPublish> m_control;  // QoS 0 publishes awaiting `ready`
   std::vector<int> m_control_tokens;  // control publishes handed to Paho, not yet written
 
   RequestTracker m_requests;

@@ -21,8 +21,9 @@ constexpr const char* k_system_ca_path = "/etc/ssl/certs";
 }
 
 // Paho-typed trampolines. Each one copies, queues and returns, and no exception crosses the C
-// boundary (docs/conventions.md §3, §5). The only Paho call made from a callback is the telemetry
-// outbox's next send from a publish's onSuccess (see mqtt_connection.hpp).
+// boundary (docs/conventions.md §3, §5): every body is wrapped in a catch-all, as Paho calls them
+// from C. The only Paho call made from a callback is the telemetry outbox's next send from a
+// publish's onSuccess (see mqtt_connection.hpp).
 struct MqttConnection::Callbacks {
   static MqttEvent make(MqttEvent::Kind kind, std::uint64_t generation) {
     MqttEvent event;
@@ -31,6 +32,28 @@ struct MqttConnection::Callbacks {
     return event;
   }
   static CallbackContext& context(void* ctx) { return *static_cast<CallbackContext*>(ctx); }
+  // Runs `fill` to build the event of a request's callback, then finishes the request. If
+  // building throws (out of memory), the request is still finished, with a bare event.
+  template <typename Fill>
+  static void complete(void* ctx, MqttEvent::Kind kind, Fill&& fill) noexcept {
+    auto& c = context(ctx);
+    MqttEvent event;
+    try {
+      event = make(kind, c.generation);
+      fill(event);
+    } catch (...) {
+      event = MqttEvent{};
+      event.kind = kind;
+      event.generation = c.generation;
+    }
+    c.self->finish_request(c, std::move(event));
+  }
+  static int failure_token(MQTTAsync_failureData* response) { return response != nullptr ? response->token : 0; }
+  static std::string failure_text(MQTTAsync_failureData* response) {
+    if (response == nullptr) return {};
+    if (response->message != nullptr) return response->message;
+    return describe(response->code);
+  }
 
   static int message_arrived(void* ctx, char* topic, int topic_len, MQTTAsync_message* m) {
     auto* self = static_cast<MqttConnection*>(ctx);
@@ -50,98 +73,100 @@ struct MqttConnection::Callbacks {
     MQTTAsync_free(topic);
     return 1;
   }
-  static void connection_lost(void* ctx, char* cause) {
+  static void connection_lost(void* ctx, char* cause) noexcept {
     auto* self = static_cast<MqttConnection*>(ctx);
-    MqttEvent event = make(MqttEvent::Kind::connection_lost, self->m_generation.load());
-    if (cause != nullptr) event.topic = cause;
-    self->push(std::move(event));
-  }
-  static void connect_success(void* ctx, MQTTAsync_successData* response) {
-    auto& c = context(ctx);
-    MqttEvent event = make(MqttEvent::Kind::connected, c.generation);
-    if (response != nullptr) event.session_present = response->alt.connect.sessionPresent != 0;
-    c.self->push(std::move(event));
-  }
-  static void connect_failure(void* ctx, MQTTAsync_failureData* response) {
-    auto& c = context(ctx);
-    MqttEvent event = make(MqttEvent::Kind::connect_failed, c.generation);
-    if (response != nullptr) {
-      event.code = response->code;
-      if (response->message != nullptr) event.topic = response->message;
+    try {
+      MqttEvent event = make(MqttEvent::Kind::connection_lost, self->m_generation.load());
+      if (cause != nullptr) event.text = cause;
+      self->push(std::move(event));
+    } catch (...) {
+      try {
+        self->push(make(MqttEvent::Kind::connection_lost, self->m_generation.load()));
+      } catch (...) {
+        // Nothing left to report with; the next request fails as disconnected instead.
+      }
     }
-    c.self->push(std::move(event));
   }
-  static void disconnect_success(void* ctx, MQTTAsync_successData*) {
-    auto& c = context(ctx);
-    c.self->push(make(MqttEvent::Kind::disconnected, c.generation));
+  static void connect_success(void* ctx, MQTTAsync_successData* response) noexcept {
+    complete(ctx, MqttEvent::Kind::connected, [&](MqttEvent& event) {
+      if (response != nullptr) event.session_present = response->alt.connect.sessionPresent != 0;
+    });
   }
-  static void disconnect_failure(void* ctx, MQTTAsync_failureData*) {
-    auto& c = context(ctx);
-    c.self->push(make(MqttEvent::Kind::disconnected, c.generation));
+  static void connect_failure(void* ctx, MQTTAsync_failureData* response) noexcept {
+    complete(ctx, MqttEvent::Kind::connect_failed, [&](MqttEvent& event) {
+      if (response == nullptr) return;
+      // Paho reports a CONNACK refusal with its return code (1-5), anything else as a negative
+      // MQTTASYNC_* code.
+      if (response->code >= 1 && response->code <= 5) event.connack = static_cast<ConnackCode>(response->code);
+      event.text = failure_text(response);
+    });
   }
-  static void publish_success(void* ctx, MQTTAsync_successData* response) {
-    auto& c = context(ctx);
-    MqttEvent event = make(MqttEvent::Kind::published, c.generation);
-    event.token = response != nullptr ? response->token : 0;
-    c.self->push(std::move(event));
+  static void disconnect_success(void* ctx, MQTTAsync_successData*) noexcept {
+    complete(ctx, MqttEvent::Kind::disconnected, [](MqttEvent&) {});
   }
-  static void publish_failure(void* ctx, MQTTAsync_failureData* response) {
-    auto& c = context(ctx);
-    MqttEvent event = make(MqttEvent::Kind::publish_failed, c.generation);
-    if (response != nullptr) {
-      event.token = response->token;
-      event.code = response->code;
-    }
-    c.self->push(std::move(event));
+  static void disconnect_failure(void* ctx, MQTTAsync_failureData*) noexcept {
+    complete(ctx, MqttEvent::Kind::disconnected, [](MqttEvent&) {});
   }
-  static void telemetry_success(void* ctx, MQTTAsync_successData*) {
+  static void publish_success(void* ctx, MQTTAsync_successData* response) noexcept {
+    complete(ctx, MqttEvent::Kind::published, [&](MqttEvent& event) {
+      event.token = response != nullptr ? response->token : 0;
+    });
+  }
+  static void publish_failure(void* ctx, MQTTAsync_failureData* response) noexcept {
+    complete(ctx, MqttEvent::Kind::publish_failed, [&](MqttEvent& event) {
+      event.token = failure_token(response);
+      event.text = failure_text(response);
+    });
+  }
+  static void telemetry_success(void* ctx, MQTTAsync_successData*) noexcept {
     auto& slot = *static_cast<TelemetrySlot*>(ctx);
-    MqttEvent event = make(MqttEvent::Kind::telemetry_sent, slot.generation);
+    // Copied first: once released, the slot's set may be freed by the owner's thread.
+    MqttConnection* self = slot.self;
+    const std::uint64_t generation = slot.generation;
+    MqttEvent event;
+    event.kind = MqttEvent::Kind::telemetry_sent;
+    event.generation = generation;
     event.seq = slot.seq;
-    slot.self->release_slot(slot, std::move(event));
+    self->release_slot(slot, std::move(event));
     // The window has room again: hand over the next message from here rather than waking the
     // owner's thread to do it.
-    if (slot.generation == slot.self->m_generation.load()) slot.self->send_telemetry(true);
+    try {
+      if (generation == self->m_generation.load()) self->send_telemetry(true);
+    } catch (...) {
+      // The owner's next send_telemetry() hands the outbox over instead.
+    }
   }
-  static void telemetry_failure(void* ctx, MQTTAsync_failureData* response) {
+  static void telemetry_failure(void* ctx, MQTTAsync_failureData*) noexcept {
     auto& slot = *static_cast<TelemetrySlot*>(ctx);
-    MqttEvent event = make(MqttEvent::Kind::telemetry_failed, slot.generation);
+    MqttEvent event;
+    event.kind = MqttEvent::Kind::telemetry_failed;
+    event.generation = slot.generation;
     event.seq = slot.seq;
-    if (response != nullptr) event.code = response->code;
     slot.self->release_slot(slot, std::move(event));
   }
-  static void subscribe_success(void* ctx, MQTTAsync_successData* response) {
-    auto& c = context(ctx);
-    MqttEvent event = make(MqttEvent::Kind::subscribed, c.generation);
-    if (response != nullptr) {
+  static void subscribe_success(void* ctx, MQTTAsync_successData* response) noexcept {
+    complete(ctx, MqttEvent::Kind::subscribed, [&](MqttEvent& event) {
+      if (response == nullptr) return;
       event.token = response->token;
-      event.code = response->alt.qos;
-    }
-    c.self->push(std::move(event));
+      event.refused = response->alt.qos == 0x80;
+    });
   }
-  static void subscribe_failure(void* ctx, MQTTAsync_failureData* response) {
-    auto& c = context(ctx);
-    MqttEvent event = make(MqttEvent::Kind::subscribe_failed, c.generation);
-    if (response != nullptr) {
-      event.token = response->token;
-      event.code = response->code;
-    }
-    c.self->push(std::move(event));
+  static void subscribe_failure(void* ctx, MQTTAsync_failureData* response) noexcept {
+    complete(ctx, MqttEvent::Kind::subscribe_failed, [&](MqttEvent& event) {
+      event.token = failure_token(response);
+      event.text = failure_text(response);
+    });
   }
-  static void unsubscribe_success(void* ctx, MQTTAsync_successData* response) {
-    auto& c = context(ctx);
-    MqttEvent event = make(MqttEvent::Kind::unsubscribed, c.generation);
-    if (response != nullptr) event.token = response->token;
-    c.self->push(std::move(event));
+  static void unsubscribe_success(void* ctx, MQTTAsync_successData* response) noexcept {
+    complete(ctx, MqttEvent::Kind::unsubscribed, [&](MqttEvent& event) {
+      if (response != nullptr) event.token = response->token;
+    });
   }
-  static void unsubscribe_failure(void* ctx, MQTTAsync_failureData* response) {
-    auto& c = context(ctx);
-    MqttEvent event = make(MqttEvent::Kind::unsubscribe_failed, c.generation);
-    if (response != nullptr) {
-      event.token = response->token;
-      event.code = response->code;
-    }
-    c.self->push(std::move(event));
+  static void unsubscribe_failure(void* ctx, MQTTAsync_failureData* response) noexcept {
+    complete(ctx, MqttEvent::Kind::unsubscribe_failed, [&](MqttEvent& event) {
+      event.token = failure_token(response);
+      event.text = failure_text(response);
+    });
   }
 };
 
@@ -169,47 +194,102 @@ MqttConnection::MqttConnection(MqttSettings settings) : m_settings(std::move(set
 }
 
 MqttConnection::~MqttConnection() {
-  // Destroying the handle stops Paho's threads before the queue and contexts go away.
+  // Paho must not be destroyed with a connection up (or still being made): DISCONNECT first,
+  // without waiting for in-flight work, and give its callback a moment to come.
+  try {
+    if (disconnect(std::chrono::milliseconds(0))) {
+      std::unique_lock lock(m_mutex);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      CallbackContext* current = m_contexts.empty() ? nullptr : m_contexts.back().get();
+      m_waiting = true;
+      m_ready.wait_until(lock, deadline, [&] { return current == nullptr || current->outstanding == 0; });
+      m_waiting = false;
+    }
+  } catch (...) {
+  }
+  // Destroying the handle stops Paho's callbacks for it before the queue and contexts go away.
   m_handle.reset();
 }
 
-std::uint64_t MqttConnection::connect(std::string username, std::optional<std::string> password,
-                                      int keep_alive_s, int connect_timeout_s) {
+MqttConnection::CallbackContext* MqttConnection::begin_request() {
+  std::lock_guard lock(m_mutex);
+  if (m_contexts.empty()) return nullptr;
+  CallbackContext* c = m_contexts.back().get();
+  ++c->outstanding;  // before the Paho call: its callback can run before the call returns
+  return c;
+}
+
+void MqttConnection::abandon_request(CallbackContext* c) {
+  std::lock_guard lock(m_mutex);
+  --c->outstanding;
+}
+
+void MqttConnection::finish_request(CallbackContext& c, MqttEvent&& event) noexcept {
+  bool wake = false;
+  {
+    std::lock_guard lock(m_mutex);
+    try {
+      m_events.push_back(std::move(event));
+    } catch (...) {
+      // Out of memory: the event is lost, but the count below must still drop.
+    }
+    --c.outstanding;  // the last touch of `c`: the owner may free it from here on
+    wake = m_waiting;
+  }
+  if (wake) m_ready.notify_one();
+}
+
+void MqttConnection::collect() {
+  const std::uint64_t current = m_generation.load();
+  std::erase_if(m_contexts, [&](const std::unique_ptr<CallbackContext>& c) {
+    return c->generation < current && c->outstanding == 0;
+  });
+  std::erase_if(m_slot_sets, [&](const std::unique_ptr<SlotSet>& set) {
+    return set->generation < current && set->outstanding == 0;
+  });
+}
+
+std::uint64_t MqttConnection::connect(ConnectRequest request) {
   const std::uint64_t generation = m_generation.load() + 1;
   m_generation.store(generation);
-  m_contexts.push_back(std::make_unique<CallbackContext>(CallbackContext{this, generation}));
+  CallbackContext* context = nullptr;
   {
     // A new connection starts with an empty outbox and fresh slots; the owner queues again
     // whatever the previous connection did not confirm.
     std::lock_guard lock(m_mutex);
+    collect();
+    m_contexts.push_back(std::make_unique<CallbackContext>(CallbackContext{this, generation, 1}));
+    context = m_contexts.back().get();
     const auto n = static_cast<std::size_t>(m_settings.max_inflight);
-    auto slots = std::make_unique<std::vector<TelemetrySlot>>(n);
+    auto set = std::make_unique<SlotSet>();
+    set->generation = generation;
+    set->slots.resize(n);
     m_free_slots.clear();
     for (std::size_t i = 0; i < n; ++i) {
-      (*slots)[i] = TelemetrySlot{this, generation, 0, i};
+      set->slots[i] = TelemetrySlot{this, generation, 0, i, set.get()};
       m_free_slots.push_back(n - 1 - i);
     }
-    m_slot_sets.push_back(std::move(slots));
+    m_slot_sets.push_back(std::move(set));
     m_outbox.clear();
   }
-  m_username = std::move(username);
-  m_password = std::move(password);
+  m_username = std::move(request.username);
+  m_password = std::move(request.password);
 
   MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
   opts.MQTTVersion = MQTTVERSION_3_1_1;
-  opts.keepAliveInterval = keep_alive_s;
+  opts.keepAliveInterval = request.keep_alive_s;
   opts.cleansession = 1;
   // Paho's own limit sits above the outbox's, so that Paho never refuses a telemetry publish
   // and control publishes (twin, method responses) still fit.
   opts.maxInflight = m_settings.max_inflight + 16;
-  opts.connectTimeout = connect_timeout_s;
+  opts.connectTimeout = request.connect_timeout_s;
   opts.retryInterval = 0;
   opts.automaticReconnect = 0;
   opts.username = m_username.c_str();
   opts.password = m_password ? m_password->c_str() : nullptr;
   opts.onSuccess = &Callbacks::connect_success;
   opts.onFailure = &Callbacks::connect_failure;
-  opts.context = m_contexts.back().get();
+  opts.context = context;
   if (m_settings.https_proxy) opts.httpsProxy = m_settings.https_proxy->c_str();
 
   MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
@@ -229,11 +309,11 @@ std::uint64_t MqttConnection::connect(std::string username, std::optional<std::s
   }
   const int rc = MQTTAsync_connect(m_handle.get(), &opts);
   if (rc != MQTTASYNC_SUCCESS) {
+    abandon_request(context);
     MqttEvent event;
     event.kind = MqttEvent::Kind::connect_failed;
     event.generation = generation;
-    event.code = rc;
-    event.topic = describe(rc);
+    event.text = describe(rc);
     push(std::move(event));
   }
   return generation;
@@ -244,26 +324,45 @@ bool MqttConnection::disconnect(std::chrono::milliseconds timeout) {
   opts.timeout = static_cast<int>(timeout.count());
   opts.onSuccess = &Callbacks::disconnect_success;
   opts.onFailure = &Callbacks::disconnect_failure;
-  opts.context = m_contexts.empty() ? nullptr : m_contexts.back().get();
-  if (opts.context == nullptr) return false;
-  return MQTTAsync_disconnect(m_handle.get(), &opts) == MQTTASYNC_SUCCESS;
+  CallbackContext* context = begin_request();
+  if (context == nullptr) return false;
+  opts.context = context;
+  if (MQTTAsync_disconnect(m_handle.get(), &opts) == MQTTASYNC_SUCCESS) return true;
+  abandon_request(context);
+  return false;
 }
 
-int MqttConnection::publish(std::string_view topic, std::string_view payload, int qos, int& token) {
+SendResult MqttConnection::classify(int rc) noexcept {
+  switch (rc) {
+    case MQTTASYNC_SUCCESS:
+      return SendResult::ok;
+    case MQTTASYNC_MAX_MESSAGES_INFLIGHT:  // maxInflight reached: after the next acknowledgement
+    case MQTTASYNC_MAX_BUFFERED_MESSAGES:  // command queue full (createOptions.maxBufferedMessages)
+    case MQTTASYNC_DISCONNECTED:           // a connection_lost event follows
+    case MQTTASYNC_NO_MORE_MSGIDS:         // every packet id is in use until acknowledgements come
+      return SendResult::busy;
+    default:
+      return SendResult::refused;
+  }
+}
+
+SendResult MqttConnection::publish(std::string_view topic, std::string_view payload, int& token) {
   MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
   opts.onSuccess = &Callbacks::publish_success;
   opts.onFailure = &Callbacks::publish_failure;
-  opts.context = m_contexts.empty() ? nullptr : m_contexts.back().get();
-  if (opts.context == nullptr) return MQTTASYNC_DISCONNECTED;
   // Paho copies topic and payload before returning. It needs a NUL-terminated topic.
   const std::string topic_z(topic);
+  CallbackContext* context = begin_request();
+  if (context == nullptr) return SendResult::busy;
+  opts.context = context;
   const int rc = MQTTAsync_send(m_handle.get(), topic_z.c_str(), static_cast<int>(payload.size()),
-                                payload.data(), qos, 0, &opts);
+                                payload.data(), 0, 0, &opts);
   token = opts.token;
-  return rc;
+  if (rc != MQTTASYNC_SUCCESS) abandon_request(context);
+  return classify(rc);
 }
 
-void MqttConnection::queue_telemetry(Telemetry message) {
+void MqttConnection::queue_telemetry(TelemetryPublish message) {
   std::lock_guard lock(m_mutex);
   m_outbox.push_back(std::move(message));
 }
@@ -283,15 +382,17 @@ void MqttConnection::send_telemetry(bool from_callback) {
     }
     bool refused = false;
     for (;;) {
-      Telemetry message;
+      TelemetryPublish message;
       TelemetrySlot* slot = nullptr;
       {
         std::lock_guard lock(m_mutex);
         if (m_outbox.empty() || m_free_slots.empty() || m_slot_sets.empty()) break;
         message = std::move(m_outbox.front());
         m_outbox.pop_front();
-        slot = &(*m_slot_sets.back())[m_free_slots.back()];
+        SlotSet& set = *m_slot_sets.back();
+        slot = &set.slots[m_free_slots.back()];
         m_free_slots.pop_back();
+        ++set.outstanding;  // before the send: its callback can run before MQTTAsync_send returns
         slot->seq = message.seq;
       }
       MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
@@ -303,8 +404,10 @@ void MqttConnection::send_telemetry(bool from_callback) {
                                     message.qos, 0, &opts);
       if (rc != MQTTASYNC_SUCCESS) {
         // Not connected (a connection_lost event follows) or Paho is full: keep it first in
-        // line; the owner tries again on its next send_telemetry().
+        // line; the owner tries again on its next send_telemetry(). No callback will come for
+        // the slot, so it is uncounted here (its set stays alive while counted).
         std::lock_guard lock(m_mutex);
+        --slot->set->outstanding;
         if (slot->generation == m_generation.load()) {
           m_outbox.push_front(std::move(message));
           m_free_slots.push_back(slot->index);
@@ -320,44 +423,58 @@ void MqttConnection::send_telemetry(bool from_callback) {
   }
 }
 
-void MqttConnection::release_slot(const TelemetrySlot& slot, MqttEvent event) {
+void MqttConnection::release_slot(TelemetrySlot& slot, MqttEvent&& event) noexcept {
   bool wake = false;
   {
     std::lock_guard lock(m_mutex);
-    m_events.push_back(std::move(event));
-    if (slot.generation == m_generation.load()) m_free_slots.push_back(slot.index);
+    try {
+      m_events.push_back(std::move(event));
+    } catch (...) {
+      // Out of memory: the confirmation is lost (the message is resent after the next drop).
+    }
+    if (slot.generation == m_generation.load()) {
+      try {
+        m_free_slots.push_back(slot.index);  // capacity is reserved: never allocates
+      } catch (...) {
+      }
+    }
+    --slot.set->outstanding;  // the last touch of `slot`: its set may be freed from here on
     wake = m_waiting;
   }
   if (wake) m_ready.notify_one();
 }
 
-int MqttConnection::subscribe(const std::vector<std::string>& filters, int qos, int& token) {
+SendResult MqttConnection::subscribe(const std::vector<std::string>& filters, int qos, int& token) {
   MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
   opts.onSuccess = &Callbacks::subscribe_success;
   opts.onFailure = &Callbacks::subscribe_failure;
-  opts.context = m_contexts.empty() ? nullptr : m_contexts.back().get();
-  if (opts.context == nullptr) return MQTTASYNC_DISCONNECTED;
   std::vector<char*> names;
   std::vector<int> qoses(filters.size(), qos);
   for (const auto& f : filters) names.push_back(const_cast<char*>(f.c_str()));
+  CallbackContext* context = begin_request();
+  if (context == nullptr) return SendResult::busy;
+  opts.context = context;
   const int rc = MQTTAsync_subscribeMany(m_handle.get(), static_cast<int>(names.size()),
                                          names.data(), qoses.data(), &opts);
   token = opts.token;
-  return rc;
+  if (rc != MQTTASYNC_SUCCESS) abandon_request(context);
+  return classify(rc);
 }
 
-int MqttConnection::unsubscribe(const std::vector<std::string>& filters, int& token) {
+SendResult MqttConnection::unsubscribe(const std::vector<std::string>& filters, int& token) {
   MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
   opts.onSuccess = &Callbacks::unsubscribe_success;
   opts.onFailure = &Callbacks::unsubscribe_failure;
-  opts.context = m_contexts.empty() ? nullptr : m_contexts.back().get();
-  if (opts.context == nullptr) return MQTTASYNC_DISCONNECTED;
   std::vector<char*> names;
   for (const auto& f : filters) names.push_back(const_cast<char*>(f.c_str()));
+  CallbackContext* context = begin_request();
+  if (context == nullptr) return SendResult::busy;
+  opts.context = context;
   const int rc =
       MQTTAsync_unsubscribeMany(m_handle.get(), static_cast<int>(names.size()), names.data(), &opts);
   token = opts.token;
-  return rc;
+  if (rc != MQTTASYNC_SUCCESS) abandon_request(context);
+  return classify(rc);
 }
 
 void MqttConnection::push(MqttEvent event) {
@@ -383,16 +500,12 @@ std::size_t MqttConnection::take_events(std::vector<MqttEvent>& out,
   const std::size_t n = m_events.size();
   for (auto& event : m_events) out.push_back(std::move(event));
   m_events.clear();
+  collect();
   return n;
 }
 
 std::string MqttConnection::describe(int code) {
-  if (code >= 1 && code <= 5) {
-    static constexpr const char* k_connack[] = {"", "unacceptable protocol version",
-                                                "identifier rejected", "server unavailable",
-                                                "bad user name or password", "not authorized"};
-    return fmt::format("connection refused: {} (CONNACK {})", k_connack[code], code);
-  }
+  if (code >= 1 && code <= 5) return refusal_text(static_cast<ConnackCode>(code));
   const char* text = MQTTAsync_strerror(code);
   return text != nullptr ? std::string(text) : fmt::format("MQTT error {}", code);
 }

@@ -1,5 +1,6 @@
 #pragma once
-// One MQTT 3.1.1 client handle over Paho MQTT C async. The only code that includes MQTTAsync.h.
+// One MQTT 3.1.1 client handle over Paho MQTT C async, the MqttTransport DeviceClient runs on
+// (device/transport.hpp). The only code that includes MQTTAsync.h.
 // Paho calls back on its own threads; every callback copies what it needs into an MqttEvent and
 // queues it, so the owner handles all events on its own thread (docs/conventions.md §5). One
 // deliberate exception: a telemetry publish's onSuccess hands the next queued telemetry publish
@@ -17,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "device/transport.hpp"
+
 namespace azhub::device {
 
 struct MqttSettings {
@@ -30,117 +33,98 @@ struct MqttSettings {
   int max_inflight = 512;                    // telemetry publishes handed to Paho, unconfirmed
 };
 
-struct MqttEvent {
-  enum class Kind {
-    connected,         // CONNACK 0; `session_present`
-    connect_failed,    // `code`: CONNACK return code (1-5) or a negative Paho code; `text`
-    connection_lost,   // `text`: cause, when Paho knows one
-    disconnected,      // our DISCONNECT completed
-    published,         // `token` confirmed (PUBACK for QoS 1, written for QoS 0)
-    publish_failed,    // `token` will not be confirmed
-    subscribed,        // `token`; `code` = granted QoS of the first filter (0x80 = refused)
-    subscribe_failed,  // `token`
-    unsubscribed,      // `token`: UNSUBACK, so every PUBLISH the hub sent before it has arrived
-    unsubscribe_failed,  // `token`
-    message,           // `topic`, `payload`, `qos`, `dup`
-    telemetry_sent,    // telemetry `seq` confirmed (PUBACK for QoS 1, written for QoS 0)
-    telemetry_failed,  // telemetry `seq` will not be confirmed on this connection
-  };
-  Kind kind = Kind::message;
-  std::uint64_t generation = 0;  // which connect() the event belongs to
-  int token = 0;
-  std::uint64_t seq = 0;
-  int code = 0;
-  bool session_present = false;
-  int qos = 0;
-  bool dup = false;
-  std::string topic;  // or the failure text
-  std::string payload;
-};
-
-class MqttConnection {
+class MqttConnection final : public MqttTransport {
  public:
   // Creates the Paho handle. Throws Error(usage) when Paho refuses the URI or options.
   explicit MqttConnection(MqttSettings settings);
-  ~MqttConnection();
+  // Disconnects first when Paho is still connected (a handle is never destroyed connected),
+  // then destroys the handle.
+  ~MqttConnection() override;
   MqttConnection(const MqttConnection&) = delete;
   MqttConnection& operator=(const MqttConnection&) = delete;
 
-  // Starts a CONNECT (CleanSession=1: azhub resubscribes and resends itself). The outcome
-  // arrives as a connected / connect_failed event carrying the returned generation.
-  std::uint64_t connect(std::string username, std::optional<std::string> password,
-                        int keep_alive_s, int connect_timeout_s);
+  std::uint64_t connect(ConnectRequest request) override;
+  bool disconnect(std::chrono::milliseconds timeout) override;
+  SendResult publish(std::string_view topic, std::string_view payload, int& token) override;
 
-  // Starts a DISCONNECT that waits up to `timeout` for in-flight work; a `disconnected` event
-  // follows. Returns false when Paho refused (e.g. not connected).
-  bool disconnect(std::chrono::milliseconds timeout);
+  // Paho gets the next telemetry message as soon as fewer than `max_inflight` are unconfirmed,
+  // either on this thread or straight from the confirmation callback of an earlier one. Sending
+  // from Paho's own thread saves the hand-off to this thread and back per message
+  // (bench/README.md); the order of `queue_telemetry` calls is kept.
+  void queue_telemetry(TelemetryPublish message) override;
+  void send_telemetry() override;
 
-  // Hands a PUBLISH to Paho. Returns Paho's return code (0 = accepted) and sets `token`.
-  int publish(std::string_view topic, std::string_view payload, int qos, int& token);
+  SendResult subscribe(const std::vector<std::string>& filters, int qos, int& token) override;
+  SendResult unsubscribe(const std::vector<std::string>& filters, int& token) override;
 
-  // Telemetry goes through an outbox: Paho gets the next message as soon as fewer than
-  // `max_inflight` are unconfirmed, either on this thread or straight from the confirmation
-  // callback of an earlier one. Sending from Paho's own thread saves the hand-off to this
-  // thread and back per message (bench/README.md); the order of `queue_telemetry` calls is
-  // kept. Each message is confirmed by a telemetry_sent / telemetry_failed event with its seq.
-  struct Telemetry {
-    std::uint64_t seq = 0;
-    std::string topic;
-    std::string payload;
-    int qos = 1;
-  };
-  void queue_telemetry(Telemetry message);
-  // Hands queued telemetry to Paho while the window allows.
-  void send_telemetry();
-
-  // SUBSCRIBE to `filters` at `qos`; the outcome arrives as subscribed / subscribe_failed.
-  int subscribe(const std::vector<std::string>& filters, int qos, int& token);
-
-  // UNSUBSCRIBE from `filters`; the outcome arrives as unsubscribed / unsubscribe_failed.
-  int unsubscribe(const std::vector<std::string>& filters, int& token);
-
-  // Moves every queued event into `out` (appending), waiting until `deadline` only if there is
-  // none. Returns the number moved.
-  std::size_t take_events(std::vector<MqttEvent>& out, std::chrono::steady_clock::time_point deadline);
+  std::size_t take_events(std::vector<MqttEvent>& out,
+                          std::chrono::steady_clock::time_point deadline) override;
 
   [[nodiscard]] std::uint64_t generation() const noexcept { return m_generation; }
 
   // Paho's text for a return code, for messages.
   [[nodiscard]] static std::string describe(int code);
+  // How a Paho return code of a send, subscribe or unsubscribe call reads as a SendResult.
+  [[nodiscard]] static SendResult classify(int rc) noexcept;
 
  private:
+  // The callback context of one connection (generation): every connect, disconnect, publish,
+  // subscribe and unsubscribe of that connection calls back with it. `outstanding` counts the
+  // requests Paho accepted whose callback has not run yet; once the connection is replaced and
+  // the count is 0, Paho holds no pointer to it and it is freed (collect()).
   struct CallbackContext {
-    MqttConnection* self;
-    std::uint64_t generation;
+    MqttConnection* self = nullptr;
+    std::uint64_t generation = 0;
+    std::size_t outstanding = 0;  // guarded by m_mutex
   };
-  struct Callbacks;  // Paho-typed trampolines, defined in the .cpp
-  friend struct Callbacks;
+  struct SlotSet;
   struct TelemetrySlot {  // the callback context of one telemetry publish in flight
     MqttConnection* self = nullptr;
     std::uint64_t generation = 0;
     std::uint64_t seq = 0;
     std::size_t index = 0;
+    SlotSet* set = nullptr;
   };
+  // The telemetry slots of one connection (about 16 KB at the default window). Slots are made
+  // per connection and never reused by a later one, so a late callback of an old connection
+  // cannot be taken for a new message; the set is freed like a CallbackContext.
+  struct SlotSet {
+    std::uint64_t generation = 0;
+    std::vector<TelemetrySlot> slots;
+    std::size_t outstanding = 0;  // guarded by m_mutex: slots handed to Paho, not called back
+  };
+  struct Callbacks;  // Paho-typed trampolines, defined in the .cpp
+  friend struct Callbacks;
+
+  // The current connection's context with one more request counted, for a Paho call about to
+  // be made on the owner's thread; nullptr before the first connect.
+  CallbackContext* begin_request();
+  // Paho did not accept the request begun with `c`: no callback will come for it.
+  void abandon_request(CallbackContext* c);
+  // A callback's last touch of its context: queues `event` and uncounts the request. Never throws.
+  void finish_request(CallbackContext& c, MqttEvent&& event) noexcept;
+  // Frees the contexts and slot sets of replaced connections that nothing can call back with.
+  // Caller holds m_mutex.
+  void collect();
   void push(MqttEvent event);
   void send_telemetry(bool from_callback);
-  void release_slot(const TelemetrySlot& slot, MqttEvent event);
+  void release_slot(TelemetrySlot& slot, MqttEvent&& event) noexcept;
 
   MqttSettings m_settings;
   std::string m_username;  // kept alive for Paho for the duration of a connect
   std::optional<std::string> m_password;
   std::string m_ca_path;
   std::atomic<std::uint64_t> m_generation{0};  // read by Paho threads
-  std::deque<std::unique_ptr<CallbackContext>> m_contexts;  // never freed while the handle lives
 
   std::mutex m_mutex;
   std::condition_variable m_ready;
   std::vector<MqttEvent> m_events;  // guarded by m_mutex
   bool m_waiting = false;           // guarded by m_mutex: a consumer sleeps on m_ready
+  std::deque<std::unique_ptr<CallbackContext>> m_contexts;  // guarded by m_mutex; back(): current
 
-  // Telemetry outbox, guarded by m_mutex. Slots are made per connection and never reused by a
-  // later one, so a late callback of an old connection cannot be taken for a new message.
-  std::deque<Telemetry> m_outbox;
-  std::deque<std::unique_ptr<std::vector<TelemetrySlot>>> m_slot_sets;
+  // Telemetry outbox, guarded by m_mutex.
+  std::deque<TelemetryPublish> m_outbox;
+  std::deque<std::unique_ptr<SlotSet>> m_slot_sets;  // back(): the current connection's
   std::vector<std::size_t> m_free_slots;
   // Held while taking from the outbox and calling MQTTAsync_send, so that Paho sees the
   // messages in order whichever thread sends. Callbacks only try it (see send_telemetry).

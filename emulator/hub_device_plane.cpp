@@ -106,7 +106,7 @@ mqtt::Connack Hub::connect(Session& session, const mqtt::Connect& packet, const 
   std::string who = packet.client_id.empty() ? std::string("(no client id)") : packet.client_id;
   try {
     if (packet.protocol_level != 4)
-      throw Refusal{ConnectReturn::unacceptable_protocol, "protocol level is not 4 (MQTT 3.1.1)"};
+      throw Refusal{ConnectReturn::unacceptable_protocol_version, "protocol level is not 4 (MQTT 3.1.1)"};
     if (!packet.username) throw Refusal{ConnectReturn::not_authorized, "no user name"};
     auto user = core::parse_mqtt_username(*packet.username);
     if (!user) throw Refusal{ConnectReturn::not_authorized, "user name is not {host}/{deviceId}/?..."};

@@ -11,6 +11,8 @@
 #include <variant>
 #include <vector>
 
+#include "core/connack.hpp"
+
 namespace azhub::emulator::mqtt {
 
 struct Will {
@@ -33,15 +35,8 @@ struct Connect {
   bool operator==(const Connect&) const = default;
 };
 
-// CONNACK return codes (MQTT 3.1.1 §3.2.2.3).
-enum class ConnectReturn : std::uint8_t {
-  accepted = 0,
-  unacceptable_protocol = 1,
-  identifier_rejected = 2,
-  server_unavailable = 3,
-  bad_credentials = 4,
-  not_authorized = 5,
-};
+// CONNACK return codes (MQTT 3.1.1 §3.2.2.3), from core.
+using ConnectReturn = core::ConnackCode;
 
 struct Connack {
   bool session_present = false;

@@ -8,7 +8,7 @@
   emulator/ include core/ and themselves; cli/ includes any library.
 - Only device/ includes Paho (MQTTAsync.h, MQTTClient.h): the MQTT client lives there.
 - core/ and cli/ include no Boost.Asio or Boost.Beast: core is pure, cli calls the libraries.
-- core/ includes no sockets, threads or SQLite.
+- core/ includes no sockets, threads, processes or SQLite.
 - cli/ builds no protocol strings: no string literal holds "$iothub" or "devices/.../messages";
   topics and paths come from core/.
 - No relative include ("../device/x.hpp") climbs out of a folder.
@@ -89,6 +89,8 @@ def check_file(folder, rel, text):
             if folder == "core" and (re.match(r"(sys/socket|netinet/|arpa/|sqlite3)", target)
                                      or target in ("thread", "mutex", "condition_variable")):
                 problems.append((number, f"core/ is pure: no sockets, threads or SQLite ('{target}')"))
+            if folder == "core" and target in ("spawn.h", "sys/wait.h", "unistd.h"):
+                problems.append((number, f"core/ is pure: no processes ('{target}'; see device/subprocess.hpp)"))
             continue
         if folder == "cli":
             code = strip_comment(line)
@@ -119,6 +121,9 @@ def self_test():
         ("core", '#include "emulator/hub.hpp"', 1),
         ("core", '#include <boost/asio/io_context.hpp>', 1),
         ("core", '#include <thread>', 1),
+        ("core", '#include <spawn.h>', 1),
+        ("core", '#include <sys/wait.h>', 1),
+        ("device", '#include <spawn.h>', 0),
         ("service", '#include "device/credentials.hpp"', 1),
         ("emulator", '#include "service/https_client.hpp"', 1),
         ("device", '#include "emulator/hub.hpp"', 1),

@@ -1,5 +1,8 @@
 #include "device/credentials.hpp"
 
+#include <atomic>
+#include <chrono>
+
 #include <doctest/doctest.h>
 
 #include "core/error.hpp"
@@ -63,4 +66,40 @@ TEST_CASE("device::make_command_credentials") {
   SUBCASE("empty output is refused") {
     CHECK_THROWS_AS((void)device::make_command_credentials("true")(0), core::Error);
   }
+  SUBCASE("a command that runs too long is stopped: a connect error") {
+    try {
+      (void)device::make_command_credentials("echo secret; sleep 30", nullptr, std::chrono::milliseconds(200))(0);
+      FAIL("expected an error");
+    } catch (const core::Error& e) {
+      CHECK(e.code() == core::ExitCode::connect);
+      CHECK(std::string(e.what()) == "--token-command timed out after 200 ms (stopped)");
+    }
+  }
+  SUBCASE("Ctrl-C stops it: interrupted") {
+    const std::atomic<bool> interrupted{true};
+    try {
+      (void)device::make_command_credentials("sleep 30", &interrupted)(0);
+      FAIL("expected an error");
+    } catch (const core::Error& e) {
+      CHECK(e.code() == core::ExitCode::interrupted);
+      CHECK(std::string(e.what()) == "--token-command: interrupted");
+    }
+  }
+  SUBCASE("killed by a signal") {
+    try {
+      (void)device::make_command_credentials("echo secret; kill -TERM $$")(0);
+      FAIL("expected an error");
+    } catch (const core::Error& e) {
+      CHECK(e.code() == core::ExitCode::connect);
+      CHECK(std::string(e.what()) == "--token-command failed (killed by signal 15)");
+    }
+  }
+  SUBCASE("its stdin is empty, not azhub's") {
+    auto cred = device::make_command_credentials("cat; echo 'SharedAccessSignature sr=h&sig=s&se=7'")(0);
+    CHECK(cred.password == "SharedAccessSignature sr=h&sig=s&se=7");
+  }
+}
+
+TEST_CASE("device::k_token_command_timeout") {
+  CHECK(device::k_token_command_timeout == std::chrono::seconds(30));
 }

@@ -123,7 +123,7 @@ TEST_CASE("emulator::Hub CONNECT authentication") {
     CHECK(f.hub->connect(s, c, {}).code == mqtt::ConnectReturn::not_authorized);
     c = f.connect_packet(key, f.token(key, f.dev1.primary_key));
     c.protocol_level = 3;
-    CHECK(f.hub->connect(s, c, {}).code == mqtt::ConnectReturn::unacceptable_protocol);
+    CHECK(f.hub->connect(s, c, {}).code == mqtt::ConnectReturn::unacceptable_protocol_version);
     CHECK_FALSE(f.hub->is_connected(key));
   }
   SUBCASE("disabled device") {
