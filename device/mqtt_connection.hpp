@@ -106,6 +106,8 @@ class MqttConnection final : public MqttTransport {
   // Frees the contexts and slot sets of replaced connections that nothing can call back with.
   // Caller holds m_mutex.
   void collect();
+  // True when the handle is not connected and no accepted request still owes a callback.
+  bool quiet_for_retirement();
   void push(MqttEvent event);
   void send_telemetry(bool from_callback);
   void release_slot(TelemetrySlot& slot, MqttEvent&& event) noexcept;
