@@ -75,10 +75,12 @@ inline constexpr std::array k_hub_errors{
   return nullptr;
 }
 
-// "DeviceNotFound" for 404001; empty for a code outside the table.
+// "DeviceNotFound" for 404001; empty for a code outside the table. (Loops over the table instead
+// of comparing find_hub_error's pointer, which is not a constant expression under the sanitizers.)
 [[nodiscard]] constexpr std::string_view name_of(int code) {
-  const auto* row = find_hub_error(code);
-  return row != nullptr ? row->name : std::string_view{};
+  for (const auto& row : k_hub_errors)
+    if (row.code == code) return row.name;
+  return {};
 }
 
 // 404001 for "DeviceNotFound" (exact spelling); nullopt for a name outside the table.
@@ -91,7 +93,8 @@ inline constexpr std::array k_hub_errors{
 // The exit code for a hub error: the table's, or by HTTP class for a code outside it
 // (401 → connect, 504 → timeout, anything else → failure).
 [[nodiscard]] constexpr ExitCode exit_code_of(int code) {
-  if (const auto* row = find_hub_error(code)) return row->exit_code;
+  for (const auto& row : k_hub_errors)
+    if (row.code == code) return row.exit_code;
   return detail::hub_error(code, {}).exit_code;
 }
 
