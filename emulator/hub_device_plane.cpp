@@ -333,10 +333,9 @@ void handle_unsubscribe(Hub::State& s, Connection& c, const mqtt::Unsubscribe& u
     bool still = std::any_of(c.subscriptions.begin(), c.subscriptions.end(), [&](const auto& f) {
       return core::classify_subscription(id, f.first) == kind;
     });
-    if (!still) {
-      c.kinds.erase(*kind);
-      if (*kind == core::SubscriptionKind::c2d) c.c2d_inflight.clear();
-    }
+    // Messages already sent stay in flight: their PUBACKs still complete them (MQTT 3.1.1
+    // §3.10.4, docs/protocol.md §6); nothing new is sent for the kind.
+    if (!still) c.kinds.erase(*kind);
   }
   persist_subscriptions(s, c);
   c.session->send(mqtt::Unsuback{unsub.packet_id});

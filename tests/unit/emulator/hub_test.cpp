@@ -406,6 +406,29 @@ TEST_CASE("emulator::Hub C2D delivery, completion and redelivery") {
   CHECK(s2.closed);
 }
 
+TEST_CASE("emulator::Hub C2D: an UNSUBSCRIBE leaves messages already sent in flight") {
+  // A device that stops receiving (listen --count) acknowledges what had already arrived; the
+  // PUBACKs may follow its UNSUBSCRIBE and still complete those messages.
+  Fixture f;
+  FakeSession s;
+  f.online(s);
+  f.subscribe(s, {{"devices/dev1/messages/devicebound/#", 1}});
+  for (int i = 0; i < 3; ++i) f.hub->send_c2d("dev1", C2dSend{"m" + std::to_string(i), {}, std::nullopt});
+  auto pubs = s.publishes();
+  REQUIRE(pubs.size() == 3);
+  f.hub->handle_packet(s, mqtt::Puback{pubs[0].packet_id});
+  f.hub->handle_packet(s, mqtt::Unsubscribe{9, {"devices/dev1/messages/devicebound/#"}});
+  REQUIRE(s.last<mqtt::Unsuback>() != nullptr);
+  f.hub->handle_packet(s, mqtt::Puback{pubs[1].packet_id});
+  f.hub->handle_packet(s, mqtt::Puback{pubs[2].packet_id});
+  CHECK_FALSE(s.closed);
+  CHECK(f.hub->queued_c2d("dev1").empty());
+  // Unsubscribed: a new message is queued, not sent.
+  f.hub->send_c2d("dev1", C2dSend{"later", {}, std::nullopt});
+  CHECK(s.publishes().size() == 3);
+  CHECK(f.hub->queued_c2d("dev1").size() == 1);
+}
+
 TEST_CASE("emulator::Hub C2D lock expiry redelivers on the same connection") {
   Fixture f;
   FakeSession s;
