@@ -235,34 +235,26 @@ void require_readable(const std::optional<std::string>& path, std::string_view f
   (void)read_file_argument(*path, flag);
 }
 
-// The proxy for a WebSocket connection to `host`: --proxy, else HTTPS_PROXY / https_proxy unless
-// NO_PROXY names the host (or the host is loopback).
-std::optional<std::string> resolve_proxy(const DeviceConnectionOptions& opt, const Env& env,
-                                         std::string_view host) {
-  if (opt.proxy) return opt.proxy;
-  if (is_loopback_host(host)) return std::nullopt;
-  for (std::string_view name : {"NO_PROXY", "no_proxy"}) {
-    const std::optional<std::string> list = env(name);
-    if (!list) continue;
-    std::string_view rest = *list;
-    while (!rest.empty()) {
-      const std::size_t comma = rest.find(',');
-      std::string entry = trim(rest.substr(0, comma));
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-      if (entry == "*") return std::nullopt;
-      if (!entry.empty() && entry.front() == '.') entry.erase(0, 1);
-      if (!entry.empty() && (host == entry || (host.size() > entry.size() &&
-                                               host.ends_with(entry) &&
-                                               host[host.size() - entry.size() - 1] == '.')))
-        return std::nullopt;
-    }
-  }
-  for (std::string_view name : {"HTTPS_PROXY", "https_proxy"})
-    if (std::optional<std::string> value = env(name); value && !trim(*value).empty()) return trim(*value);
-  return std::nullopt;
+}  // namespace
+
+core::ProxyEnvironment read_proxy_environment(const Env& env) {
+  core::ProxyEnvironment out;
+  for (std::string_view name : core::k_proxy_environment)
+    if (std::optional<std::string> value = env(name))
+      out.emplace(std::string(name), std::move(*value));
+  return out;
 }
 
-}  // namespace
+std::optional<core::ProxyUrl> resolve_proxy(const std::optional<std::string>& flag, const Io& io,
+                                            std::string_view host, core::TargetScheme scheme) {
+  core::ProxyChoice choice = core::select_proxy(flag, read_proxy_environment(io.env), host, scheme);
+  if (choice.proxy)
+    io.trace(2, fmt::format("proxy for {}: {} (from {})", host, core::proxy_display(*choice.proxy),
+                            choice.source));
+  else if (!choice.bypass.empty())
+    io.trace(2, fmt::format("{} lists {}: connecting without a proxy", choice.bypass, host));
+  return choice.proxy;
+}
 
 void add_device_connection_options(CLI::App& cmd, DeviceConnectionOptions& opt) {
   add_identity_options(cmd, opt.identity);
@@ -292,9 +284,7 @@ void add_device_connection_options(CLI::App& cmd, DeviceConnectionOptions& opt) 
       ->type_name("SECONDS")->group(group);
   cmd.add_option("--model-id", opt.model_id, "IoT Plug and Play model id (dtmi:...)")
       ->type_name("DTMI")->group(group);
-  cmd.add_option("--proxy", opt.proxy,
-                 "HTTP(S) proxy for --transport ws (default: env HTTPS_PROXY)")
-      ->type_name("URL")->group(group);
+  cmd.add_option("--proxy", opt.proxy, k_proxy_help)->type_name("URL")->group(group);
 }
 
 device::DeviceSettings resolve_device_settings(const DeviceConnectionOptions& opt, const Io& io) {
@@ -321,9 +311,9 @@ device::DeviceSettings resolve_device_settings(const DeviceConnectionOptions& op
   s.cert_key_file = conn.cert_key_file;
   if (opt.proxy && s.transport != device::Transport::websocket)
     throw usage_error("--proxy needs --transport ws (MQTT over TCP cannot go through an HTTP proxy)");
-  if (s.transport == device::Transport::websocket) s.https_proxy = resolve_proxy(opt, io.env, s.connect_host);
-  if (s.https_proxy && !(s.https_proxy->starts_with("http://") || s.https_proxy->starts_with("https://")))
-    s.https_proxy = "http://" + *s.https_proxy;
+  if (s.transport == device::Transport::websocket)
+    s.proxy = resolve_proxy(opt.proxy, io, s.connect_host,
+                            s.tls ? core::TargetScheme::https : core::TargetScheme::http);
   core::validate_keep_alive(opt.keep_alive_s, "--keep-alive");
   s.keep_alive_s = opt.keep_alive_s;
   if (opt.model_id) {

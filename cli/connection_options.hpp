@@ -8,8 +8,9 @@
 
 #include "cli/io.hpp"
 #include "core/connection_string.hpp"
-#include "device/device_client.hpp"
 #include "core/identity.hpp"
+#include "core/proxy.hpp"
+#include "device/device_client.hpp"
 
 namespace azhub::cli {
 
@@ -70,6 +71,21 @@ void validate_hub_host(const std::string& host, std::string_view flag);
 // --key-file. Throws Error(usage) naming the flag on any inconsistency.
 [[nodiscard]] ResolvedConnection resolve_connection(const ConnectionOptions& opt, const Env& env);
 
+// --- HTTP CONNECT proxy (device commands over WebSockets, service commands) -------------------
+
+inline constexpr const char* k_proxy_help =
+    "HTTP proxy http://[USER:PASSWORD@]HOST[:PORT] (default: env https_proxy, HTTPS_PROXY, "
+    "all_proxy; NO_PROXY applies)";
+
+// The proxy variables of core::k_proxy_environment that `env` has.
+[[nodiscard]] core::ProxyEnvironment read_proxy_environment(const Env& env);
+
+// The proxy for a connection to `host` (core::select_proxy over --proxy `flag` and io.env);
+// traces the choice at -vv, never the credentials. Throws Error(usage) for a malformed URL.
+[[nodiscard]] std::optional<core::ProxyUrl> resolve_proxy(const std::optional<std::string>& flag,
+                                                          const Io& io, std::string_view host,
+                                                          core::TargetScheme scheme);
+
 // --- device transport (every device command) ----------------------------------------------------
 
 // The one meaning of --ca-file, for device and service commands alike: the system trust store
@@ -87,7 +103,7 @@ struct DeviceConnectionOptions {
   int keep_alive_s = 60;                 // --keep-alive
   std::optional<std::string> model_id;   // --model-id (Plug and Play DTMI)
   std::string token_ttl = "3600";        // --token-ttl DURATION (bare number: seconds)
-  std::optional<std::string> proxy;      // --proxy URL; env HTTPS_PROXY for --transport ws
+  std::optional<std::string> proxy;      // --proxy URL (--transport ws); env: core/proxy.hpp
 };
 
 // Adds the identity options plus --sas-token, --cert, --cert-key, --token-command, --port,

@@ -74,6 +74,12 @@ void run_emulate(const EmulateOptions& opt, Io& io) {
   options.server.log = options.log;
 
   emulator::Emulator emu(std::move(options));
+  // A SIGINT/SIGTERM that came while the hub was loading (before the emulator's own signal
+  // handling was installed) ends the run here, without a ready line.
+  if (io.interrupted != nullptr && io.interrupted->load()) {
+    io.trace(1, "emulator: interrupted before it was ready");
+    return;
+  }
   if (io.json()) {
     io.out << ready_json(emu.ready()).dump() << '\n' << std::flush;
   } else {

@@ -8,6 +8,7 @@
 #include "cli/connection_options.hpp"
 #include "cli/output.hpp"
 #include "cli/streaming.hpp"
+#include "core/json_text.hpp"
 #include "device/device_client.hpp"
 #include "device/subprocess.hpp"
 #include "core/duration.hpp"
@@ -68,7 +69,7 @@ Answer run_handler(const MethodOptions& opt, std::chrono::milliseconds timeout,
   }
   const auto first = result.out.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) return {200, "null", "handled"};
-  auto doc = nlohmann::json::parse(result.out, nullptr, false);
+  auto doc = core::parse_json(result.out);
   if (doc.is_discarded())
     return {500, error_payload("handler printed something that is not JSON"), "handler output not JSON"};
   std::string payload = doc.dump();
@@ -85,8 +86,8 @@ void check_options(const MethodOptions& opt) {
   if (opt.status && (*opt.status < 0 || *opt.status > 65535))
     throw usage_error(fmt::format("--status {}: must be 0 to 65535", *opt.status));
   if (opt.payload) {
-    auto doc = nlohmann::json::parse(*opt.payload, nullptr, false);
-    if (doc.is_discarded()) throw usage_error("--payload: invalid JSON");
+    auto doc = core::parse_json(*opt.payload);
+    if (doc.is_discarded()) throw usage_error("--payload: " + core::bad_json_reason(*opt.payload));
     if (opt.payload->size() > core::limits::k_method_payload_bytes)
       throw usage_error("--payload is over the 128 KB method payload limit");
   }

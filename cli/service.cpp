@@ -197,9 +197,9 @@ void add_service_command(CLI::App& app, Io& io) {
   service->footer(
       "Every service command authenticates with a service (policy) connection string, from\n"
       "-c/--connection-string or env AZHUB_SERVICE_CONNECTION_STRING, over HTTPS (--port,\n"
-      "--ca-file). device, twin and invoke use IoT Hub's own REST API and also work against a\n"
-      "real hub; c2d and monitor use paths only azhub emulate offers (the real hub has them\n"
-      "only over AMQP) and exit 2 elsewhere.\n"
+      "--ca-file). device, twin, invoke, query and stats use IoT Hub's own REST API and also\n"
+      "work against a real hub; c2d and monitor use paths only azhub emulate offers (the real\n"
+      "hub has them only over AMQP) and exit 2 elsewhere.\n"
       "\n"
       "Examples:\n"
       "  export AZHUB_SERVICE_CONNECTION_STRING='HostName=localhost;SharedAccessKeyName=iothubowner;SharedAccessKey=...'\n"
@@ -212,6 +212,8 @@ void add_service_command(CLI::App& app, Io& io) {
   add_service_invoke_command(*service, io);
   add_service_c2d_commands(*service, io);
   add_service_monitor_command(*service, io);
+  add_service_query_command(*service, io);
+  add_service_stats_command(*service, io);
 }
 
 }  // namespace azhub::cli

@@ -4,6 +4,7 @@
 
 #include "cli/connection_options.hpp"
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 
 namespace azhub::cli {
 
@@ -21,6 +22,7 @@ void add_service_options(CLI::App& cmd, ServiceOptions& opt) {
   cmd.add_option("--ca-file", opt.ca_file, k_ca_file_help)
       ->type_name("FILE")
       ->group(group);
+  cmd.add_option("--proxy", opt.proxy, k_proxy_help)->type_name("URL")->group(group);
 }
 
 service::ServiceClient make_service_client(const ServiceOptions& opt, Io& io) {
@@ -45,6 +47,8 @@ service::ServiceClient make_service_client(const ServiceOptions& opt, Io& io) {
   options.connection = std::move(cs);
   options.port = opt.port;
   options.ca_file = opt.ca_file;
+  options.proxy =
+      resolve_proxy(opt.proxy, io, options.connection.host_name, core::TargetScheme::https);
   options.now_unix_s = [&io] { return io.now_unix_seconds(); };
   options.interrupted = [&io] { return io.was_interrupted(); };
   options.trace = [&io](int level, std::string_view line) { io.trace(level, line); };
@@ -65,7 +69,7 @@ void require_emulator(service::ServiceClient& client, std::string_view command) 
 }
 
 nlohmann::json parse_response_json(const std::string& body, std::string_view what) {
-  auto doc = nlohmann::json::parse(body, nullptr, false);
+  auto doc = core::parse_json(body);
   if (doc.is_discarded()) throw core::Error(core::ExitCode::failure, fmt::format("{}: the hub's response is not JSON", what));
   return doc;
 }

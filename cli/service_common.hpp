@@ -21,13 +21,15 @@ struct ServiceOptions {
   std::optional<std::string> connection_string;  // -c; env AZHUB_SERVICE_CONNECTION_STRING
   std::uint16_t port = 443;                      // --port
   std::optional<std::string> ca_file;            // --ca-file: added to the system trust store
+  std::optional<std::string> proxy;              // --proxy URL; env: core/proxy.hpp
 };
 
-// Adds -c/--connection-string, --port and --ca-file to `cmd`.
+// Adds -c/--connection-string, --port, --ca-file and --proxy to `cmd`.
 void add_service_options(CLI::App& cmd, ServiceOptions& opt);
 
 // The client for `opt`: the connection string from -c or the environment, parsed and checked
-// to be a service (policy) one. Throws Error(usage) naming the source otherwise.
+// to be a service (policy) one, and the proxy (--proxy, the environment, NO_PROXY). Throws
+// Error(usage) naming the source otherwise.
 [[nodiscard]] service::ServiceClient make_service_client(const ServiceOptions& opt, Io& io);
 
 // The deadline for one plain REST call.
@@ -49,5 +51,7 @@ void add_service_twin_commands(CLI::App& service, Io& io);
 void add_service_invoke_command(CLI::App& service, Io& io);
 void add_service_c2d_commands(CLI::App& service, Io& io);
 void add_service_monitor_command(CLI::App& service, Io& io);
+void add_service_query_command(CLI::App& service, Io& io);  // cli/service_query.cpp
+void add_service_stats_command(CLI::App& service, Io& io);  // cli/service_query.cpp
 
 }  // namespace azhub::cli

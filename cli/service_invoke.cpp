@@ -6,6 +6,7 @@
 #include "cli/service_common.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 #include "core/service_requests.hpp"
 
 namespace azhub::cli {
@@ -34,9 +35,10 @@ void run_invoke(const InvokeOptions& opt, Io& io) {
   invocation.module_id = opt.module_id;
   invocation.method_name = opt.method_name;
   if (opt.payload) {
-    invocation.payload = nlohmann::json::parse(*opt.payload, nullptr, false);
+    invocation.payload = core::parse_json(*opt.payload);
     if (invocation.payload.is_discarded()) {
-      throw core::usage_error("payload: invalid JSON (quote a string payload as '\"text\"')");
+      throw core::usage_error("payload: " + core::bad_json_reason(*opt.payload) +
+                              " (quote a string payload as '\"text\"')");
     }
   }
   invocation.response_timeout_s = whole_seconds(opt.timeout, "--timeout");

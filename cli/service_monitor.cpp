@@ -8,6 +8,7 @@
 #include "cli/service_common.hpp"
 #include "cli/streaming.hpp"
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 #include "core/service_requests.hpp"
 #include "service/sse_parser.hpp"
 
@@ -27,7 +28,7 @@ std::string field_text(const nlohmann::json& value) {
 }
 
 // "2026-11-26T14:35:50.123Z dev1 #5: {"temp":21}" then one indented line each for the system
-// and the application properties, when there are any.
+// properties, the hub's annotations and the application properties, when there are any.
 std::string d2c_text(const nlohmann::json& message) {
   std::string source = message.value("deviceId", std::string("?"));
   if (message.contains("moduleId") && message["moduleId"].is_string()) {
@@ -37,7 +38,8 @@ std::string d2c_text(const nlohmann::json& message) {
   if (message.value("bodyEncoding", std::string()) == "base64") body = "(base64) " + body;
   std::string out = fmt::format("{} {} #{}: {}\n", message.value("enqueuedTime", std::string("-")), source,
                                 message.contains("sequenceNumber") ? message["sequenceNumber"].dump() : "?", body);
-  for (const auto& [label, key] : {std::pair{"system", "systemProperties"}, std::pair{"properties", "properties"}}) {
+  for (const auto& [label, key] : {std::pair{"system", "systemProperties"}, std::pair{"annotations", "annotations"},
+                                   std::pair{"properties", "properties"}}) {
     if (!message.contains(key) || !message[key].is_object() || message[key].empty()) continue;
     std::string line;
     for (const auto& [name, value] : message[key].items()) {
@@ -63,7 +65,7 @@ void run_monitor(const MonitorOptions& opt, Io& io) {
   // The emulator's record is printed as it is: its members are what -o json documents.
   const auto on_data = [&](std::string_view bytes) {
     for (const auto& event : parser.feed(bytes)) {
-      const auto message = nlohmann::json::parse(event.data, nullptr, false);
+      const auto message = core::parse_json(event.data);
       if (message.is_discarded() || !message.is_object()) {
         io.trace(1, "monitor: skipped an event that is not a JSON object");
         continue;
@@ -103,7 +105,8 @@ void add_service_monitor_command(CLI::App& service, Io& io) {
       "Output: per message a line \"<enqueued time> <device>[/<module>] #<sequence>: <body>\"\n"
       "and indented lines for its system and application properties; with -o json the\n"
       "emulator's record, one object per line {sequenceNumber, enqueuedTime, deviceId, moduleId,\n"
-      "body, bodyEncoding, systemProperties, properties}; azhub listen prints C2D messages with\n"
+      "body, bodyEncoding, systemProperties, properties}, plus annotations {dt-dataschema,\n"
+      "dt-subject} for a device that announced a model id; azhub listen prints C2D messages with\n"
       "the same member names. Without --since-start/--from-sequence only messages\n"
       "sent from now on are printed. The real IoT Hub offers D2C read only over AMQP; this\n"
       "command works against azhub emulate and exits 2 with a message elsewhere.");

@@ -15,6 +15,8 @@ inline constexpr std::size_t k_twin_reported_bytes = 32 * 1024;
 inline constexpr std::size_t k_twin_key_bytes = 1024;
 inline constexpr std::size_t k_twin_string_bytes = 4 * 1024;
 inline constexpr int k_twin_depth = 10;
+// Nesting accepted in any JSON text from a peer or a user (§11); the twin rules then apply theirs.
+inline constexpr int k_json_depth = 64;
 inline constexpr std::int64_t k_twin_int_min = -4503599627370496;
 inline constexpr std::int64_t k_twin_int_max = 4503599627370495;
 inline constexpr int k_method_timeout_min_s = 5;

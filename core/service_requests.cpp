@@ -10,9 +10,11 @@
 #include "core/encoding.hpp"
 #include "core/error.hpp"
 #include "core/identity.hpp"
+#include "core/json_text.hpp"
 #include "core/limits.hpp"
 #include "core/topics.hpp"
 #include "core/twin.hpp"
+#include "core/twin_query.hpp"
 #include "core/text.hpp"
 
 namespace azhub::core {
@@ -267,6 +269,26 @@ ServiceRequest build_invoke_method_request(const MethodInvocation& invocation) {
   return req;
 }
 
+ServiceRequest build_twin_query_request(std::string_view query, std::optional<int> page_size,
+                                        std::optional<std::string_view> continuation) {
+  if (query.find_first_not_of(" \t\r\n") == std::string_view::npos) throw usage_error("query: the query is empty");
+  if (query.size() > k_query_max_chars) {
+    throw usage_error(fmt::format("query: {} characters is over the hub's limit of {}", query.size(), k_query_max_chars));
+  }
+  if (page_size && (*page_size < 1 || *page_size > k_query_max_page_size)) {
+    throw usage_error(fmt::format("--page-size: expected 1 to {}", k_query_max_page_size));
+  }
+  ServiceRequest req = make_request("POST", "/devices/query");
+  if (page_size) req.headers.emplace_back("x-ms-max-item-count", std::to_string(*page_size));
+  if (continuation) req.headers.emplace_back("x-ms-continuation", std::string(*continuation));
+  set_json_body(req, nlohmann::json{{"query", query}});
+  return req;
+}
+
+ServiceRequest build_registry_statistics_request() { return make_request("GET", "/statistics/devices"); }
+
+ServiceRequest build_service_statistics_request() { return make_request("GET", "/statistics/service"); }
+
 ServiceRequest build_emulator_health_request() {
   return make_request("GET", "/_emulator/health");
 }
@@ -337,11 +359,11 @@ ServiceError parse_service_error(int status, std::string_view body,
                                  std::optional<std::string_view> errorcode_header) {
   ServiceError out;
   out.status = status;
-  const auto doc = nlohmann::json::parse(body, nullptr, false);
+  const auto doc = core::parse_json(body);
   if (!doc.is_discarded() && doc.is_object()) {
     if (!fill_from_current(out, doc) && doc.contains("Message") && doc["Message"].is_string()) {
       const std::string message = doc["Message"].get<std::string>();
-      const auto inner = nlohmann::json::parse(message, nullptr, false);
+      const auto inner = core::parse_json(message);
       constexpr std::string_view k_old_prefix = "ErrorCode:";
       if (!inner.is_discarded() && fill_from_current(out, inner)) {
         // current generation: Message is a JSON string (§12.3)

@@ -103,6 +103,20 @@ struct MethodInvocation {
 // 128 KB.
 [[nodiscard]] ServiceRequest build_invoke_method_request(const MethodInvocation& invocation);
 
+// --- twin queries and registry statistics (§16) ----------------------------------------------
+// `POST /devices/query` with {"query": `query`}, `x-ms-max-item-count: page_size` when given and
+// `x-ms-continuation` when given. The text is sent as is (the hub judges it). Throws
+// Error(usage) for an empty query, one over core::k_query_max_chars, or a page size outside
+// 1-100.
+[[nodiscard]] ServiceRequest build_twin_query_request(std::string_view query, std::optional<int> page_size = {},
+                                                      std::optional<std::string_view> continuation = {});
+
+// `GET /statistics/devices`: {"totalDeviceCount","enabledDeviceCount","disabledDeviceCount"}.
+[[nodiscard]] ServiceRequest build_registry_statistics_request();
+
+// `GET /statistics/service`: {"connectedDeviceCount"}.
+[[nodiscard]] ServiceRequest build_service_statistics_request();
+
 // --- emulator-only paths (§12.4) -------------------------------------------------------------
 // `GET /_emulator/health`: answered by `azhub emulate`, 404 on a real hub.
 [[nodiscard]] ServiceRequest build_emulator_health_request();

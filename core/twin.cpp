@@ -1,10 +1,13 @@
 #include "core/twin.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 #include "core/limits.hpp"
 
 namespace azhub::core {
@@ -202,7 +205,34 @@ std::size_t twin_section_size(const json& section) {
   return n;
 }
 
+nlohmann::ordered_json in_twin_order(const json& doc) {
+  if (doc.is_array()) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& item : doc) out.push_back(in_twin_order(item));
+    return out;
+  }
+  if (!doc.is_object()) return nlohmann::ordered_json(doc);
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  constexpr std::string_view k_first[] = {"$lastUpdated", "$lastUpdatedVersion"};
+  constexpr std::string_view k_last[] = {"$metadata", "$version"};
+  for (const std::string_view key : k_first) {
+    if (const auto it = doc.find(key); it != doc.end()) out[std::string(key)] = in_twin_order(*it);
+  }
+  for (const auto& [key, value] : doc.items()) {
+    const auto is = [&key](std::string_view k) { return key == k; };
+    if (std::any_of(std::begin(k_first), std::end(k_first), is) ||
+        std::any_of(std::begin(k_last), std::end(k_last), is))
+      continue;
+    out[key] = in_twin_order(value);
+  }
+  for (const std::string_view key : k_last) {
+    if (const auto it = doc.find(key); it != doc.end()) out[std::string(key)] = in_twin_order(*it);
+  }
+  return out;
+}
+
 json parse_json_object(std::string_view text, std::string_view what) {
+  if (!json_depth_within(text)) throw usage_error(fmt::format("{}: {}", what, bad_json_reason(text)));
   json doc;
   try {
     doc = json::parse(text);

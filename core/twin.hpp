@@ -21,6 +21,12 @@ void validate_twin_patch(const nlohmann::json& patch, std::string_view what,
 // §8.3's size formula for a section (excluding $version and $metadata).
 [[nodiscard]] std::size_t twin_section_size(const nlohmann::json& section);
 
+// A twin section, desired notification or GET response in the member order the hub writes
+// (docs/protocol.md §8): in every object "$lastUpdated" and "$lastUpdatedVersion" first, the
+// properties next (in name order), "$metadata" and "$version" last — so `{"a":1,"$version":4}`,
+// as device SDKs that stop parsing at "$version" expect.
+[[nodiscard]] nlohmann::ordered_json in_twin_order(const nlohmann::json& doc);
+
 // Parses `text` as a JSON object; throws Error(usage) "<what>: invalid JSON: ..." otherwise.
 [[nodiscard]] nlohmann::json parse_json_object(std::string_view text, std::string_view what);
 

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/json_text.hpp"
 #include "device/mqtt_connection.hpp"
 #include "core/error.hpp"
 #include "core/topics.hpp"
@@ -62,7 +63,9 @@ DeviceClient::DeviceClient(DeviceSettings settings, std::unique_ptr<MqttTranspor
   mqtt.ca_file = m_settings.ca_file;
   mqtt.cert_file = m_settings.cert_file;
   mqtt.cert_key_file = m_settings.cert_key_file;
-  mqtt.https_proxy = m_settings.https_proxy;
+  mqtt.proxy = m_settings.proxy;
+  mqtt.target_host = m_settings.connect_host;
+  mqtt.target_port = m_settings.port;
   mqtt.max_inflight = static_cast<int>(std::clamp<std::size_t>(m_settings.window, 1, 65000));
   m_conn = std::make_unique<MqttConnection>(std::move(mqtt));
 }
@@ -98,7 +101,9 @@ void DeviceClient::start_connect() {
   const std::string username = core::mqtt_username(
       m_settings.identity, m_settings.product,
       m_settings.model_id ? std::optional<std::string_view>(*m_settings.model_id) : std::nullopt);
-  trace(2, fmt::format("connecting to {} as {}", server_uri(m_settings), username));
+  trace(2, fmt::format(
+               "connecting to {} as {}{}", server_uri(m_settings), username,
+               m_settings.proxy ? " through proxy " + core::proxy_display(*m_settings.proxy) : ""));
   m_state = State::connecting;
   m_generation = m_conn->connect(ConnectRequest{
       username, std::move(credential.password), m_settings.keep_alive_s,
@@ -268,7 +273,7 @@ void DeviceClient::handle_message(MqttEvent& event) {
       if (response->rid == m_resync_rid) {
         m_resync_rid.clear();
         if (response->status == 200) {
-          auto doc = nlohmann::json::parse(event.payload, nullptr, false);
+          auto doc = core::parse_json(event.payload);
           if (doc.is_object() && doc.contains("desired") && doc["desired"].is_object()) {
             const std::int64_t version = doc["desired"].value("$version", std::int64_t{0});
             if (version > m_desired_version) {
@@ -285,7 +290,7 @@ void DeviceClient::handle_message(MqttEvent& event) {
     }
     if (auto version = core::parse_twin_desired_topic(event.topic)) {
       if (*version <= m_desired_version) return;  // already reported (resync, docs/protocol.md §7.3)
-      auto patch = nlohmann::json::parse(event.payload, nullptr, false);
+      auto patch = core::parse_json(event.payload);
       if (patch.is_discarded()) {
         trace(1, "dropped a desired patch that is not JSON");
         return;
@@ -483,7 +488,7 @@ DeviceClient::TwinResult DeviceClient::await_twin(const std::string& rid, std::s
       if (!result.error.empty()) throw Error(ExitCode::failure, fmt::format("{}: {}", what, result.error));
       if (result.status >= 300) {
         std::string detail;
-        auto body = nlohmann::json::parse(result.payload, nullptr, false);
+        auto body = core::parse_json(result.payload);
         if (body.is_object() && body.contains("message") && body["message"].is_string())
           detail = ": " + body["message"].get<std::string>();
         throw Error(ExitCode::failure, fmt::format("{}: the hub answered {}{}", what, result.status, detail));
@@ -502,7 +507,7 @@ DeviceClient::TwinResult DeviceClient::await_twin(const std::string& rid, std::s
 nlohmann::json DeviceClient::get_twin(std::chrono::milliseconds timeout) {
   const std::string rid = start_twin_request("", timeout);
   TwinResult result = await_twin(rid, "twin get");
-  auto doc = nlohmann::json::parse(result.payload, nullptr, false);
+  auto doc = core::parse_json(result.payload);
   if (!doc.is_object()) throw Error(ExitCode::failure, "twin get: the hub's answer is not a JSON object");
   if (m_want_desired && doc.contains("desired") && doc["desired"].is_object())
     m_desired_version = std::max(m_desired_version, doc["desired"].value("$version", std::int64_t{0}));

@@ -20,14 +20,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/identity.hpp"
+#include "core/properties.hpp"
+#include "core/proxy.hpp"
 #include "device/backoff.hpp"
 #include "device/credentials.hpp"
 #include "device/inflight_window.hpp"
 #include "device/recent_ids.hpp"
 #include "device/request_tracker.hpp"
 #include "device/transport.hpp"
-#include "core/identity.hpp"
-#include "core/properties.hpp"
 
 namespace azhub::device {
 
@@ -42,7 +43,7 @@ struct DeviceSettings {
   std::optional<std::string> ca_file;
   std::optional<std::string> cert_file;
   std::optional<std::string> cert_key_file;
-  std::optional<std::string> https_proxy;  // WebSockets only
+  std::optional<core::ProxyUrl> proxy;  // WebSockets only: the HTTP CONNECT proxy (core/proxy.hpp)
   int keep_alive_s = 60;
   std::optional<std::string> model_id;
   std::string product;               // DeviceClientType, e.g. "azhub/0.1.0"

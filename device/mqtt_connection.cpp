@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "device/paho_environment.hpp"
+#include "device/proxy_probe.hpp"
 
 namespace azhub::device {
 
@@ -182,6 +184,8 @@ void MqttConnection::HandleDeleter::operator()(void* handle) const noexcept {
 }
 
 MqttConnection::MqttConnection(MqttSettings settings) : m_settings(std::move(settings)) {
+  withhold_proxy_environment_from_paho();
+  if (m_settings.proxy) m_proxy_option = core::format_proxy_authority(*m_settings.proxy);
   MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
   create.MQTTVersion = MQTTVERSION_3_1_1;
   // Paho counts publishes it has not written yet against this limit even while connected
@@ -319,7 +323,10 @@ std::uint64_t MqttConnection::connect(ConnectRequest request) {
   opts.onSuccess = &Callbacks::connect_success;
   opts.onFailure = &Callbacks::connect_failure;
   opts.context = context;
-  if (m_settings.https_proxy) opts.httpsProxy = m_settings.https_proxy->c_str();
+  // Always without a scheme: Paho strips only "https://" from httpsProxy and "http://" from
+  // httpProxy, and looks up anything else as part of the host name (MQTTProtocol_setHTTPProxy).
+  if (m_settings.proxy)
+    (m_settings.tls ? opts.httpsProxy : opts.httpProxy) = m_proxy_option.c_str();
 
   MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
   if (m_settings.tls) {
@@ -527,9 +534,20 @@ std::size_t MqttConnection::take_events(std::vector<MqttEvent>& out,
     m_waiting = false;
   }
   const std::size_t n = m_events.size();
+  const std::size_t first = out.size();
   for (auto& event : m_events) out.push_back(std::move(event));
   m_events.clear();
   collect();
+  lock.unlock();
+  if (m_settings.proxy) {
+    // Paho reports any refusal of its CONNECT as a bare failure: ask the proxy what it said.
+    for (std::size_t i = first; i < out.size(); ++i) {
+      if (out[i].kind != MqttEvent::Kind::connect_failed || out[i].connack) continue;
+      if (auto why = probe_proxy_tunnel(*m_settings.proxy, m_settings.target_host,
+                                        m_settings.target_port, std::chrono::seconds(5)))
+        out[i].text = std::move(*why);
+    }
+  }
   return n;
 }
 

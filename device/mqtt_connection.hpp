@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/proxy.hpp"
 #include "device/transport.hpp"
 
 namespace azhub::device {
@@ -29,7 +30,11 @@ struct MqttSettings {
   std::optional<std::string> ca_file;        // added to the system trust store
   std::optional<std::string> cert_file;      // X.509 client certificate (PEM)
   std::optional<std::string> cert_key_file;  // its private key (PEM)
-  std::optional<std::string> https_proxy;    // for wss:// through an HTTP(S) proxy
+  // An HTTP CONNECT proxy for ws:// or wss:// (azhub's decision, core/proxy.hpp), and the
+  // host and port its tunnel goes to (for the probe that explains a failed connect).
+  std::optional<core::ProxyUrl> proxy;
+  std::string target_host;
+  int target_port = 0;
   int max_inflight = 512;                    // telemetry publishes handed to Paho, unconfirmed
 };
 
@@ -116,6 +121,7 @@ class MqttConnection final : public MqttTransport {
   std::string m_username;  // kept alive for Paho for the duration of a connect
   std::optional<std::string> m_password;
   std::string m_ca_path;
+  std::string m_proxy_option;  // Paho's httpsProxy/httpProxy: "[user:password@]host:port"
   std::atomic<std::uint64_t> m_generation{0};  // read by Paho threads
 
   std::mutex m_mutex;

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "device/paho_environment.hpp"
 
 extern char** environ;
 
@@ -64,18 +65,24 @@ void make_pipe(Fd& read_end, Fd& write_end) {
   write_end.fd = above_standard(fds[1]);
 }
 
-// The environment of the child: this process's, with `env` added or replacing.
+// The environment of the child: this process's, with the proxy variables kept from Paho given
+// back (device/paho_environment.hpp), and `env` added or replacing.
 std::vector<std::string> child_environment(const std::vector<std::pair<std::string, std::string>>& env) {
+  std::vector<std::pair<std::string, std::string>> extra = withheld_proxy_environment();
+  std::erase_if(extra, [&](const auto& kv) {
+    return std::any_of(env.begin(), env.end(), [&](const auto& e) { return e.first == kv.first; });
+  });
+  extra.insert(extra.end(), env.begin(), env.end());
   std::vector<std::string> out;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     const std::string_view entry(*e);
-    const bool overridden = std::any_of(env.begin(), env.end(), [&](const auto& kv) {
+    const bool overridden = std::any_of(extra.begin(), extra.end(), [&](const auto& kv) {
       const std::string& k = kv.first;
       return entry.size() > k.size() && entry.substr(0, k.size()) == k && entry[k.size()] == '=';
     });
     if (!overridden) out.emplace_back(entry);
   }
-  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  for (const auto& [k, v] : extra) out.push_back(k + "=" + v);
   return out;
 }
 

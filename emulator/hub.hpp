@@ -124,17 +124,17 @@ class Hub {
   // The REST Twin (§8.2): deviceId[, moduleId], etag, deviceEtag, status, statusUpdateTime,
   // connectionState, lastActivityTime, cloudToDeviceMessageCount, authenticationType,
   // x509Thumbprint, modelId, version, capabilities, tags, properties.{desired,reported} with
-  // $metadata and $version.
-  [[nodiscard]] nlohmann::json service_twin_view(const IdentityKey& key) const;
+  // $metadata and $version, in that member order (core::in_twin_order inside the sections).
+  [[nodiscard]] nlohmann::ordered_json service_twin_view(const IdentityKey& key) const;
   // PATCH /twins: `patch` = {"tags":{..}, "properties":{"desired":{..}}} merge-patched (null
   // deletes); other members ignored. Sends a desired notification (the partial desired doc +
   // $version) when desired changed. Returns the new service view. Throws 400004 (invalid
   // keys/values/limits, or a "reported" write), 404001/404010, 412001.
-  nlohmann::json update_twin(const IdentityKey& key, const nlohmann::json& patch,
+  nlohmann::ordered_json update_twin(const IdentityKey& key, const nlohmann::json& patch,
                              std::optional<std::string_view> if_match);
   // PUT /twins: replaces tags and properties.desired wholesale (absent = empty); notifies with
   // the full desired doc. Same errors as update_twin.
-  nlohmann::json replace_twin(const IdentityKey& key, const nlohmann::json& twin,
+  nlohmann::ordered_json replace_twin(const IdentityKey& key, const nlohmann::json& twin,
                               std::optional<std::string_view> if_match);
 
   // --- C2D (§6) ------------------------------------------------------------------------------

@@ -260,7 +260,7 @@ void handle_publish(Hub::State& s, Connection& c, const mqtt::Publish& p) {
       view["desired"] = std::move(desired);
       view["reported"] = std::move(reported);
       s.log(2, fmt::format("twin: GET from {}", to_string(c.key)));
-      respond(200, std::nullopt, view.dump());
+      respond(200, std::nullopt, core::in_twin_order(view).dump());
       return;
     }
     try {

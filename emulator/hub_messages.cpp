@@ -172,6 +172,12 @@ void Hub::State::capture_d2c(const IdentityKey& source, std::string body,
   m.enqueued_ms = now();
   m.source = source;
   m.body = std::move(body);
+  // A Plug and Play device's messages carry its model id and component (docs/protocol.md §10).
+  if (const auto twin = twins.find(source); twin != twins.end() && twin->second.model_id &&
+                                            !twin->second.model_id->empty()) {
+    m.data_schema = *twin->second.model_id;
+    m.data_subject = props.system.subject;
+  }
   m.properties = std::move(props);
   store.put_d2c(m, options.d2c_keep);
   last_d2c_sequence = m.sequence_number;

@@ -3,6 +3,7 @@
 // 404103 (not online/subscribed within connectTimeout) and 504101 (no answer in time).
 #include <fmt/format.h>
 
+#include "core/json_text.hpp"
 #include "core/limits.hpp"
 #include "core/topics.hpp"
 #include "emulator/hub.hpp"
@@ -29,8 +30,8 @@ void Hub::invoke_method(const IdentityKey& key, const std::string& name, std::st
   if (payload.size() > core::limits::k_method_payload_bytes)
     throw HubError(400004, "method payload is over 128 KB");
   if (payload == "null") payload.clear();
-  if (!payload.empty() && !nlohmann::json::accept(payload))
-    throw HubError(400004, "method payload is not valid JSON");
+  if (!payload.empty() && !core::accept_json(payload))
+    throw HubError(400004, "method payload: " + core::bad_json_reason(payload));
 
   std::string rid = std::to_string(s.next_rid++);
   PendingMethod call;
@@ -95,7 +96,7 @@ void Hub::State::method_response(Connection& c, int status, const std::string& r
     log(1, fmt::format("method: dropped a response from {} for unknown $rid", to_string(c.key)));
     return;
   }
-  if (!payload.empty() && !nlohmann::json::accept(payload)) {
+  if (!payload.empty() && !core::accept_json(payload)) {
     log(1, fmt::format("method: response from {} is not JSON", to_string(c.key)));
     finish_method(rid, MethodResult{400004, 0, {}});
     return;

@@ -71,11 +71,12 @@ const TwinRecord& Hub::get_twin(const IdentityKey& key) const {
   return m_state->twin_or_throw(key);
 }
 
-json Hub::service_twin_view(const IdentityKey& key) const {
+nlohmann::ordered_json Hub::service_twin_view(const IdentityKey& key) const {
   State& s = *m_state;
   const TwinRecord& t = s.twin_or_throw(key);
   IdentityRecord r = s.with_runtime(s.identity_or_throw(key));
-  json out;
+  // Members in the service's order (docs/protocol.md §8.2).
+  nlohmann::ordered_json out;
   out["deviceId"] = key.device_id;
   if (key.module_id) out["moduleId"] = *key.module_id;
   out["etag"] = counter_etag(t.etag_counter);
@@ -91,14 +92,15 @@ json Hub::service_twin_view(const IdentityKey& key) const {
   out["modelId"] = t.model_id.value_or("");
   out["version"] = t.version;
   out["capabilities"] = json{{"iotEdge", r.iot_edge}};
-  out["tags"] = t.tags;
-  out["properties"] = json{
-      {"desired", section_view(t.desired, t.desired_metadata, t.desired_version, true)},
-      {"reported", section_view(t.reported, t.reported_metadata, t.reported_version, true)}};
+  out["tags"] = core::in_twin_order(t.tags);
+  out["properties"]["desired"] =
+      core::in_twin_order(section_view(t.desired, t.desired_metadata, t.desired_version, true));
+  out["properties"]["reported"] =
+      core::in_twin_order(section_view(t.reported, t.reported_metadata, t.reported_version, true));
   return out;
 }
 
-json Hub::update_twin(const IdentityKey& key, const json& patch,
+nlohmann::ordered_json Hub::update_twin(const IdentityKey& key, const json& patch,
                       std::optional<std::string_view> if_match) {
   State& s = *m_state;
   TwinRecord& twin = s.twin_or_throw(key);
@@ -142,7 +144,7 @@ json Hub::update_twin(const IdentityKey& key, const json& patch,
   return service_twin_view(key);
 }
 
-json Hub::replace_twin(const IdentityKey& key, const json& doc,
+nlohmann::ordered_json Hub::replace_twin(const IdentityKey& key, const json& doc,
                        std::optional<std::string_view> if_match) {
   State& s = *m_state;
   TwinRecord& twin = s.twin_or_throw(key);
@@ -184,8 +186,8 @@ void Hub::State::notify_desired(const IdentityKey& key, const json& patch, std::
   json body = patch;
   body["$version"] = version;
   // Twin notifications are QoS 0 on the wire (§4 table, O).
-  c->session->send(mqtt::Publish{core::build_twin_desired_topic(version), body.dump(), 0, false,
-                                 false, 0});
+  c->session->send(mqtt::Publish{core::build_twin_desired_topic(version),
+                                 core::in_twin_order(body).dump(), 0, false, false, 0});
   log(2, fmt::format("twin: desired notification to {} ($version {})", to_string(key), version));
 }
 

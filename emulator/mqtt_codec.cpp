@@ -414,7 +414,15 @@ ParseResult parse_packet(std::string_view data, std::size_t max_packet_bytes) {
     result.error = "packet of " + std::to_string(length) + " bytes exceeds the limit";
     return result;
   }
-  if (data.size() - pos < length) return result;  // need more
+  if (data.size() - pos < length) {  // need more
+    if (type == t_publish && data.size() - pos >= 2) {
+      const std::size_t topic = (static_cast<std::size_t>(static_cast<std::uint8_t>(data[pos])) << 8) |
+                                static_cast<std::uint8_t>(data[pos + 1]);
+      const std::size_t header = 2 + topic + (((flags >> 1) & 0x03) != 0 ? 2 : 0);
+      if (length >= header) result.announced_payload_bytes = length - header;
+    }
+    return result;
+  }
   try {
     result.packet = parse_body(type, flags, data.substr(pos, length));
     result.status = ParseStatus::complete;

@@ -106,6 +106,9 @@ struct ParseResult {
   std::optional<Packet> packet;  // set when complete
   std::size_t consumed = 0;      // bytes of `data` the packet used, when complete
   std::string error;             // why, when bad
+  // When need_more and `data` starts with a PUBLISH whose topic length has arrived: the payload
+  // bytes it announces, so a session can refuse an oversized message before reading it.
+  std::optional<std::size_t> announced_payload_bytes;
 };
 
 // Largest remaining length accepted by default: a 256 KB D2C message plus a long topic.

@@ -59,7 +59,19 @@ void MqttSession::on_bytes(std::size_t n) {
   m_in.append(m_read_buf.data(), n);
   while (!m_closed && !m_closing) {
     mqtt::ParseResult r = mqtt::parse_packet(m_in);
-    if (r.status == mqtt::ParseStatus::need_more) break;
+    if (r.status == mqtt::ParseStatus::need_more) {
+      // No PUBLISH may carry more than a D2C message (docs/protocol.md §11): refuse one that
+      // announces more as soon as its topic length is in, instead of buffering it whole.
+      if (r.announced_payload_bytes && *r.announced_payload_bytes > core::limits::k_d2c_message_bytes) {
+        const std::string why = fmt::format("a PUBLISH announces {} payload bytes; IoT Hub accepts at most {}",
+                                            *r.announced_payload_bytes, core::limits::k_d2c_message_bytes);
+        if (m_log) m_log(1, fmt::format("mqtt: closing {}: {}", m_name, why));
+        m_hub.disconnected(*this, false);
+        close(why);
+        return;
+      }
+      break;
+    }
     if (r.status == mqtt::ParseStatus::bad) {
       if (m_log) m_log(1, fmt::format("mqtt: closing {}: malformed packet: {}", m_name, r.error));
       // Tell the hub first: it publishes the Will for this ungraceful end.

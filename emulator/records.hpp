@@ -90,6 +90,10 @@ struct D2cMessage {
   IdentityKey source;
   std::string body;
   core::MessageProperties properties;   // as parsed from the topic (+ mqtt-retain / Will)
+  // What the hub adds for a Plug and Play device (docs/protocol.md §10): dt-dataschema, the
+  // model id it announced, and dt-subject, the component its $.sub names.
+  std::optional<std::string> data_schema;
+  std::optional<std::string> data_subject;
 };
 
 // Shared access policy rights (docs/protocol.md §3.4).

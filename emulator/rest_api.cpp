@@ -7,11 +7,13 @@
 
 #include "core/duration.hpp"
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 #include "core/limits.hpp"
 #include "core/properties.hpp"
 #include "core/text.hpp"
 #include "emulator/hub.hpp"
 #include "emulator/rest_json.hpp"
+#include "emulator/rest_query.hpp"
 
 namespace azhub::emulator {
 namespace {
@@ -24,8 +26,8 @@ IdentityKey key_of(const RestRoute& route) { return IdentityKey{route.device_id,
 json parse_body(const HttpRequest& request) {
   const auto& body = request.body();
   if (body.empty()) throw HubError(400004, "the request has no body");
-  auto doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded()) throw HubError(400004, "the body is not valid JSON");
+  auto doc = core::parse_json(body);
+  if (doc.is_discarded()) throw HubError(400004, "the body: " + core::bad_json_reason(body));
   return doc;
 }
 
@@ -46,7 +48,7 @@ std::string format_timespan(int seconds) {
   return fmt::format("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
 }
 
-RestReply json_reply(json body, unsigned status = 200) {
+RestReply json_reply(nlohmann::ordered_json body, unsigned status = 200) {
   RestReply reply;
   reply.status = status;
   reply.body = std::move(body);
@@ -61,8 +63,16 @@ void RestApi::handle(const RestRoute& route, const HttpRequest& request, const R
     case RestResource::module:
       return handle_device(route, request, done);
     case RestResource::devices:
+      if (request.method() == http::verb::post) return done(handle_bulk_registry(m_hub, request));
+      return handle_list(route, done);
     case RestResource::modules:
       return handle_list(route, done);
+    case RestResource::devices_query:
+      return done(handle_twin_query(m_hub, request));
+    case RestResource::statistics_devices:
+      return done(handle_registry_statistics(m_hub));
+    case RestResource::statistics_service:
+      return done(handle_service_statistics(m_hub));
     case RestResource::twin:
     case RestResource::module_twin:
       return handle_twin(route, request, done);
@@ -140,7 +150,7 @@ void RestApi::handle_list(const RestRoute& route, const RestDone& done) {
     identities = m_hub.list_devices();
     if (identities.size() > top) identities.resize(top);
   }
-  json list = json::array();
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const auto& identity : identities) list.push_back(identity_to_json(identity));
   done(json_reply(std::move(list)));
 }
@@ -148,7 +158,7 @@ void RestApi::handle_list(const RestRoute& route, const RestDone& done) {
 void RestApi::handle_twin(const RestRoute& route, const HttpRequest& request,
                           const RestDone& done) {
   const auto key = key_of(route);
-  json twin;
+  nlohmann::ordered_json twin;
   switch (request.method()) {
     case http::verb::get:
       twin = m_hub.service_twin_view(key);
@@ -194,7 +204,7 @@ void RestApi::handle_method(const RestRoute& route, const HttpRequest& request,
           // a string rather than failing the call.
           json payload = nullptr;
           if (!result.payload.empty()) {
-            payload = json::parse(result.payload, nullptr, false);
+            payload = core::parse_json(result.payload);
             if (payload.is_discarded()) payload = result.payload;
           }
           reply.body = json{{"status", result.status}, {"payload", std::move(payload)}};

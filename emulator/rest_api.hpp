@@ -6,6 +6,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,9 +25,10 @@ class Hub;
 // or an error.
 struct RestReply {
   unsigned status = 200;
-  std::optional<nlohmann::json> body;
+  std::optional<nlohmann::ordered_json> body;  // written in its member order
   std::optional<std::string> etag;  // unquoted; sent as ETag: "{etag}"
   std::optional<HubError> error;
+  std::vector<std::pair<std::string, std::string>> headers;  // more response headers
 };
 using RestDone = std::function<void(RestReply reply)>;
 

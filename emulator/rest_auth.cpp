@@ -67,6 +67,9 @@ std::optional<ServicePermission> required_permission(RestResource resource,
     case RestResource::module:
       return method == "GET" || method == "HEAD" ? ServicePermission::registry_read
                                                  : ServicePermission::registry_write;
+    case RestResource::devices_query:       // a twin query reads the registry (§16)
+    case RestResource::statistics_devices:
+      return ServicePermission::registry_read;
     default:
       return ServicePermission::service_connect;
   }

@@ -39,8 +39,8 @@ const json* object_member(const json& object, std::string_view name, std::string
   return value;
 }
 
-json authentication_to_json(const IdentityRecord& identity) {
-  json auth = {{"type", std::string(to_string(identity.auth_type))}};
+nlohmann::ordered_json authentication_to_json(const IdentityRecord& identity) {
+  nlohmann::ordered_json auth = {{"type", std::string(to_string(identity.auth_type))}};
   if (identity.auth_type == AuthType::sas) {
     auth["symmetricKey"] = {{"primaryKey", identity.primary_key},
                             {"secondaryKey", identity.secondary_key}};
@@ -64,9 +64,9 @@ std::string format_rest_time(std::int64_t unix_ms, std::string_view never) {
   return text;
 }
 
-nlohmann::json identity_to_json(const IdentityRecord& identity) {
+nlohmann::ordered_json identity_to_json(const IdentityRecord& identity) {
   const bool is_module = identity.key.module_id.has_value();
-  json out;
+  nlohmann::ordered_json out;
   if (is_module) {
     out["moduleId"] = *identity.key.module_id;
     out["managedBy"] = identity.managed_by;
@@ -89,7 +89,7 @@ nlohmann::json identity_to_json(const IdentityRecord& identity) {
   if (!is_module) {
     out["capabilities"] = {{"iotEdge", identity.iot_edge}};
     out["deviceScope"] = nullptr;
-    out["parentScopes"] = json::array();
+    out["parentScopes"] = nlohmann::ordered_json::array();
   }
   return out;
 }
@@ -218,6 +218,12 @@ nlohmann::json d2c_to_json(const D2cMessage& message) {
   out["deviceId"] = message.source.device_id;
   out["moduleId"] = optional_string(message.source.module_id);
   out.update(core::message_record_json(message.body, message.properties));
+  if (message.data_schema || message.data_subject) {
+    json annotations = json::object();
+    if (message.data_schema) annotations["dt-dataschema"] = *message.data_schema;
+    if (message.data_subject) annotations["dt-subject"] = *message.data_subject;
+    out["annotations"] = std::move(annotations);
+  }
   return out;
 }
 

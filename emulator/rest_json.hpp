@@ -18,7 +18,8 @@ namespace azhub::emulator {
 [[nodiscard]] std::string format_rest_time(std::int64_t unix_ms, std::string_view never);
 
 // The Device object of `GET /devices/{id}` (§12.2), or the Module object for a module record.
-[[nodiscard]] nlohmann::json identity_to_json(const IdentityRecord& identity);
+// Members in the service's order (§12.2).
+[[nodiscard]] nlohmann::ordered_json identity_to_json(const IdentityRecord& identity);
 
 // The writable parts of a PUT /devices/{id} (or module) body. Absent members keep their
 // current value on update, or the default on create.
@@ -53,7 +54,7 @@ void apply_identity_update(IdentityRecord& record, const IdentityUpdate& update)
 
 // A captured D2C message as the emulator paths return it:
 // {"sequenceNumber","enqueuedTime","deviceId","moduleId","body","bodyEncoding",
-//  "systemProperties":{...},"properties":{...}}. The body is text when it is valid UTF-8,
+//  "systemProperties":{...},"properties":{...}[,"annotations":{"dt-dataschema","dt-subject"}]}. The body is text when it is valid UTF-8,
 // else base64 with "bodyEncoding":"base64" (core::message_record_json, which azhub listen prints).
 [[nodiscard]] nlohmann::json d2c_to_json(const D2cMessage& message);
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/json_text.hpp"
 #include "core/limits.hpp"
 #include "emulator/rest_error.hpp"
 
@@ -34,9 +35,9 @@ std::optional<std::string> parse_if_match(std::string_view value) {
 }
 
 MethodInvocation parse_method_invocation(std::string_view body) {
-  const auto doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object())
-    throw HubError(400004, "the body is not a JSON object");
+  const auto doc = core::parse_json(body);
+  if (doc.is_discarded()) throw HubError(400004, "the body: " + core::bad_json_reason(body));
+  if (!doc.is_object()) throw HubError(400004, "the body is not a JSON object");
   MethodInvocation call;
   const auto name = doc.find("methodName");
   if (name == doc.end() || !name->is_string() || name->get<std::string>().empty())

@@ -39,6 +39,8 @@ std::optional<RestResource> match(const std::vector<std::string_view>& p) {
   if (p[0] == "devices") {
     if (n == 1) return RestResource::devices;
     if (p[1].empty()) return std::nullopt;
+    // IoT Hub's query path shadows a device named "query" (docs/protocol.md §16).
+    if (n == 2 && p[1] == "query") return RestResource::devices_query;
     if (n == 2) return RestResource::device;
     if (n == 3 && p[2] == "modules") return RestResource::modules;
     if (n == 3 && p[2] == "commands") return RestResource::device_commands;
@@ -52,6 +54,11 @@ std::optional<RestResource> match(const std::vector<std::string_view>& p) {
     if (n == 4 && p[2] == "modules" && !p[3].empty()) return RestResource::module_twin;
     if (n == 5 && p[2] == "modules" && !p[3].empty() && p[4] == "methods")
       return RestResource::module_methods;
+    return std::nullopt;
+  }
+  if (p[0] == "statistics" && n == 2) {
+    if (p[1] == "devices") return RestResource::statistics_devices;
+    if (p[1] == "service") return RestResource::statistics_service;
     return std::nullopt;
   }
   if (p[0] == "_emulator") {
@@ -87,6 +94,9 @@ std::optional<RestRoute> parse_rest_route(std::string_view target) {
     case RestResource::devices:
     case RestResource::events:
     case RestResource::events_stream:
+    case RestResource::devices_query:
+    case RestResource::statistics_devices:
+    case RestResource::statistics_service:
       break;
     case RestResource::c2d_send:
       route.device_id = core::url_decode(parts[2], "device id");
@@ -107,11 +117,16 @@ std::optional<RestRoute> parse_rest_route(std::string_view target) {
 std::string rest_allowed_methods(RestResource resource) {
   switch (resource) {
     case RestResource::health:
-    case RestResource::devices:
     case RestResource::modules:
     case RestResource::events:
     case RestResource::events_stream:
+    case RestResource::statistics_devices:
+    case RestResource::statistics_service:
       return "GET";
+    case RestResource::devices:
+      return "GET, POST";  // POST: bulk registry operations (§16)
+    case RestResource::devices_query:
+      return "POST";
     case RestResource::device:
     case RestResource::module:
       return "GET, PUT, DELETE";

@@ -23,6 +23,9 @@ enum class RestResource {
   c2d_send,        // /_emulator/devices/{id}/messages/deviceBound
   events,          // /_emulator/messages/events
   events_stream,   // /_emulator/messages/events/stream
+  devices_query,   // /devices/query
+  statistics_devices,  // /statistics/devices
+  statistics_service,  // /statistics/service
 };
 
 struct RestRoute {

@@ -119,7 +119,7 @@ void RestServer::serve(const std::shared_ptr<HttpExchange>& exchange,
     case RestResource::health:
       return reply(exchange, request_id,
                    RestReply{200, nlohmann::json{{"status", "ok"}, {"hostName", m_hub.host_name()}},
-                             std::nullopt, std::nullopt});
+                             std::nullopt, std::nullopt, {}});
     case RestResource::events_stream:
       log(1, fmt::format("rest: GET {} stream started", route->path));
       start_d2c_stream(m_hub, m_clock, exchange, stream_options(*route, request, request_id));
@@ -176,6 +176,7 @@ void RestServer::reply(const std::shared_ptr<HttpExchange>& exchange,
   } else {
     response.result(result.status);
     if (result.etag) response.set(http::field::etag, fmt::format("\"{}\"", *result.etag));
+    for (const auto& [name, value] : result.headers) response.set(name, value);
     if (result.body) {
       response.set(http::field::content_type, "application/json; charset=utf-8");
       response.body() =

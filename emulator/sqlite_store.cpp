@@ -136,9 +136,12 @@ json c2d_json(const QueuedC2dMessage& m) {
               {"delivery_count", m.delivery_count}};
 }
 json d2c_json(const D2cMessage& m) {
-  return json{{"source", key_json(m.source)},
-              {"enqueued_ms", m.enqueued_ms},
-              {"properties", props_json(m.properties)}};
+  json j{{"source", key_json(m.source)},
+         {"enqueued_ms", m.enqueued_ms},
+         {"properties", props_json(m.properties)}};
+  if (m.data_schema) j["data_schema"] = *m.data_schema;
+  if (m.data_subject) j["data_subject"] = *m.data_subject;
+  return j;
 }
 
 class Statement {
@@ -240,6 +243,8 @@ class SqliteStore final : public Store {
         m.source = key_from(j.at("source"));
         m.enqueued_ms = j.at("enqueued_ms").get<std::int64_t>();
         m.properties = props_from(j.at("properties"));
+        if (const auto it = j.find("data_schema"); it != j.end()) m.data_schema = it->get<std::string>();
+        if (const auto it = j.find("data_subject"); it != j.end()) m.data_subject = it->get<std::string>();
         m.body = q.text(2);
         s.d2c.push_back(std::move(m));
       }

@@ -8,7 +8,7 @@ packages=(
   clang libclang-rt-14-dev clang-format
   libcli11-dev libpaho-mqtt-dev libssl-dev nlohmann-json3-dev libfmt-dev doctest-dev
   libboost-dev libsqlite3-dev
-  mosquitto mosquitto-clients
+  mosquitto mosquitto-clients tinyproxy
   python3 nodejs npm
   mandoc groff-base bash-completion zsh fish
   procps psmisc time

@@ -8,17 +8,19 @@
 #include <cctype>
 #include <limits>
 
+#include <fmt/format.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <fmt/format.h>
 
 #include "azhub/version.hpp"
 #include "core/error.hpp"
@@ -131,6 +133,46 @@ struct HttpsClient::Connection {
     throw Error(ExitCode::connect, fmt::format("could not {} {}: {}", doing, where(), ec.message()));
   }
 
+  [[noreturn]] void fail_proxy(const std::string& message) {
+    close();
+    throw Error(ExitCode::connect, message);
+  }
+
+  // CONNECT host:port through the proxy (RFC 9110 §9.3.6); returns once the tunnel is open.
+  void open_tunnel(std::optional<Deadline> deadline) {
+    const HttpsEndpoint& ep = m_client.m_endpoint;
+    const std::string name = core::proxy_display(*ep.proxy);
+    const std::string target = core::format_host_port(ep.host, ep.port);
+    const std::string request = core::build_connect_request(*ep.proxy, ep.host, ep.port);
+    auto& tcp = beast::get_lowest_layer(*m_stream);
+    run([&](auto handler) { net::async_write(tcp, net::buffer(request), std::move(handler)); },
+        deadline, "sending CONNECT to the proxy for");
+    if (m_ec)
+      fail_proxy(fmt::format("could not send the CONNECT to proxy {}: {}", name, m_ec.message()));
+    // The answer's header only: the TLS client speaks first, so nothing of the tunnel follows it.
+    std::string head;
+    run(
+        [&](auto handler) {
+          net::async_read_until(tcp, net::dynamic_buffer(head, 16 * 1024), "\r\n\r\n",
+                                std::move(handler));
+        },
+        deadline, "waiting for the proxy's answer for");
+    const std::optional<core::ProxyReply> reply = core::parse_proxy_reply(head);
+    if (!reply) {
+      fail_proxy(
+          head.empty()
+              ? fmt::format("proxy {} closed the connection without answering the CONNECT to {}",
+                            name, target)
+              : fmt::format("{} is not an HTTP proxy (its answer to CONNECT is not HTTP)", name));
+    }
+    if (reply->status != 200) fail_proxy(core::describe_proxy_refusal(*ep.proxy, target, *reply));
+    if (m_ec)
+      fail_proxy(fmt::format("proxy {} broke off its answer to the CONNECT to {}: {}", name, target,
+                             m_ec.message()));
+    if (m_client.m_trace)
+      m_client.m_trace(2, fmt::format("proxy {} opened a tunnel to {}", name, target));
+  }
+
   void configure_tls() {
     SSL_CTX_set_min_proto_version(m_ctx.native_handle(), TLS1_2_VERSION);
     m_ctx.set_verify_mode(ssl::verify_peer);
@@ -165,10 +207,13 @@ struct HttpsClient::Connection {
       X509_VERIFY_PARAM_set1_host(param, ep.host.c_str(), ep.host.size());
     }
 
+    // Through a proxy, TCP goes to the proxy and TLS runs inside its CONNECT tunnel.
+    const std::string& tcp_host = ep.proxy ? ep.proxy->host : ep.host;
+    const int tcp_port = ep.proxy ? ep.proxy->port : ep.port;
     net::ip::tcp::resolver resolver(m_ioc);
     net::ip::tcp::resolver::results_type endpoints;
     m_done = false;
-    resolver.async_resolve(ep.host, std::to_string(ep.port),
+    resolver.async_resolve(tcp_host, std::to_string(tcp_port),
                            [this, &endpoints](boost::system::error_code ec,
                                               net::ip::tcp::resolver::results_type results) {
                              m_ec = ec;
@@ -183,6 +228,8 @@ struct HttpsClient::Connection {
       m_ioc.run_for(std::chrono::seconds(1));
       throw;
     }
+    if (m_ec && ep.proxy)
+      fail_proxy(fmt::format("could not resolve the proxy host {}: {}", tcp_host, m_ec.message()));
     if (m_ec) fail_connect("resolve", m_ec);
 
     auto& tcp = beast::get_lowest_layer(*m_stream);
@@ -191,9 +238,13 @@ struct HttpsClient::Connection {
       m_ec = ec;
       m_done = true;
     });
-    wait(deadline, "connecting to");
+    wait(deadline, ep.proxy ? "connecting to a proxy for" : "connecting to");
+    if (m_ec && ep.proxy)
+      fail_proxy(fmt::format("could not connect to proxy {}: {}", core::proxy_display(*ep.proxy),
+                             m_ec.message()));
     if (m_ec) fail_connect("connect to", m_ec);
     tcp.socket().set_option(net::ip::tcp::no_delay(true), m_ec);
+    if (ep.proxy) open_tunnel(deadline);
 
     run([this](auto handler) { m_stream->async_handshake(ssl::stream_base::client, std::move(handler)); },
         deadline, "in the TLS handshake with");
@@ -292,8 +343,11 @@ HttpResponse HttpsClient::stream(const core::ServiceRequest& request,
                                  const std::function<bool(std::string_view)>& on_data,
                                  std::optional<Deadline> deadline) {
   const auto started = std::chrono::steady_clock::now();
-  if (m_trace) m_trace(2, fmt::format("{} https://{}:{}{}", request.method, m_endpoint.host, m_endpoint.port,
-                                      request.target()));
+  if (m_trace)
+    m_trace(2, fmt::format(
+                   "{} https://{}:{}{}{}", request.method, m_endpoint.host, m_endpoint.port,
+                   request.target(),
+                   m_endpoint.proxy ? " via proxy " + core::proxy_display(*m_endpoint.proxy) : ""));
   Connection conn(*this);
   conn.connect(deadline);
   conn.write(request, deadline);

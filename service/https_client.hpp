@@ -1,8 +1,8 @@
 #pragma once
 // A small HTTPS/1.1 client for the IoT Hub service REST API (docs/protocol.md §12.1) on
 // Boost.Beast + OpenSSL: TLS 1.2+, the system trust store or a CA file, SNI, host name
-// verification. One connection per request. Every wait honours a deadline and the interrupt
-// flag, so no call blocks past what the caller allowed.
+// verification, optionally through an HTTP CONNECT proxy. One connection per request. Every
+// wait honours a deadline and the interrupt flag, so no call blocks past what the caller allowed.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/proxy.hpp"
 #include "core/service_requests.hpp"
 
 namespace azhub::service {
@@ -21,6 +22,7 @@ struct HttpsEndpoint {
   std::string host;                    // connect to, SNI, certificate name, Host header
   std::uint16_t port = 443;
   std::optional<std::string> ca_file;  // PEM, trusted besides the system trust store
+  std::optional<core::ProxyUrl> proxy;  // when set: TCP to the proxy, CONNECT host:port, then TLS
 };
 
 struct HttpResponse {

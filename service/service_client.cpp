@@ -19,7 +19,7 @@ HttpsEndpoint endpoint_of(const ServiceClientOptions& options) {
         "service connection string: expected HostName=...;SharedAccessKeyName=...;SharedAccessKey=... "
         "(a device connection string does not work here)");
   }
-  return HttpsEndpoint{cs.host_name, options.port, options.ca_file};
+  return HttpsEndpoint{cs.host_name, options.port, options.ca_file, options.proxy};
 }
 
 }  // namespace

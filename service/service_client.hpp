@@ -20,6 +20,7 @@ struct ServiceClientOptions {
   core::ConnectionString connection;   // service form: HostName, SharedAccessKeyName, SharedAccessKey
   std::uint16_t port = 443;
   std::optional<std::string> ca_file;  // PEM, trusted besides the system trust store
+  std::optional<core::ProxyUrl> proxy;  // HTTP CONNECT proxy to tunnel through (core/proxy.hpp)
   std::int64_t token_ttl_s = 3600;
   std::function<std::int64_t()> now_unix_s;           // wall clock, for token expiry
   std::function<bool()> interrupted;                  // polled while waiting

@@ -182,7 +182,7 @@ class Registry(unittest.TestCase):
 
     def test_bad_bodies(self):
         rows = [
-            ("not json", "not valid JSON"),
+            ("not json", "the body: invalid JSON"),
             ({"deviceId": "other"}, "deviceId"),
             ({"status": "sleeping"}, "status"),
             ({"authentication": {"type": "sas", "symmetricKey": {"primaryKey": "abc"}}},

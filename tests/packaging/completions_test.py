@@ -47,7 +47,7 @@ class GeneratedFilesTest(unittest.TestCase):
 # cursor is on a new, empty word.
 CASES = [
     ("azhub se", ["send", "service"]),
-    ("azhub service ", ["c2d", "device", "invoke", "monitor", "twin"]),
+    ("azhub service ", ["c2d", "device", "invoke", "monitor", "query", "stats", "twin"]),
     ("azhub service device ", ["create", "delete", "list", "show"]),
     ("azhub service device create d1 --au", ["--auth"]),
     ("azhub service device create d1 --auth ", ["sas", "x509-ca", "x509-thumbprint"]),

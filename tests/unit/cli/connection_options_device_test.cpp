@@ -67,9 +67,28 @@ TEST_CASE("cli::resolve_device_settings") {
     f.env_vars["HTTPS_PROXY"] = "proxy.local:3128";
     auto s = cli::resolve_device_settings(opt, f.io);
     CHECK(device::server_uri(s) == "wss://h.example:443/$iothub/websocket");
-    CHECK(s.https_proxy == "http://proxy.local:3128");
+    CHECK(s.proxy == core::ProxyUrl{"proxy.local", 3128, std::nullopt, std::nullopt});
     f.env_vars["NO_PROXY"] = "localhost,.example";
-    CHECK_FALSE(cli::resolve_device_settings(opt, f.io).https_proxy);
+    CHECK_FALSE(cli::resolve_device_settings(opt, f.io).proxy);
+  }
+  SUBCASE("a loopback hub is proxied unless NO_PROXY lists it; --proxy too, as curl") {
+    auto opt = with_cs("HostName=localhost;DeviceId=d1;SharedAccessKey=" + k_key);
+    opt.transport = "ws";
+    f.env_vars["https_proxy"] = "http://u:secret@127.0.0.1:8888";
+    CHECK(cli::resolve_device_settings(opt, f.io).proxy ==
+          core::ProxyUrl{"127.0.0.1", 8888, std::string("u"), std::string("secret")});
+    opt.proxy = "http://127.0.0.1:9999";
+    CHECK(cli::resolve_device_settings(opt, f.io).proxy->port == 9999);
+    f.env_vars["no_proxy"] = "localhost";
+    CHECK_FALSE(cli::resolve_device_settings(opt, f.io).proxy);
+  }
+  SUBCASE("a malformed proxy URL is a usage error naming its source") {
+    auto opt = with_cs("HostName=h.example;DeviceId=d1;SharedAccessKey=" + k_key);
+    opt.transport = "ws";
+    f.env_vars["ALL_PROXY"] = "socks5://s:1";
+    CHECK(usage_message(opt, f) ==
+          "env ALL_PROXY: socks5:// proxies are not supported (only http:// proxies, which tunnel "
+          "with CONNECT)");
   }
   SUBCASE("--token-ttl") {
     auto opt = with_cs("HostName=h;DeviceId=d1;SharedAccessKey=" + k_key);

@@ -113,6 +113,27 @@ TEST_CASE("core::build_get_device_request / list / delete") {
   CHECK(core::build_delete_device_request("d1", "\"x\"").header("If-Match") == "\"x\"");
 }
 
+TEST_CASE("core::build_twin_query_request / statistics") {
+  const auto q = core::build_twin_query_request("SELECT * FROM devices");
+  CHECK(q.method == "POST");
+  CHECK(q.target() == "/devices/query?api-version=2021-04-12");
+  CHECK(q.body == R"({"query":"SELECT * FROM devices"})");
+  CHECK(q.header("Content-Type") == "application/json; charset=utf-8");
+  CHECK_FALSE(q.header("x-ms-max-item-count"));
+  CHECK_FALSE(q.header("x-ms-continuation"));
+  const auto paged = core::build_twin_query_request("SELECT deviceId FROM devices", 7, "dG9rZW4=");
+  CHECK(paged.header("x-ms-max-item-count") == "7");
+  CHECK(paged.header("x-ms-continuation") == "dG9rZW4=");
+  CHECK(usage_message([] { (void)core::build_twin_query_request(" \n"); }) == "query: the query is empty");
+  CHECK(usage_message([] { (void)core::build_twin_query_request("SELECT * FROM devices", 101); }) ==
+        "--page-size: expected 1 to 100");
+  CHECK(usage_message([] { (void)core::build_twin_query_request(std::string(8193, 'x')); }) ==
+        "query: 8193 characters is over the hub's limit of 8192");
+  CHECK(core::build_registry_statistics_request().target() == "/statistics/devices?api-version=2021-04-12");
+  CHECK(core::build_service_statistics_request().target() == "/statistics/service?api-version=2021-04-12");
+  CHECK(core::build_service_statistics_request().method == "GET");
+}
+
 TEST_CASE("core::device_connection_string") {
   const json sas = json::parse(R"({"deviceId":"d1","authentication":{"type":"sas",
       "symmetricKey":{"primaryKey":"AAAA","secondaryKey":"BBBB"}}})");

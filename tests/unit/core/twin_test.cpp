@@ -180,3 +180,14 @@ TEST_CASE("core::parse_json_object") {
   CHECK(invalid.find("[json.exception") == std::string::npos);
   CHECK(error_of([] { (void)parse_json_object("", "body"); }).starts_with("body: invalid JSON: "));
 }
+
+TEST_CASE("core::in_twin_order puts $metadata and $version last, $lastUpdated first") {
+  const json section = json::parse(
+      R"({"device_count":100,"$version":4,"b":{"c":1},"$metadata":{"b":{"$lastUpdated":"t2"},"$lastUpdated":"t1"}})");
+  CHECK(in_twin_order(section).dump() ==
+        R"({"b":{"c":1},"device_count":100,"$metadata":{"$lastUpdated":"t1","b":{"$lastUpdated":"t2"}},"$version":4})");
+  CHECK(in_twin_order(json::parse(R"({"device_count":100,"$version":4})")).dump() ==
+        R"({"device_count":100,"$version":4})");
+  CHECK(in_twin_order(json::parse(R"([{"$version":1,"a":2}])")).dump() == R"([{"a":2,"$version":1}])");
+  CHECK(in_twin_order(json(5)).dump() == "5");
+}

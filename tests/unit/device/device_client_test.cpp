@@ -316,3 +316,27 @@ TEST_CASE("stop_receiving unsubscribes, returns what arrived before the UNSUBACK
   CHECK(f.fake->subscribes[1].filters == std::vector<std::string>{std::string(azhub::core::k_twin_response_filter)});
   CHECK(f.fake->unsubscribes.size() == 1);
 }
+
+TEST_CASE("twin watch at --count: desired updates that arrived before the UNSUBACK are all returned") {
+  Fixture f([](DeviceClient& c) { c.want_desired(); });
+  f.client->connect();
+  REQUIRE(f.fake->subscribes.size() == 1);
+  f.fake->deliver(azhub::core::build_twin_desired_topic(2), R"({"step":2,"$version":2})");
+  auto counted = f.client->next_desired(f.clock.now + 10s);
+  REQUIRE(counted);
+  CHECK(counted->version == 2);
+  // The command has its --count: two more notifications are already queued, a third comes
+  // before the hub handles the UNSUBSCRIBE.
+  f.fake->deliver(azhub::core::build_twin_desired_topic(3), R"({"step":3,"$version":3})");
+  f.fake->deliver(azhub::core::build_twin_desired_topic(4), R"({"step":4,"$version":4})");
+  f.fake->on_unsubscribe = [&](const FakeTransport::Filters& u) {
+    f.fake->deliver(azhub::core::build_twin_desired_topic(5), R"({"step":5,"$version":5})");
+    f.fake->unsuback(u.token);
+  };
+  CHECK(f.client->stop_receiving());
+  REQUIRE(f.fake->unsubscribes.size() == 1);
+  CHECK(f.fake->unsubscribes[0].filters == std::vector<std::string>{std::string(azhub::core::k_twin_desired_filter)});
+  std::vector<std::int64_t> drained;
+  while (auto u = f.client->next_desired(f.clock.now)) drained.push_back(u->version);
+  CHECK(drained == std::vector<std::int64_t>{3, 4, 5});
+}

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <string>
+#include <vector>
 
 #include "core/sas.hpp"
 #include "core/topics.hpp"
@@ -249,11 +251,34 @@ TEST_CASE("emulator::Hub telemetry") {
     CHECK(seen.empty());
     CHECK(s.last<mqtt::Puback>() == nullptr);
   }
+  SUBCASE("no model id: no Plug and Play annotations") {
+    f.hub->handle_packet(s, mqtt::Publish{"devices/dev1/messages/events/%24.sub=c1", "{}", 0, false, false, 0});
+    REQUIRE(seen.size() == 1);
+    CHECK_FALSE(seen[0].data_schema);
+    CHECK_FALSE(seen[0].data_subject);
+  }
   SUBCASE("exactly 256 KB is accepted") {
     f.hub->handle_packet(s, mqtt::Publish{"devices/dev1/messages/events/", std::string(256 * 1024, 'x'), 1, false, false, 1});
     CHECK_FALSE(s.closed);
     CHECK(seen.size() == 1);
   }
+}
+
+TEST_CASE("emulator::Hub telemetry of a Plug and Play device carries dt-dataschema and dt-subject") {
+  Fixture f;
+  FakeSession s;
+  auto c = f.connect_packet(f.dev1.key, f.token(f.dev1.key, f.dev1.primary_key));
+  *c.username += "&model-id=dtmi:com:example:TemperatureController;2";
+  REQUIRE(f.hub->connect(s, c, {}).code == mqtt::ConnectReturn::accepted);
+  f.clock.advance(0);
+  f.hub->handle_packet(s, mqtt::Publish{"devices/dev1/messages/events/%24.sub=thermostat1", R"({"t":1})", 0, false, false, 0});
+  f.hub->handle_packet(s, mqtt::Publish{"devices/dev1/messages/events/", R"({"w":2})", 0, false, false, 0});
+  const auto got = f.hub->d2c_since(0, 10);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].data_schema == "dtmi:com:example:TemperatureController;2");
+  CHECK(got[0].data_subject == "thermostat1");
+  CHECK(got[1].data_schema == "dtmi:com:example:TemperatureController;2");
+  CHECK_FALSE(got[1].data_subject);
 }
 
 TEST_CASE("emulator::Hub Will on ungraceful loss only") {
@@ -330,8 +355,8 @@ TEST_CASE("emulator::Hub twin over MQTT and REST") {
   f.hub->handle_packet(s, mqtt::Publish{"$iothub/twin/GET/?$rid=g", "", 0, false, false, 0});
   pubs = s.publishes();
   CHECK(pubs.back().topic == "$iothub/twin/res/200/?$rid=g");
-  CHECK(json::parse(pubs.back().payload) ==
-        json::parse(R"({"desired":{"$version":1},"reported":{"a":1,"$version":3}})"));
+  // Byte for byte: $version last in each section, as the hub writes it (§8.1).
+  CHECK(pubs.back().payload == R"({"desired":{"$version":1},"reported":{"a":1,"$version":3}})");
 
   f.hub->handle_packet(s, mqtt::Publish{"$iothub/twin/PATCH/properties/reported/?$rid=bad", R"({"$x":1})", 0, false, false, 0});
   pubs = s.publishes();
@@ -354,7 +379,23 @@ TEST_CASE("emulator::Hub twin over MQTT and REST") {
   CHECK(after["properties"]["desired"]["$metadata"]["speed"].contains("$lastUpdated"));
   pubs = s.publishes();
   CHECK(pubs.back().topic == "$iothub/twin/PATCH/properties/desired/?$version=2");
-  CHECK(json::parse(pubs.back().payload) == json::parse(R"({"speed":5,"$version":2})"));
+  CHECK(pubs.back().payload == R"({"speed":5,"$version":2})");
+  {
+    // The service view: members in the service's order (§8.2), $metadata and $version last in
+    // each section, $lastUpdated first in each $metadata object.
+    const auto view = f.hub->service_twin_view(f.dev1.key);
+    std::vector<std::string> keys;
+    for (const auto& item : view.items()) keys.push_back(item.key());
+    CHECK(keys == std::vector<std::string>{"deviceId", "etag", "deviceEtag", "status", "statusUpdateTime",
+                                           "connectionState", "lastActivityTime", "cloudToDeviceMessageCount",
+                                           "authenticationType", "x509Thumbprint", "modelId", "version",
+                                           "capabilities", "tags", "properties"});
+    const std::string desired = view["properties"]["desired"].dump();
+    CHECK(desired.starts_with(R"({"speed":5,"$metadata":{"$lastUpdated":")"));
+    CHECK(desired.find(R"(Z","speed":{"$lastUpdated":")") != std::string::npos);
+    CHECK(desired.ends_with(R"(},"$version":2})"));
+    CHECK(view["properties"]["reported"].dump().ends_with(R"(,"$version":3})"));
+  }
   try {
     (void)f.hub->update_twin(f.dev1.key, json::parse(R"({"properties":{"reported":{"a":2}}})"), std::nullopt);
     FAIL("reported write accepted");
@@ -363,7 +404,7 @@ TEST_CASE("emulator::Hub twin over MQTT and REST") {
   }
   json replaced = f.hub->replace_twin(f.dev1.key, json::parse(R"({"properties":{"desired":{"mode":"eco"}}})"), "*");
   CHECK(replaced["tags"] == json::object());
-  CHECK(json::parse(s.publishes().back().payload) == json::parse(R"({"mode":"eco","$version":3})"));
+  CHECK(s.publishes().back().payload == R"({"mode":"eco","$version":3})");
 }
 
 TEST_CASE("emulator::Hub C2D delivery, completion and redelivery") {

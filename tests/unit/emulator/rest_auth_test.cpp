@@ -64,6 +64,10 @@ TEST_CASE("emulator::required_permission") {
   CHECK(required_permission(RestResource::c2d_send, "POST") == ServicePermission::service_connect);
   CHECK(required_permission(RestResource::events_stream, "GET") ==
         ServicePermission::service_connect);
+  CHECK(required_permission(RestResource::devices, "POST") == ServicePermission::registry_write);
+  CHECK(required_permission(RestResource::devices_query, "POST") == ServicePermission::registry_read);
+  CHECK(required_permission(RestResource::statistics_devices, "GET") == ServicePermission::registry_read);
+  CHECK(required_permission(RestResource::statistics_service, "GET") == ServicePermission::service_connect);
 }
 
 TEST_CASE("emulator::check_service_authorization") {

@@ -35,7 +35,7 @@ TEST_CASE("emulator::parse_method_invocation") {
       const char* body;
       const char* message;
     } rows[] = {
-        {"", "the body is not a JSON object"},
+        {"", "the body: invalid JSON"},
         {"[1]", "the body is not a JSON object"},
         {"{}", "methodName: required, a non-empty string"},
         {R"({"methodName":""})", "methodName: required, a non-empty string"},
@@ -60,6 +60,16 @@ TEST_CASE("emulator::parse_method_invocation") {
         CHECK(e.error_code() == 400004);
         CHECK(std::string(e.what()) == row.message);
       }
+    }
+  }
+  SUBCASE("a payload nested deeper than 64 levels is refused before it is built") {
+    const std::string body = R"({"methodName":"m","payload":)" + std::string(200000, '[') +
+                             std::string(200000, ']') + "}";
+    try {
+      (void)parse_method_invocation(body);
+      FAIL("no error");
+    } catch (const HubError& e) {
+      CHECK(std::string(e.what()) == "the body: nested deeper than 64 levels");
     }
   }
 }

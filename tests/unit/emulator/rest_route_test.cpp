@@ -30,6 +30,9 @@ TEST_CASE("emulator::parse_rest_route") {
         {"/_emulator/devices/dev1/messages/devicebound", RestResource::c2d_send, "dev1", nullptr},
         {"/_emulator/messages/events", RestResource::events, "", nullptr},
         {"/_emulator/messages/events/stream", RestResource::events_stream, "", nullptr},
+        {"/devices/query", RestResource::devices_query, "", nullptr},
+        {"/statistics/devices", RestResource::statistics_devices, "", nullptr},
+        {"/statistics/service", RestResource::statistics_service, "", nullptr},
     };
     for (const auto& row : rows) {
       const std::string text = row.target;
@@ -96,6 +99,10 @@ TEST_CASE("emulator::rest_method_allowed") {
   CHECK_FALSE(rest_method_allowed(RestResource::device, "GE"));
   CHECK(rest_allowed_methods(RestResource::module) == "GET, PUT, DELETE");
   CHECK(rest_allowed_methods(RestResource::module_twin) == "GET, PUT, PATCH");
+  CHECK(rest_allowed_methods(RestResource::devices) == "GET, POST");
+  CHECK(rest_allowed_methods(RestResource::devices_query) == "POST");
+  CHECK(rest_allowed_methods(RestResource::statistics_devices) == "GET");
+  CHECK(rest_allowed_methods(RestResource::statistics_service) == "GET");
   CHECK(azhub::emulator::is_emulator_path(RestResource::events_stream));
   CHECK_FALSE(azhub::emulator::is_emulator_path(RestResource::devices));
 }

@@ -46,7 +46,7 @@ TEST_CASE("service::HttpsClient") {
   const auto request = core::build_get_device_request("d1");
   SUBCASE("nothing listening: connect error") {
     const std::uint16_t port = closed_port();
-    service::HttpsClient client({"127.0.0.1", port, std::nullopt}, {}, {});
+    service::HttpsClient client({"127.0.0.1", port, std::nullopt, std::nullopt}, {}, {});
     const auto e = error_of([&] { (void)client.send(request, std::chrono::steady_clock::now() + 10s); });
     CHECK(e.code() == ExitCode::connect);
     CHECK(std::string(e.what()) ==
@@ -54,7 +54,7 @@ TEST_CASE("service::HttpsClient") {
   }
   SUBCASE("no TLS answer: timeout at the deadline") {
     SilentServer server;
-    service::HttpsClient client({"127.0.0.1", server.port(), std::nullopt}, {}, {});
+    service::HttpsClient client({"127.0.0.1", server.port(), std::nullopt, std::nullopt}, {}, {});
     const auto started = std::chrono::steady_clock::now();
     const auto e = error_of([&] { (void)client.send(request, started + 500ms); });
     CHECK(e.code() == ExitCode::timeout);
@@ -67,13 +67,13 @@ TEST_CASE("service::HttpsClient") {
   SUBCASE("interrupted while waiting") {
     SilentServer server;
     std::atomic<int> polls{0};
-    service::HttpsClient client({"127.0.0.1", server.port(), std::nullopt}, [&] { return ++polls > 3; }, {});
+    service::HttpsClient client({"127.0.0.1", server.port(), std::nullopt, std::nullopt}, [&] { return ++polls > 3; }, {});
     const auto e = error_of([&] { (void)client.send(request, std::chrono::steady_clock::now() + 60s); });
     CHECK(e.code() == ExitCode::interrupted);
   }
   SUBCASE("unreadable --ca-file: usage error") {
     SilentServer server;
-    service::HttpsClient client({"127.0.0.1", server.port(), std::string("/nonexistent/ca.pem")}, {}, {});
+    service::HttpsClient client({"127.0.0.1", server.port(), std::string("/nonexistent/ca.pem"), std::nullopt}, {}, {});
     const auto e = error_of([&] { (void)client.send(request, std::chrono::steady_clock::now() + 10s); });
     CHECK(e.code() == ExitCode::usage);
     CHECK(std::string(e.what()).rfind("--ca-file: cannot load '/nonexistent/ca.pem'", 0) == 0);
