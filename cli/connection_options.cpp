@@ -232,7 +232,7 @@ bool is_loopback_host(std::string_view host) {
 
 void require_readable(const std::optional<std::string>& path, std::string_view flag) {
   if (!path) return;
-  (void)read_file_argument(*path, flag);
+  require_file_argument(*path, flag);
 }
 
 }  // namespace

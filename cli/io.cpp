@@ -24,17 +24,33 @@ Env process_env() {
   };
 }
 
-std::string read_file_argument(const std::string& path, std::string_view what) {
-  const auto fail = [&](std::string_view reason) {
-    return core::usage_error(fmt::format("{}: cannot read '{}': {}", what, path, reason));
-  };
+namespace {
+
+core::Error cannot_read(const std::string& path, std::string_view what, std::string_view reason) {
+  return core::usage_error(fmt::format("{}: cannot read '{}': {}", what, path, reason));
+}
+
+// An open descriptor of the regular (or special, not directory) file `path`; throws cannot_read.
+int open_file_argument(const std::string& path, std::string_view what) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw fail(std::strerror(errno));
+  if (fd < 0) throw cannot_read(path, what, std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
     ::close(fd);
-    throw fail("it is a directory");
+    throw cannot_read(path, what, "it is a directory");
   }
+  return fd;
+}
+
+}  // namespace
+
+void require_file_argument(const std::string& path, std::string_view what) {
+  ::close(open_file_argument(path, what));
+}
+
+std::string read_file_argument(const std::string& path, std::string_view what) {
+  const auto fail = [&](std::string_view reason) { return cannot_read(path, what, reason); };
+  const int fd = open_file_argument(path, what);
   std::string content;
   char buffer[65536];
   for (;;) {

@@ -45,4 +45,8 @@ struct Io {
 // is a directory.
 [[nodiscard]] std::string read_file_argument(const std::string& path, std::string_view what);
 
+// The same checks without reading the content (a file another library opens later, such as
+// --ca-file and --cert): opens it, refuses a directory, closes it.
+void require_file_argument(const std::string& path, std::string_view what);
+
 }  // namespace azhub::cli

@@ -26,16 +26,12 @@ json c2d_json(const device::ReceivedC2dMessage& m) { return core::message_record
 std::string c2d_text(const device::ReceivedC2dMessage& m) {
   std::string out = m.body;
   if (out.empty() || out.back() != '\n') out += '\n';
-  const core::SystemProperties& s = m.properties.system;
-  const auto line = [&out](std::string_view name, const std::optional<std::string>& value) {
-    if (value) out += fmt::format("  {}: {}\n", name, *value);
-  };
-  line("message-id", s.message_id);
-  line("correlation-id", s.correlation_id);
-  line("content-type", s.content_type);
-  line("content-encoding", s.content_encoding);
-  line("expiry", s.expiry);
-  line("user-id", s.user_id);
+  // The system properties under the names -o json uses (core::system_properties_to_json);
+  // "to" is always this device's own address, so the text leaves it out.
+  const json system = core::system_properties_to_json(m.properties.system);
+  for (const auto& [name, value] : system.items()) {
+    if (name != "to") out += fmt::format("  {}: {}\n", name, value.get<std::string>());
+  }
   for (const auto& [name, value] : m.properties.application)
     out += value ? fmt::format("  {}={}\n", name, *value) : fmt::format("  {}\n", name);
   return out;

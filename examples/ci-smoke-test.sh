@@ -53,7 +53,7 @@ ok "telemetry with properties"
 azhub service c2d send "$device" 'led on' --prop color=red --message-id smoke-m1 "${SVC[@]}" >/dev/null
 got=$(azhub listen --count 1 --timeout 15s "${DEV[@]}")
 expect_contains "c2d body" "$got" "led on"
-expect_contains "c2d message id" "$got" "message-id: smoke-m1"
+expect_contains "c2d message id" "$got" "messageId: smoke-m1"
 expect_contains "c2d property" "$got" "color=red"
 ok "c2d message"
 

@@ -73,8 +73,8 @@ TEST_CASE("cli::c2d_json: a body that is not UTF-8 is base64") {
 TEST_CASE("cli::c2d_text") {
   CHECK(cli::c2d_text(sample()) ==
         "hello\n"
-        "  message-id: m1\n"
-        "  content-type: text/plain\n"
+        "  contentType: text/plain\n"
+        "  messageId: m1\n"
         "  k=v\n"
         "  flag\n");
 }
