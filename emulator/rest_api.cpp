@@ -23,23 +23,8 @@ namespace http = boost::beast::http;
 
 IdentityKey key_of(const RestRoute& route) { return IdentityKey{route.device_id, route.module_id}; }
 
-json parse_body(const HttpRequest& request) {
-  const auto& body = request.body();
-  if (body.empty()) throw HubError(400004, "the request has no body");
-  auto doc = core::parse_json(body);
-  if (doc.is_discarded()) throw HubError(400004, "the body: " + core::bad_json_reason(body));
-  return doc;
-}
-
-// nullopt when absent or empty (a client that cannot drop a default header sends it empty).
-std::optional<std::string> header(const HttpRequest& request, std::string_view name) {
-  const auto it = request.find(boost::beast::string_view(name.data(), name.size()));
-  if (it == request.end() || it->value().empty()) return std::nullopt;
-  return std::string(it->value());
-}
-
 std::optional<std::string> if_match_of(const HttpRequest& request) {
-  const auto value = header(request, "If-Match");
+  const auto value = request_header(request, "If-Match");
   return value ? parse_if_match(*value) : std::nullopt;
 }
 
@@ -56,6 +41,20 @@ RestReply json_reply(nlohmann::ordered_json body, unsigned status = 200) {
 }
 
 }  // namespace
+
+json request_json(const HttpRequest& request) {
+  const auto& body = request.body();
+  if (body.empty()) throw HubError(400004, "the request has no body");
+  auto doc = core::parse_json(body);
+  if (doc.is_discarded()) throw HubError(400004, "the body: " + core::bad_json_reason(body));
+  return doc;
+}
+
+std::optional<std::string> request_header(const HttpRequest& request, std::string_view name) {
+  const auto it = request.find(boost::beast::string_view(name.data(), name.size()));
+  if (it == request.end() || it->value().empty()) return std::nullopt;
+  return std::string(it->value());
+}
 
 void RestApi::handle(const RestRoute& route, const HttpRequest& request, const RestDone& done) {
   switch (route.resource) {
@@ -105,7 +104,7 @@ void RestApi::handle_device(const RestRoute& route, const HttpRequest& request,
       return done(std::move(reply));
     }
     case http::verb::put: {
-      const auto body = parse_body(request);
+      const auto body = request_json(request);
       const auto update = parse_identity_update(body, key);
       const auto if_match = if_match_of(request);
       IdentityRecord record;
@@ -164,11 +163,11 @@ void RestApi::handle_twin(const RestRoute& route, const HttpRequest& request,
       twin = m_hub.service_twin_view(key);
       break;
     case http::verb::patch:
-      twin = m_hub.update_twin(key, build_twin_write(parse_body(request), false),
+      twin = m_hub.update_twin(key, build_twin_write(request_json(request), false),
                                if_match_of(request));
       break;
     case http::verb::put:
-      twin = m_hub.replace_twin(key, build_twin_write(parse_body(request), true),
+      twin = m_hub.replace_twin(key, build_twin_write(request_json(request), true),
                                 if_match_of(request));
       break;
     default:
@@ -229,13 +228,13 @@ void RestApi::handle_c2d_send(const RestRoute& route, const HttpRequest& request
   C2dSend message;
   message.body = request.body();
   auto& sys = message.properties.system;
-  sys.message_id = header(request, "iothub-messageid");
-  sys.correlation_id = header(request, "iothub-correlationid");
-  sys.user_id = header(request, "iothub-userid");
-  sys.content_type = header(request, "Content-Type");
-  sys.content_encoding = header(request, "Content-Encoding");
-  sys.ack = header(request, "iothub-ack");
-  if (const auto expiry = header(request, "iothub-expiry")) {
+  sys.message_id = request_header(request, "iothub-messageid");
+  sys.correlation_id = request_header(request, "iothub-correlationid");
+  sys.user_id = request_header(request, "iothub-userid");
+  sys.content_type = request_header(request, "Content-Type");
+  sys.content_encoding = request_header(request, "Content-Encoding");
+  sys.ack = request_header(request, "iothub-ack");
+  if (const auto expiry = request_header(request, "iothub-expiry")) {
     message.expiry_ms = core::parse_iso8601_millis(*expiry, "iothub-expiry");
     sys.expiry = *expiry;
   }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -31,6 +32,13 @@ struct RestReply {
   std::vector<std::pair<std::string, std::string>> headers;  // more response headers
 };
 using RestDone = std::function<void(RestReply reply)>;
+
+// The JSON body of a request (core::parse_json, so nesting is bounded); HubError 400004 when it
+// has none or it is not JSON.
+[[nodiscard]] nlohmann::json request_json(const HttpRequest& request);
+// A request header's value; nullopt when absent or empty (a client that cannot drop a default
+// header sends it empty).
+[[nodiscard]] std::optional<std::string> request_header(const HttpRequest& request, std::string_view name);
 
 class RestApi {
  public:

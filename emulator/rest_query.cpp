@@ -33,20 +33,6 @@ const json& plain(const TwinJson& twin, std::optional<json>& holder) {
   return *holder;
 }
 
-json parse_json_body(const HttpRequest& request) {
-  const auto& body = request.body();
-  if (body.empty()) throw HubError(400004, "the request has no body");
-  auto doc = core::parse_json(body);
-  if (doc.is_discarded()) throw HubError(400004, "the body: " + core::bad_json_reason(body));
-  return doc;
-}
-
-std::optional<std::string> header(const HttpRequest& request, std::string_view name) {
-  const auto it = request.find(boost::beast::string_view(name.data(), name.size()));
-  if (it == request.end() || it->value().empty()) return std::nullopt;
-  return std::string(it->value());
-}
-
 RestReply json_reply(BodyJson body) {
   RestReply reply;
   reply.body = std::move(body);
@@ -124,7 +110,7 @@ std::vector<IdentityKey> collection_keys(const Hub& hub, core::QueryCollection c
 }
 
 int page_size_of(const HttpRequest& request) {
-  const auto value = header(request, "x-ms-max-item-count");
+  const auto value = request_header(request, "x-ms-max-item-count");
   if (!value) return core::k_query_default_page_size;
   const auto n = parse_query_number(*value, "x-ms-max-item-count", 1, std::numeric_limits<int>::max());
   // A larger page is served as the largest the hub gives (§16), not refused.
@@ -134,13 +120,13 @@ int page_size_of(const HttpRequest& request) {
 }  // namespace
 
 RestReply handle_twin_query(Hub& hub, const HttpRequest& request) {
-  const auto body = parse_json_body(request);
+  const auto body = request_json(request);
   if (!body.is_object() || !body.contains("query") || !body["query"].is_string())
     throw HubError(400004, "the body must be {\"query\":\"SELECT ...\"}");
   const auto query = core::TwinQuery::parse(body["query"].get<std::string>());
   const int page_size = page_size_of(request);
   Cursor cursor;
-  if (const auto token = header(request, "x-ms-continuation")) cursor = decode_cursor(*token);
+  if (const auto token = request_header(request, "x-ms-continuation")) cursor = decode_cursor(*token);
 
   std::int64_t limit = page_size;
   if (query.top()) limit = std::min<std::int64_t>(limit, std::max<std::int64_t>(*query.top() - cursor.sent, 0));
@@ -345,7 +331,7 @@ std::vector<ImportEntry> parse_import(const json& body) {
 }  // namespace
 
 RestReply handle_bulk_registry(Hub& hub, const HttpRequest& request) {
-  const auto entries = parse_import(parse_json_body(request));
+  const auto entries = parse_import(request_json(request));
   BodyJson errors = BodyJson::array();
   for (const auto& entry : entries) {
     // Each device succeeds or fails on its own; a failure is reported, the rest still apply.
