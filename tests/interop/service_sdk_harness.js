@@ -1,0 +1,93 @@
+// What the service SDK interop tests share (service_sdk_interop.js, service_sdk_query_interop.js):
+// loading Microsoft's SDK, starting `azhub emulate`, pointing the SDK's HTTPS at it, a raw GET
+// to check results at the hub, and promise helpers around the SDK's callback API.
+'use strict';
+
+const assert = require('node:assert/strict');
+const childProcess = require('node:child_process');
+const fs = require('node:fs');
+const https = require('node:https');
+const path = require('node:path');
+const readline = require('node:readline');
+const tls = require('node:tls');
+
+let iothub;
+let common;
+try {
+  iothub = require('azure-iothub');
+  common = require('azure-iot-common');
+} catch (err) {
+  console.error(`${path.basename(require.main.filename, '.js')}: the Azure IoT Node.js service SDK is not installed; run ` +
+                '`npm ci --prefix tests/interop` (scripts/setup.sh does it): ' + err.message);
+  process.exit(1);
+}
+const { errors } = common;
+
+const AZHUB = process.env.AZHUB_BIN || path.join(__dirname, '..', '..', 'build', 'release', 'cli', 'azhub');
+const STEP_TIMEOUT_MS = 20000;
+
+function within(promise, what, ms = STEP_TIMEOUT_MS) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function startEmulator() {
+  const proc = childProcess.spawn(AZHUB, ['-o', 'json', 'emulate', '--in-memory', '--mqtt-port', '0',
+                                          '--https-port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  const line = await within(new Promise((resolve, reject) => {
+    readline.createInterface({ input: proc.stdout }).once('line', resolve);
+    proc.once('error', reject);
+    exited.then((code) => reject(new Error(`azhub emulate exited (${code}) before its ready line`)));
+  }), 'the emulator ready line', 30000);
+  const ready = JSON.parse(line);
+  assert.equal(ready.event, 'ready');
+  return { proc, exited, ready, ca: fs.readFileSync(ready.caFile, 'utf8') };
+}
+
+// Every https request of this process goes to the emulator's HTTPS port: Node's https.Agent
+// (the Registry makes its own keep-alive one) opens its TLS sockets there.
+function routeHttpsTo(port, ca) {
+  https.Agent.prototype.createConnection = (options, callback) =>
+    tls.connect({ ...options, host: '127.0.0.1', port, servername: 'localhost', ca }, callback);
+}
+
+// The hub's view, without the SDK: GET on the REST API with the owner policy's SAS token.
+function hubGet(emu, target) {
+  const cs = common.ConnectionString.parse(emu.ready.serviceConnectionString);
+  const expiry = Math.floor(Date.now() / 1000) + 600;
+  const sas = common.SharedAccessSignature.create(cs.HostName, cs.SharedAccessKeyName, cs.SharedAccessKey, expiry);
+  return within(new Promise((resolve, reject) => {
+    const req = https.request({ host: cs.HostName, path: `${target}?api-version=2021-04-12`,
+                                headers: { Authorization: sas.toString() } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { body += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode, body: body ? JSON.parse(body) : null }));
+    });
+    req.on('error', reject);
+    req.end();
+  }), `GET ${target}`);
+}
+
+// The SDK's callback API as a promise resolving with the result, or rejecting with its error.
+function call(what, fn) {
+  return within(new Promise((resolve, reject) => fn((err, result) => (err ? reject(err) : resolve(result)))), what);
+}
+
+// The SDK's packages each bring their own copy of azure-iot-common, so errors are compared by
+// their class name, not with instanceof.
+async function expectError(what, promise, type) {
+  try {
+    await promise;
+  } catch (err) {
+    assert.equal(err.constructor.name, type.name, `${what}: expected ${type.name}, got ${err.constructor.name}: ${err.message}`);
+    return err;
+  }
+  throw new Error(`${what}: no error`);
+}
+
+module.exports = { assert, iothub, common, errors, within, startEmulator, routeHttpsTo, hubGet, call, expectError };
