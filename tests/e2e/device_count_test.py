@@ -35,16 +35,7 @@ def bodies(stdout):
     return [json.loads(line)["body"] for line in stdout.splitlines() if line.strip()]
 
 
-class CountDoesNotLoseTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = harness.Emulator(verbose=1)
-        cls.emu.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
+class CountDoesNotLoseTest(du.EmulatorTestCase):
     def queue_depth(self, device_id):
         status, _, dev = self.emu.rest("GET", "/devices/" + device_id)
         self.assertEqual(status, 200)

@@ -73,16 +73,7 @@ def env_without_connection():
     return e
 
 
-class DeviceInterruptTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = harness.Emulator()
-        cls.emu.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
+class DeviceInterruptTest(du.EmulatorTestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="azhub-interrupt-")
 

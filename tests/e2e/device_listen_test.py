@@ -12,16 +12,7 @@ import device_util as du  # noqa: E402
 from service_helpers import ServiceCli  # noqa: E402
 
 
-class DeviceListenTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = harness.Emulator()
-        cls.emu.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
+class DeviceListenTest(du.EmulatorTestCase):
     def test_json_records_carry_body_and_properties(self):
         cs = du.create_device(self.emu, "listen-json")
         listener = du.Running(["-v", "-o", "json", "listen", "--count", "2", "--timeout", "30s"]

@@ -21,16 +21,7 @@ esac
 '''
 
 
-class DeviceMethodTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = harness.Emulator()
-        cls.emu.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
+class DeviceMethodTest(du.EmulatorTestCase):
     def serve(self, device_id, extra):
         cs = du.create_device(self.emu, device_id)
         server = du.Running(["-v", "-o", "json", "method", "serve", "--timeout", "60s"] + extra

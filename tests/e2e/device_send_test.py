@@ -12,16 +12,7 @@ import harness  # noqa: E402
 import device_util as du  # noqa: E402
 
 
-class DeviceSendTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = harness.Emulator()
-        cls.emu.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
+class DeviceSendTest(du.EmulatorTestCase):
     def device(self, name):
         return du.create_device(self.emu, "send-" + name)
 

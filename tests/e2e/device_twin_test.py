@@ -11,16 +11,7 @@ import harness  # noqa: E402
 import device_util as du  # noqa: E402
 
 
-class DeviceTwinTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = harness.Emulator()
-        cls.emu.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
+class DeviceTwinTest(du.EmulatorTestCase):
     def patch_desired(self, device_id, desired):
         status, _, body = self.emu.rest("PATCH", "/twins/" + device_id,
                                         body={"properties": {"desired": desired}})

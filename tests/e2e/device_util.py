@@ -8,11 +8,25 @@ import queue
 import subprocess
 import threading
 import time
+import unittest
 import urllib.parse
 
 import harness
 
 DEFAULT_TIMEOUT = 30.0
+
+
+class EmulatorTestCase(unittest.TestCase):
+    """A test class whose tests share one `azhub emulate` (`cls.emu`) on ephemeral loopback ports."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = harness.Emulator()
+        cls.emu.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
 
 
 def azhub():
