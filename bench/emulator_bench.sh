@@ -105,7 +105,7 @@ start_emulator() {
   local n=$1 args=() i
   for ((i = 1; i <= n; i++)); do args+=(--device "$(printf 'bench-%06d' "$i")"); done
   : >"$work/ready.json"
-  "$azhub" -o json emulate --in-memory --mqtt-port 0 --https-port 0 "${args[@]}" \
+  "$azhub" -o json emulate --in-memory --mqtt-port 0 --https-port 0 --amqp-port 0 "${args[@]}" \
     >"$work/ready.json" 2>"$work/emulator.log" &
   emu_pid=$!
   started+=("$emu_pid")

@@ -54,7 +54,7 @@ def main():
 
     work = tempfile.mkdtemp()
     ready_file = os.path.join(work, "ready.json")
-    emu = subprocess.Popen([azhub, "-o", "json", "emulate", "--in-memory", "--mqtt-port", "0", "--https-port", "0",
+    emu = subprocess.Popen([azhub, "-o", "json", "emulate", "--in-memory", "--mqtt-port", "0", "--https-port", "0", "--amqp-port", "0",
                             "--device", "bench1"], stdout=open(ready_file, "w"), stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60

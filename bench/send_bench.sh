@@ -126,7 +126,7 @@ echo "$(cat "$work/rss") KiB"
 
 # azhub emulate: TLS and plain TCP listeners, one device.
 echo
-"$azhub" -o json emulate --in-memory --mqtt-port 0 --https-port 0 --tcp-port 0 --device bench > "$work/emu.json" 2> "$work/emu.err" &
+"$azhub" -o json emulate --in-memory --mqtt-port 0 --https-port 0 --amqp-port 0 --tcp-port 0 --device bench > "$work/emu.json" 2> "$work/emu.err" &
 pids+=($!)
 for _ in $(seq 200); do [[ -s $work/emu.json ]] && break; sleep 0.05; done
 read -r ecs eca emqtts emqtt < <(python3 -c '

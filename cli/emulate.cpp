@@ -24,6 +24,7 @@ struct EmulateOptions {
   std::string bind = "127.0.0.1";
   std::uint16_t mqtt_port = 8883;
   std::uint16_t https_port = 8443;
+  std::uint16_t amqp_port = 5671;
   std::optional<std::uint16_t> tcp_port;
   std::string host_name = "localhost";
   std::vector<std::string> client_cas;
@@ -39,6 +40,7 @@ nlohmann::json ready_json(const emulator::ReadyInfo& r) {
           {"stateDir", r.state_dir ? nlohmann::json(r.state_dir->string()) : nlohmann::json(nullptr)},
           {"ports", {{"mqtts", r.ports.mqtts},
                      {"https", r.ports.https},
+                     {"amqps", r.ports.amqps},
                      {"mqtt", r.ports.mqtt ? nlohmann::json(*r.ports.mqtt) : nlohmann::json(nullptr)}}},
           {"devices", devices}};
 }
@@ -46,7 +48,9 @@ nlohmann::json ready_json(const emulator::ReadyInfo& r) {
 void print_ready_text(const emulator::ReadyInfo& r, std::ostream& out) {
   out << "IoT Hub emulator ready (host name " << r.host_name << ")\n";
   out << "  MQTT over TLS:        port " << r.ports.mqtts << '\n';
-  out << "  HTTPS (REST + MQTT over WebSockets at " << core::k_websocket_path << "): port " << r.ports.https << '\n';
+  out << "  AMQP over TLS:        port " << r.ports.amqps << '\n';
+  out << "  HTTPS (REST + MQTT and AMQP over WebSockets at " << core::k_websocket_path << "): port " << r.ports.https
+      << '\n';
   if (r.ports.mqtt) out << "  MQTT (plain TCP):     port " << *r.ports.mqtt << '\n';
   out << "  CA certificate:       " << r.ca_file.string() << '\n';
   out << "  State:                " << (r.state_dir ? r.state_dir->string() : std::string("in memory")) << '\n';
@@ -67,6 +71,7 @@ void run_emulate(const EmulateOptions& opt, Io& io) {
   options.server.bind_address = opt.bind;
   options.server.mqtts_port = opt.mqtt_port;
   options.server.https_port = opt.https_port;
+  options.server.amqps_port = opt.amqp_port;
   options.server.mqtt_port = opt.tcp_port;
   // Hub, session and REST messages never carry keys or tokens (their contract); -v shows
   // connections, refusals and operations, -vv every delivery, -vvv every packet.
@@ -103,7 +108,8 @@ void add_emulate_command(CLI::App& app, Io& io) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--bind", opt->bind, "Address to listen on (default loopback)");
   cmd->add_option("--mqtt-port", opt->mqtt_port, "MQTT over TLS port (0 = any free port)");
-  cmd->add_option("--https-port", opt->https_port, "HTTPS port: REST API and MQTT over WebSockets (0 = any)");
+  cmd->add_option("--https-port", opt->https_port, "HTTPS port: REST API, MQTT and AMQP over WebSockets (0 = any)");
+  cmd->add_option("--amqp-port", opt->amqp_port, "AMQP over TLS port (0 = any free port)");
   cmd->add_option("--tcp-port", opt->tcp_port, "Also serve plain MQTT on this port (off unless given; 0 = any)");
   cmd->add_option("--host-name", opt->host_name, "Host name devices and tokens use (default localhost)");
   cmd->add_option("--client-ca", opt->client_cas,
@@ -113,7 +119,7 @@ void add_emulate_command(CLI::App& app, Io& io) {
       ->check(CLI::ExistingFile);
   cmd->footer(
       "Output: the ports, CA file and connection strings, once it listens; with -o json one line\n"
-      "{event: \"ready\", hostName, serviceConnectionString, caFile, stateDir, ports {mqtts, https,\n"
+      "{event: \"ready\", hostName, serviceConnectionString, caFile, stateDir, ports {mqtts, https, amqps,\n"
       "mqtt}, devices [{deviceId, connectionString}]}. See azhub-emulate(1).");
   cmd->callback([opt, &io] { run_emulate(*opt, io); });
 }

@@ -212,6 +212,7 @@ void add_service_command(CLI::App& app, Io& io) {
   add_service_invoke_command(*service, io);
   add_service_c2d_commands(*service, io);
   add_service_monitor_command(*service, io);
+  add_service_feedback_command(*service, io);
   add_service_query_command(*service, io);
   add_service_stats_command(*service, io);
 }

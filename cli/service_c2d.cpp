@@ -1,6 +1,6 @@
-// azhub service c2d send: queue a cloud-to-device message through the emulator's
-// /_emulator/devices/{id}/messages/deviceBound (the real hub has C2D send only over AMQP,
-// docs/protocol.md §12.4).
+// azhub service c2d send: queue a cloud-to-device message over AMQP, as the real hub takes it
+// (a sender link to /messages/devicebound, docs/protocol.md §15.4), or with --transport rest
+// through azhub emulate's /_emulator/devices/{id}/messages/deviceBound (§12.4).
 #include <iterator>
 #include <memory>
 #include <vector>
@@ -8,7 +8,9 @@
 #include <fmt/format.h>
 
 #include "cli/service_common.hpp"
+#include "core/amqp.hpp"
 #include "core/duration.hpp"
+#include "core/limits.hpp"
 #include "core/error.hpp"
 #include "core/properties.hpp"
 #include "core/service_requests.hpp"
@@ -18,6 +20,7 @@ namespace {
 
 struct C2dSendOptions {
   ServiceOptions svc;
+  AmqpOptions amqp;
   std::string device_id;
   std::optional<std::string> body;
   std::optional<std::string> file;
@@ -30,8 +33,8 @@ struct C2dSendOptions {
   std::optional<std::string> ack;
 };
 
-// --expiry: a duration from now ("10m") or an absolute ISO 8601 UTC time.
-std::string expiry_iso(const std::string& text, Io& io) {
+// --expiry: a duration from now ("10m") or an absolute ISO 8601 UTC time; Unix milliseconds.
+std::int64_t expiry_ms(const std::string& text, Io& io) {
   std::int64_t at_ms = 0;
   try {
     at_ms = io.now_unix_ms() + core::parse_duration(text, "--expiry").count();
@@ -43,7 +46,7 @@ std::string expiry_iso(const std::string& text, Io& io) {
           "--expiry: '{}' is neither a duration (30s, 10m, 1h) nor an ISO 8601 UTC time (2030-01-01T00:00:00Z)", text));
     }
   }
-  return core::format_iso8601(at_ms, true);
+  return at_ms;
 }
 
 std::string body_from(const C2dSendOptions& opt, Io& io) {
@@ -63,8 +66,29 @@ void run_c2d_send(const C2dSendOptions& opt, Io& io) {
   sys.content_type = opt.content_type;
   sys.content_encoding = opt.content_encoding;
   sys.ack = opt.ack;
-  if (opt.expiry) sys.expiry = expiry_iso(*opt.expiry, io);
+  const std::optional<std::int64_t> expiry = opt.expiry ? std::optional(expiry_ms(*opt.expiry, io)) : std::nullopt;
+  if (expiry) sys.expiry = core::format_iso8601(*expiry, true);
   for (const auto& prop : opt.props) message.properties.application.emplace_back(core::parse_property_argument(prop));
+  core::validate_message_size(message.body, message.properties, core::limits::k_c2d_message_bytes, "C2D message");
+
+  if (opt.amqp.transport != "rest") {
+    // The message id is chosen here when none is given, so the output (and feedback) can name it.
+    if (!sys.message_id) sys.message_id = core::amqp::to_string(core::amqp::random_uuid());
+    const auto deadline = request_deadline();
+    auto client = open_amqp_client(opt.svc, opt.amqp, io, deadline);
+    client->send(core::amqp::k_c2d_send_address,
+                 core::amqp::make_c2d_message(opt.device_id, message.body, message.properties, expiry), deadline);
+    client->close(request_deadline());
+    if (io.json()) {
+      nlohmann::ordered_json doc{{"deviceId", opt.device_id}, {"messageId", *sys.message_id}};
+      if (sys.expiry) doc["expiryTimeUtc"] = *sys.expiry;
+      print_document(io, doc);
+      return;
+    }
+    io.out << fmt::format("queued for {} (message id {})", opt.device_id, *sys.message_id) << '\n' << std::flush;
+    return;
+  }
+
   const auto request = core::build_c2d_send_request(message);
 
   auto client = make_service_client(opt.svc, io);
@@ -87,7 +111,7 @@ void run_c2d_send(const C2dSendOptions& opt, Io& io) {
 }  // namespace
 
 void add_service_c2d_commands(CLI::App& service, Io& io) {
-  CLI::App* c2d = service.add_subcommand("c2d", "Cloud-to-device messages (azhub emulate only)");
+  CLI::App* c2d = service.add_subcommand("c2d", "Cloud-to-device messages");
   c2d->require_subcommand(1);
   auto opt = std::make_shared<C2dSendOptions>();
   CLI::App* cmd = c2d->add_subcommand("send", "Queue a cloud-to-device message for a device");
@@ -105,11 +129,12 @@ void add_service_c2d_commands(CLI::App& service, Io& io) {
       ->check(CLI::IsMember({"none", "positive", "negative", "full"}))
       ->type_name("KIND");
   add_service_options(*cmd, opt->svc);
+  add_amqp_options(*cmd, opt->amqp, true);
   cmd->footer(
-      "The real IoT Hub offers C2D send only over AMQP; this command works against azhub\n"
-      "emulate and exits 2 with a message elsewhere. Output: one line naming the queued\n"
-      "message; with -o json the emulator's answer {deviceId, messageId, expiryTimeUtc,\n"
-      "queuedMessages}.");
+      "Sent over AMQP (port 5671, or 443 with --transport amqp-ws) as to a real IoT Hub; with\n"
+      "--transport rest through azhub emulate's REST path (emulator only). Output: one line\n"
+      "naming the queued message; with -o json {deviceId, messageId[, expiryTimeUtc]} (rest: the\n"
+      "emulator's answer, which adds queuedMessages). Delivery outcomes: azhub service feedback.");
   cmd->callback([opt, &io] { run_c2d_send(*opt, io); });
 }
 

@@ -5,6 +5,7 @@
 #include "cli/connection_options.hpp"
 #include "core/error.hpp"
 #include "core/json_text.hpp"
+#include "core/sas.hpp"
 
 namespace azhub::cli {
 
@@ -25,7 +26,7 @@ void add_service_options(CLI::App& cmd, ServiceOptions& opt) {
   cmd.add_option("--proxy", opt.proxy, k_proxy_help)->type_name("URL")->group(group);
 }
 
-service::ServiceClient make_service_client(const ServiceOptions& opt, Io& io) {
+core::ConnectionString service_connection(const ServiceOptions& opt, Io& io) {
   std::optional<ConnectionStringInput> input;
   if (opt.connection_string) {
     input = ConnectionStringInput{*opt.connection_string, "-c/--connection-string"};
@@ -43,8 +44,12 @@ service::ServiceClient make_service_client(const ServiceOptions& opt, Io& io) {
         "(HostName=...;SharedAccessKeyName=...;SharedAccessKey=...)",
         input->source));
   }
+  return cs;
+}
+
+service::ServiceClient make_service_client(const ServiceOptions& opt, Io& io) {
   service::ServiceClientOptions options;
-  options.connection = std::move(cs);
+  options.connection = service_connection(opt, io);
   options.port = opt.port;
   options.ca_file = opt.ca_file;
   options.proxy =
@@ -53,6 +58,44 @@ service::ServiceClient make_service_client(const ServiceOptions& opt, Io& io) {
   options.interrupted = [&io] { return io.was_interrupted(); };
   options.trace = [&io](int level, std::string_view line) { io.trace(level, line); };
   return service::ServiceClient(std::move(options));
+}
+
+void add_amqp_options(CLI::App& cmd, AmqpOptions& opt, bool rest) {
+  const std::string group = "Connection";
+  std::vector<std::string> choices{"amqp", "amqp-ws"};
+  if (rest) choices.emplace_back("rest");
+  cmd.add_option("--transport", opt.transport,
+                 rest ? "amqp (AMQPS, port --amqp-port), amqp-ws (AMQP over WebSockets, port --port) or rest "
+                        "(azhub emulate's REST path); default amqp"
+                      : "amqp (AMQPS, port --amqp-port) or amqp-ws (AMQP over WebSockets, port --port); default amqp")
+      ->check(CLI::IsMember(choices))
+      ->type_name("KIND")
+      ->group(group);
+  cmd.add_option("--amqp-port", opt.amqp_port, "AMQPS port of the hub (default 5671; azhub emulate prints its own)")
+      ->type_name("PORT")
+      ->check(CLI::Range(1, 65535))
+      ->group(group);
+}
+
+std::unique_ptr<service::AmqpClient> open_amqp_client(const ServiceOptions& opt, const AmqpOptions& amqp, Io& io,
+                                                      service::Deadline deadline) {
+  const core::ConnectionString cs = service_connection(opt, io);
+  service::AmqpEndpoint endpoint;
+  endpoint.websocket = amqp.transport == "amqp-ws";
+  endpoint.tls.host = cs.host_name;
+  endpoint.tls.port = endpoint.websocket ? opt.port : amqp.amqp_port;
+  endpoint.tls.ca_file = opt.ca_file;
+  endpoint.tls.proxy = resolve_proxy(opt.proxy, io, cs.host_name, core::TargetScheme::https);
+  auto client = std::make_unique<service::AmqpClient>(
+      std::move(endpoint), [&io] { return io.was_interrupted(); },
+      [&io](int level, std::string_view line) { io.trace(level, line); });
+  // A token for the whole hub, as Microsoft's service SDKs put (docs/protocol.md §15.3).
+  const std::int64_t expiry = core::sas_expiry(io.now_unix_seconds(), 3600);
+  client->open(cs.host_name,
+               core::build_sas_token(cs.host_name, *cs.shared_access_key, expiry,
+                                     std::string_view(*cs.shared_access_key_name)),
+               deadline);
+  return client;
 }
 
 service::Deadline request_deadline(std::chrono::seconds extra) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/io.hpp"
+#include "service/amqp_client.hpp"
 #include "service/service_client.hpp"
 
 namespace azhub::cli {
@@ -24,6 +25,21 @@ struct ServiceOptions {
   std::optional<std::string> proxy;              // --proxy URL; env: core/proxy.hpp
 };
 
+// How a command that has an AMQP form reaches the hub (docs/protocol.md §15): --transport amqp
+// (AMQPS on --amqp-port, default 5671), amqp-ws (AMQP over WebSockets on --port, default 443),
+// or, where a command offers it, rest (azhub emulate's /_emulator/ REST path).
+struct AmqpOptions {
+  std::string transport = "amqp";
+  std::uint16_t amqp_port = 5671;
+};
+// Adds --transport and --amqp-port; `rest` adds the rest choice.
+void add_amqp_options(CLI::App& cmd, AmqpOptions& opt, bool rest);
+// The service connection string from -c or the environment, checked to be a policy one.
+[[nodiscard]] core::ConnectionString service_connection(const ServiceOptions& opt, Io& io);
+// An AMQP client connected to the hub of `opt` over `amqp`'s transport and authenticated with a
+// policy SAS token for the hub (put on $cbs).
+[[nodiscard]] std::unique_ptr<service::AmqpClient> open_amqp_client(const ServiceOptions& opt, const AmqpOptions& amqp,
+                                                                    Io& io, service::Deadline deadline);
 // Adds -c/--connection-string, --port, --ca-file and --proxy to `cmd`.
 void add_service_options(CLI::App& cmd, ServiceOptions& opt);
 
@@ -51,6 +67,7 @@ void add_service_twin_commands(CLI::App& service, Io& io);
 void add_service_invoke_command(CLI::App& service, Io& io);
 void add_service_c2d_commands(CLI::App& service, Io& io);
 void add_service_monitor_command(CLI::App& service, Io& io);
+void add_service_feedback_command(CLI::App& service, Io& io);  // cli/service_feedback.cpp
 void add_service_query_command(CLI::App& service, Io& io);  // cli/service_query.cpp
 void add_service_stats_command(CLI::App& service, Io& io);  // cli/service_query.cpp
 

@@ -36,6 +36,9 @@ struct C2dTopic {
 // --- twin ------------------------------------------------------------------------------------
 // The HTTP path of MQTT over WebSockets, on the hub's HTTPS port (docs/protocol.md §1).
 inline constexpr std::string_view k_websocket_path = "/$iothub/websocket";
+// The WebSocket subprotocols IoT Hub serves on that path: MQTT and AMQP (docs/protocol.md §15.1).
+inline constexpr std::string_view k_websocket_mqtt_subprotocol = "mqtt";
+inline constexpr std::string_view k_websocket_amqp_subprotocol = "AMQPWSB10";
 
 inline constexpr std::string_view k_twin_response_filter = "$iothub/twin/res/#";
 inline constexpr std::string_view k_twin_desired_filter = "$iothub/twin/PATCH/properties/desired/#";

@@ -112,7 +112,7 @@ Emulator::Emulator(EmulatorOptions options) : m_parts(std::make_unique<Parts>())
   RestServerOptions rest_options;
   rest_options.log = log;
   p.rest = std::make_unique<RestServer>(*p.hub, *p.clock, rest_options);
-  p.server = std::make_unique<Server>(p.io, *p.hub, p.rest.get(), p.tls, p.options.server);
+  p.server = std::make_unique<Server>(p.io, *p.hub, *p.clock, p.rest.get(), p.tls, p.options.server);
   r.ports = p.server->listen();
 
   p.signals.emplace(p.io, SIGINT, SIGTERM);

@@ -28,9 +28,11 @@ std::string serialize_response(HttpResponse& response) {
   return os.str();
 }
 
-bool offers_mqtt_subprotocol(const HttpRequest& request) {
+// The subprotocol to answer with: "mqtt" or "AMQPWSB10" (docs/protocol.md §1, §15.1), the
+// first of them the client offers; empty when it offers neither.
+std::string_view chosen_subprotocol(const HttpRequest& request) {
   auto it = request.find(http::field::sec_websocket_protocol);
-  if (it == request.end()) return false;
+  if (it == request.end()) return {};
   std::string_view value(it->value().data(), it->value().size());
   std::size_t start = 0;
   while (start <= value.size()) {
@@ -39,10 +41,11 @@ bool offers_mqtt_subprotocol(const HttpRequest& request) {
     std::string_view item = value.substr(start, end - start);
     while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
     while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (item == "mqtt") return true;
+    if (item == core::k_websocket_mqtt_subprotocol) return core::k_websocket_mqtt_subprotocol;
+    if (item == core::k_websocket_amqp_subprotocol) return core::k_websocket_amqp_subprotocol;
     start = end + 1;
   }
-  return false;
+  return {};
 }
 
 // The exchange handed to the REST handler.
@@ -100,12 +103,12 @@ class Exchange final : public HttpExchange {
 }  // namespace
 
 HttpsConnection::HttpsConnection(std::unique_ptr<WsSocket> ws, std::string peer, RestHandler* rest,
-                                 Log log, StartMqtt start_mqtt)
+                                 Log log, StartStream start_stream)
     : m_ws(std::move(ws)),
       m_peer(std::move(peer)),
       m_rest(rest),
       m_log(std::move(log)),
-      m_start_mqtt(std::move(start_mqtt)) {}
+      m_start_stream(std::move(start_stream)) {}
 
 HttpsConnection::~HttpsConnection() = default;
 
@@ -173,27 +176,30 @@ void HttpsConnection::on_request() {
 }
 
 void HttpsConnection::upgrade(HttpRequest request) {
-  if (!offers_mqtt_subprotocol(request)) {
+  const std::string_view subprotocol = chosen_subprotocol(request);
+  if (subprotocol.empty()) {
     HttpResponse r{http::status::bad_request, request.version()};
     r.set(http::field::content_type, "text/plain");
-    r.body() = "WebSocket subprotocol 'mqtt' required\n";
+    r.body() = fmt::format("WebSocket subprotocol '{}' or '{}' required\n", core::k_websocket_mqtt_subprotocol,
+                           core::k_websocket_amqp_subprotocol);
     respond(std::move(r), false);
     return;
   }
   m_upgraded = true;
-  m_ws->set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-    res.set(http::field::sec_websocket_protocol, "mqtt");
+  m_ws->set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
+    res.set(http::field::sec_websocket_protocol, std::string(subprotocol));
   }));
   m_ws->read_message_max(1024 * 1024);
-  m_ws->async_accept(request, [self = shared_from_this()](const boost::system::error_code& ec) {
+  m_ws->async_accept(request, [self = shared_from_this(), subprotocol](const boost::system::error_code& ec) {
     if (ec) {
       if (self->m_log) self->m_log(1, fmt::format("wss: upgrade from {} failed: {}", self->m_peer, ec.message()));
       self->finish();
       return;
     }
-    ConnectInfo info{self->m_cert, "wss", self->m_peer};
-    self->m_closed = true;  // the MQTT session owns the socket from here
-    self->m_start_mqtt(make_ws_stream(std::move(self->m_ws)), std::move(info));
+    const bool amqp = subprotocol == core::k_websocket_amqp_subprotocol;
+    ConnectInfo info{self->m_cert, amqp ? "amqpws" : "wss", self->m_peer};
+    self->m_closed = true;  // the MQTT session or AMQP connection owns the socket from here
+    self->m_start_stream(subprotocol, make_ws_stream(std::move(self->m_ws)), std::move(info));
     self->finish();
   });
 }

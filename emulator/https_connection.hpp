@@ -1,7 +1,8 @@
 #pragma once
 // One connection to the HTTPS port: TLS handshake (client certificate requested), then HTTP/1.1
-// requests. A WebSocket upgrade on /$iothub/websocket (subprotocol "mqtt") becomes an
-// MqttSession over WebSockets; every other request goes to the RestHandler as an HttpExchange.
+// requests. A WebSocket upgrade on /$iothub/websocket becomes an MqttSession (subprotocol
+// "mqtt") or an AmqpConnection ("AMQPWSB10") over WebSockets; every other request goes to the
+// RestHandler as an HttpExchange.
 #include <deque>
 #include <functional>
 #include <memory>
@@ -24,10 +25,11 @@ class MqttSession;
 class HttpsConnection : public std::enable_shared_from_this<HttpsConnection> {
  public:
   using Log = std::function<void(int level, std::string_view message)>;
-  // `start_mqtt` takes over an upgraded WebSocket (the server tracks the session).
-  using StartMqtt = std::function<void(std::unique_ptr<ByteStream>, ConnectInfo)>;
+  // `start_stream` takes over an upgraded WebSocket, with the subprotocol chosen ("mqtt" or
+  // "AMQPWSB10"); the server tracks the session.
+  using StartStream = std::function<void(std::string_view subprotocol, std::unique_ptr<ByteStream>, ConnectInfo)>;
   HttpsConnection(std::unique_ptr<WsSocket> ws, std::string peer, RestHandler* rest, Log log,
-                  StartMqtt start_mqtt);
+                  StartStream start_stream);
   ~HttpsConnection();
 
   void start();
@@ -53,7 +55,7 @@ class HttpsConnection : public std::enable_shared_from_this<HttpsConnection> {
   std::string m_peer;
   RestHandler* m_rest;
   Log m_log;
-  StartMqtt m_start_mqtt;
+  StartStream m_start_stream;
   std::optional<PeerCertificate> m_cert;
   boost::beast::flat_buffer m_buffer;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> m_parser;

@@ -81,6 +81,12 @@ struct C2dSend {
 using ListenerId = std::uint64_t;
 using D2cListener = std::function<void(const D2cMessage& message)>;
 
+// Feedback records locked for the service's feedback receiver (docs/protocol.md §6.1).
+struct FeedbackBatch {
+  std::uint64_t lock = 0;                    // for complete_feedback / abandon_feedback
+  std::vector<core::FeedbackRecord> records;  // oldest first
+};
+
 class Hub {
  public:
   // Loads everything from `store`; creates the default policies (iothubowner, service, device,
@@ -146,6 +152,24 @@ class Hub {
   std::size_t purge_c2d(const std::string& device_id);
   // Queued (not yet completed) messages, oldest first. Throws 404001.
   [[nodiscard]] std::vector<QueuedC2dMessage> queued_c2d(const std::string& device_id) const;
+
+  // --- C2D feedback (§6.1) -------------------------------------------------------------------
+  // Records are made when a message with iothub-ack positive/negative/full is completed,
+  // expires, exceeds the delivery count or is purged; each is kept at most
+  // core::limits::k_feedback_ttl_s and survives a restart over the same store.
+  // Calls `available` (later, from a timer, never inside this call) whenever records become
+  // takeable: a new record, a batch abandoned or its lock expired, and once after subscribing
+  // when some are already waiting. Until unsubscribed.
+  ListenerId subscribe_feedback(std::function<void()> available);
+  void unsubscribe_feedback(ListenerId id);
+  // Up to core::limits::k_feedback_batch_records of the oldest records not locked, locked
+  // together for 60 s (then they return to the pool); nullopt when there are none.
+  std::optional<FeedbackBatch> take_feedback();
+  // Deletes the batch's records (durably). Unknown or expired locks: no-op.
+  void complete_feedback(std::uint64_t lock);
+  // Returns the batch's records to the pool, counting a delivery; a record abandoned
+  // core::limits::k_feedback_max_delivery_count times is dropped. Unknown locks: no-op.
+  void abandon_feedback(std::uint64_t lock);
 
   // --- D2C capture ---------------------------------------------------------------------------
   // Retained messages with sequence_number > `after`, oldest first, at most `max`.

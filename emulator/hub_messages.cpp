@@ -1,9 +1,11 @@
-// Hub: cloud-to-device queues (docs/protocol.md §6) and device-to-cloud capture (§2.5, §11).
+// Hub: cloud-to-device queues (docs/protocol.md §6; their feedback records are in
+// hub_feedback.cpp) and device-to-cloud capture (§2.5, §11).
 #include <algorithm>
 
 #include <fmt/format.h>
 
 #include "core/duration.hpp"
+#include "core/feedback.hpp"
 #include "core/limits.hpp"
 #include "core/topics.hpp"
 #include "emulator/hub.hpp"
@@ -55,6 +57,9 @@ std::size_t Hub::purge_c2d(const std::string& device_id) {
   s.identity_or_throw(IdentityKey{device_id, {}});
   auto it = s.c2d.find(device_id);
   std::size_t n = it == s.c2d.end() ? 0 : it->second.size();
+  if (it != s.c2d.end()) {
+    for (const auto& m : it->second) s.feedback(m, core::FeedbackStatus::purged);
+  }
   s.store.erase_c2d_of(device_id);
   s.c2d.erase(device_id);
   // Acks for purged in-flight messages then match nothing, which complete_c2d tolerates.
@@ -79,6 +84,7 @@ void Hub::State::drop_expired_c2d(const std::string& device_id) {
   for (auto m = queue.begin(); m != queue.end();) {
     if (m->expiry_ms <= t) {
       log(1, fmt::format("c2d: message for {} expired", device_id));
+      feedback(*m, core::FeedbackStatus::expired);
       store.erase_c2d(m->id);
       m = queue.erase(m);
     } else {
@@ -102,6 +108,15 @@ void Hub::State::deliver_c2d(Connection& c) {
       ++m;
       continue;
     }
+    // Delivered the maximum number of times and not completed: dead-lettered (§6, §6.1).
+    if (m->delivery_count >= core::limits::k_c2d_max_delivery_count) {
+      log(1, fmt::format("c2d: message for {} not completed after {} deliveries, dropped",
+                         c.key.device_id, m->delivery_count));
+      feedback(*m, core::FeedbackStatus::delivery_count_exceeded);
+      store.erase_c2d(m->id);
+      m = queue.erase(m);
+      continue;
+    }
     mqtt::Publish p;
     p.topic = core::build_c2d_topic(c.key.device_id, m->properties);
     p.payload = m->body;
@@ -119,6 +134,7 @@ void Hub::State::deliver_c2d(Connection& c) {
     } else {
       // A QoS 0 subscriber completes the message when it is sent (§6).
       c.session->send(std::move(p));
+      feedback(*m, core::FeedbackStatus::success);
       store.erase_c2d(m->id);
       m = queue.erase(m);
     }
@@ -128,7 +144,7 @@ void Hub::State::deliver_c2d(Connection& c) {
 
 void Hub::State::start_c2d_lock(Connection& c, std::uint64_t message_id, std::uint16_t packet_id) {
   // Unacknowledged for a minute: the lock expires and the message is sent again, marked DUP,
-  // on the same connection (§6).
+  // on the same connection (§6), until deliver_c2d finds its delivery count used up (§6.1).
   State* state = this;
   IdentityKey key = c.key;
   std::uint64_t serial = c.serial;
@@ -160,6 +176,8 @@ void Hub::State::complete_c2d(Connection& c, std::uint16_t packet_id) {
   auto& queue = it->second;
   auto m = std::find_if(queue.begin(), queue.end(), [&](const QueuedC2dMessage& x) { return x.id == id; });
   if (m == queue.end()) return;
+  // Recorded first: a store failure after it may repeat a record, never lose one.
+  feedback(*m, core::FeedbackStatus::success);
   store.erase_c2d(id);
   queue.erase(m);
   log(2, fmt::format("c2d: {} completed a message", c.key.device_id));

@@ -39,6 +39,34 @@ struct PendingMethod {
   bool sent = false;  // false while waiting for the device to connect and subscribe
 };
 
+// The feedback records waiting for the service (docs/protocol.md §6.1, hub_feedback.cpp). Its
+// destructor cancels the timers that point back into the hub.
+struct FeedbackQueue {
+  struct Lock {
+    std::vector<std::uint64_t> ids;  // entry ids, oldest first
+    TimerId timer = 0;
+  };
+  Clock& clock;
+  std::map<std::uint64_t, FeedbackEntry> entries;  // id -> entry, oldest first
+  std::map<std::uint64_t, Lock> locks;             // lock -> what it holds
+  std::set<std::uint64_t> locked;                  // entry ids held by a lock
+  std::map<ListenerId, std::function<void()>> listeners;
+  std::uint64_t last_id = 0;
+  std::uint64_t next_lock = 1;
+  TimerId notify_timer = 0;  // a pending call of the listeners, 0 = none
+
+  explicit FeedbackQueue(Clock& c) : clock(c) {}
+  ~FeedbackQueue() {
+    for (auto& [lock, l] : locks) clock.cancel_timer(l.timer);
+    if (notify_timer != 0) clock.cancel_timer(notify_timer);
+  }
+  FeedbackQueue(const FeedbackQueue&) = delete;
+  FeedbackQueue& operator=(const FeedbackQueue&) = delete;
+};
+
+// How long a batch taken by take_feedback stays locked (§6.1).
+inline constexpr std::chrono::milliseconds k_feedback_lock{60'000};
+
 struct Hub::State {
   HubOptions options;
   Store& store;
@@ -60,8 +88,12 @@ struct Hub::State {
   std::map<std::string, PendingMethod> methods;  // rid -> call
   std::uint64_t next_rid = 1;
   std::uint64_t next_etag = 1;
+  FeedbackQueue feedback_queue;
 
-  State(HubOptions o, Store& s, Clock& c) : options(std::move(o)), store(s), clock(c) {}
+  State(HubOptions o, Store& s, Clock& c)
+      : options(std::move(o)), store(s), clock(c), feedback_queue(c) {
+    load_feedback();
+  }
 
   void log(int level, std::string_view message) const {
     if (options.log) options.log(level, message);
@@ -85,6 +117,15 @@ struct Hub::State {
   void complete_c2d(Connection& c, std::uint16_t packet_id);
   void start_c2d_lock(Connection& c, std::uint64_t message_id, std::uint16_t packet_id);
   void capture_d2c(const IdentityKey& source, std::string body, core::MessageProperties props);
+
+  // C2D feedback (hub_feedback.cpp)
+  // Records the outcome `status` of `message` when its iothub-ack asks for it (the one path
+  // for every outcome: complete, expiry, delivery count, purge, and later reject/abandon).
+  void feedback(const QueuedC2dMessage& message, core::FeedbackStatus status);
+  void load_feedback();
+  void drop_expired_feedback();
+  void release_feedback_lock(std::uint64_t lock, bool count_delivery);
+  void notify_feedback();
 
   // twins (hub_twin.cpp)
   void notify_desired(const IdentityKey& key, const nlohmann::json& patch, std::int64_t version);

@@ -36,6 +36,13 @@ class MemoryStore final : public Store {
   void erase_c2d_of(const std::string& device_id) override {
     std::erase_if(m_c2d, [&](const auto& e) { return e.second.device_id == device_id; });
   }
+  std::vector<FeedbackEntry> load_feedback() override {
+    std::vector<FeedbackEntry> out;
+    for (const auto& [k, v] : m_feedback) out.push_back(v);
+    return out;
+  }
+  void put_feedback(const FeedbackEntry& entry) override { m_feedback[entry.id] = entry; }
+  void erase_feedback(std::uint64_t id) override { m_feedback.erase(id); }
   void put_d2c(const D2cMessage& message, std::size_t keep) override {
     m_d2c[message.sequence_number] = message;
     while (m_d2c.size() > keep) m_d2c.erase(m_d2c.begin());
@@ -48,6 +55,7 @@ class MemoryStore final : public Store {
   std::map<IdentityKey, IdentityRecord> m_identities;
   std::map<IdentityKey, TwinRecord> m_twins;
   std::map<std::uint64_t, QueuedC2dMessage> m_c2d;
+  std::map<std::uint64_t, FeedbackEntry> m_feedback;
   std::map<std::uint64_t, D2cMessage> m_d2c;
   std::map<std::string, Policy> m_policies;
   std::map<IdentityKey, SessionRecord> m_sessions;

@@ -1,5 +1,6 @@
 #pragma once
-// What the emulator stores: identities, twins, C2D messages, D2C captures, policies.
+// What the emulator stores: identities, twins, C2D messages, C2D feedback, D2C captures,
+// policies.
 // Plain values, shared by Hub and Store.
 #include <compare>
 #include <cstdint>
@@ -12,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/feedback.hpp"
 #include "core/properties.hpp"
 
 namespace azhub::emulator {
@@ -81,6 +83,13 @@ struct QueuedC2dMessage {
   std::int64_t enqueued_ms = 0;
   std::int64_t expiry_ms = 0;           // absolute; dropped when now >= expiry
   std::uint32_t delivery_count = 0;
+};
+
+// A C2D feedback record waiting for the service's feedback receiver (docs/protocol.md §6.1).
+struct FeedbackEntry {
+  std::uint64_t id = 0;                 // store key, increasing (oldest first); assigned by Hub
+  core::FeedbackRecord record;
+  std::uint32_t delivery_count = 0;     // batches holding it that the receiver abandoned
 };
 
 // A captured device-to-cloud message.

@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/sas.hpp"
 #include "core/text.hpp"
+#include "emulator/hub.hpp"
 
 namespace azhub::emulator {
 namespace {
@@ -73,6 +74,16 @@ std::optional<ServicePermission> required_permission(RestResource resource,
     default:
       return ServicePermission::service_connect;
   }
+}
+
+ServicePolicyLookup policy_lookup(const Hub& hub) {
+  return [&hub](std::string_view name) -> std::optional<ServicePolicyKeys> {
+    const auto* policy = hub.find_policy(name);
+    if (policy == nullptr) return std::nullopt;
+    return ServicePolicyKeys{policy->primary_key, policy->secondary_key, (policy->rights & right_registry_read) != 0,
+                             (policy->rights & right_registry_write) != 0,
+                             (policy->rights & right_service_connect) != 0};
+  };
 }
 
 bool sas_scope_covers(std::string_view sr, std::string_view host, std::string_view path) {

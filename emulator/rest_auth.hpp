@@ -11,6 +11,10 @@
 #include "emulator/rest_route.hpp"
 
 namespace azhub::emulator {
+class Hub;
+}
+
+namespace azhub::emulator {
 
 // Shared access policy permissions that the REST API checks (the hub's RegistryRead,
 // RegistryWrite and ServiceConnect).
@@ -26,6 +30,8 @@ struct ServicePolicyKeys {
 };
 // Looks a policy up by name; nullopt when the hub has no such policy.
 using ServicePolicyLookup = std::function<std::optional<ServicePolicyKeys>(std::string_view)>;
+// The lookup over `hub`'s policies (REST and AMQP use the same one); `hub` must outlive it.
+[[nodiscard]] ServicePolicyLookup policy_lookup(const Hub& hub);
 
 // The permission an operation needs: RegistryRead for reading /devices, RegistryWrite for
 // changing it, ServiceConnect for twins, methods, the C2D queue and the emulator message paths.

@@ -98,17 +98,9 @@ void RestServer::serve(const std::shared_ptr<HttpExchange>& exchange,
     throw HubError(400004, "the api-version query parameter is required");
 
   if (const auto needed = required_permission(route->resource, method)) {
-    const auto lookup = [this](std::string_view name) -> std::optional<ServicePolicyKeys> {
-      const auto* policy = m_hub.find_policy(name);
-      if (policy == nullptr) return std::nullopt;
-      return ServicePolicyKeys{policy->primary_key, policy->secondary_key,
-                               (policy->rights & right_registry_read) != 0,
-                               (policy->rights & right_registry_write) != 0,
-                               (policy->rights & right_service_connect) != 0};
-    };
     const auto refusal = check_service_authorization(
         header_value(request, http::field::authorization), m_hub.host_name(), route->path,
-        *needed, lookup, m_clock.now_unix_ms() / 1000);
+        *needed, policy_lookup(m_hub), m_clock.now_unix_ms() / 1000);
     if (refusal) {
       log(1, fmt::format("rest: {} {} refused: {}", method, route->path, *refusal));
       throw HubError(401002, fmt::format("Unauthorized: {}", *refusal));

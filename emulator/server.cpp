@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/topics.hpp"
+#include "emulator/amqp_connection.hpp"
 #include "emulator/byte_stream.hpp"
 #include "emulator/certificates.hpp"
 #include "emulator/https_connection.hpp"
@@ -27,9 +29,9 @@ std::string peer_of(const tcp::socket& s) {
 
 }  // namespace
 
-Server::Server(boost::asio::io_context& io, Hub& hub, RestHandler* rest, boost::asio::ssl::context& tls,
-               ServerOptions options)
-    : m_io(io), m_hub(hub), m_rest(rest), m_tls(tls), m_options(std::move(options)) {}
+Server::Server(boost::asio::io_context& io, Hub& hub, Clock& clock, RestHandler* rest,
+               boost::asio::ssl::context& tls, ServerOptions options)
+    : m_io(io), m_hub(hub), m_clock(clock), m_rest(rest), m_tls(tls), m_options(std::move(options)) {}
 
 Server::~Server() = default;
 
@@ -55,12 +57,15 @@ BoundPorts Server::listen() {
   ports.mqtts = m_mqtts->local_endpoint().port();
   m_https.emplace(open_acceptor(m_options.https_port, "HTTPS"));
   ports.https = m_https->local_endpoint().port();
+  m_amqps.emplace(open_acceptor(m_options.amqps_port, "AMQP over TLS"));
+  ports.amqps = m_amqps->local_endpoint().port();
   if (m_options.mqtt_port) {
     m_mqtt.emplace(open_acceptor(*m_options.mqtt_port, "plain MQTT"));
     ports.mqtt = m_mqtt->local_endpoint().port();
   }
   accept_mqtts();
   accept_https();
+  accept_amqps();
   if (m_mqtt) accept_mqtt();
   return ports;
 }
@@ -86,8 +91,9 @@ void Server::accept_mqtt() {
   });
 }
 
-void Server::accept_mqtts() {
-  m_mqtts->async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+void Server::accept_tls(tcp::acceptor& acceptor, const char* what,
+                        std::function<void(std::unique_ptr<ByteStream>, ConnectInfo)> start) {
+  acceptor.async_accept([this, &acceptor, what, start](const boost::system::error_code& ec, tcp::socket socket) {
     if (m_stopped) return;
     if (!ec) {
       socket.set_option(tcp::no_delay(true));
@@ -104,20 +110,39 @@ void Server::accept_mqtts() {
         (*holder)->next_layer().close(ignored);
       });
       raw->async_handshake(boost::asio::ssl::stream_base::server,
-                           [this, holder, peer, deadline](const boost::system::error_code& hec) {
+                           [this, holder, peer, deadline, what, start](const boost::system::error_code& hec) {
                              deadline->cancel();
                              if (hec || m_stopped) {
                                if (m_options.log)
-                                 m_options.log(1, fmt::format("mqtts: TLS handshake with {} failed: {}", peer,
+                                 m_options.log(1, fmt::format("{}: TLS handshake with {} failed: {}", what, peer,
                                                               hec ? hec.message() : "stopping"));
                                return;
                              }
-                             ConnectInfo info{describe_peer_certificate((*holder)->native_handle()), "mqtts", peer};
-                             start_session(make_tls_stream(std::move(*holder)), std::move(info));
+                             ConnectInfo info{describe_peer_certificate((*holder)->native_handle()), what, peer};
+                             start(make_tls_stream(std::move(*holder)), std::move(info));
                            });
     }
-    accept_mqtts();
+    accept_tls(acceptor, what, start);
   });
+}
+
+void Server::accept_mqtts() {
+  accept_tls(*m_mqtts, "mqtts",
+             [this](std::unique_ptr<ByteStream> stream, ConnectInfo info) { start_session(std::move(stream), std::move(info)); });
+}
+
+void Server::accept_amqps() {
+  accept_tls(*m_amqps, "amqps",
+             [this](std::unique_ptr<ByteStream> stream, ConnectInfo info) { start_amqp(std::move(stream), info); });
+}
+
+void Server::start_amqp(std::unique_ptr<ByteStream> stream, const ConnectInfo& info) {
+  if (m_stopped) return;
+  AmqpEngineOptions options{info.peer, info.transport, m_options.log};
+  auto conn = std::make_shared<AmqpConnection>(m_io, std::move(stream), m_hub, m_clock, std::move(options),
+                                               [this](AmqpConnection* c) { m_amqp.erase(c); });
+  m_amqp[conn.get()] = conn;
+  conn->start();
 }
 
 void Server::accept_https() {
@@ -129,7 +154,13 @@ void Server::accept_https() {
       auto ws = std::make_unique<WsSocket>(std::move(socket), m_tls);
       auto conn = std::make_shared<HttpsConnection>(
           std::move(ws), peer, m_rest, m_options.log,
-          [this](std::unique_ptr<ByteStream> stream, ConnectInfo info) { start_session(std::move(stream), std::move(info)); });
+          [this](std::string_view subprotocol, std::unique_ptr<ByteStream> stream, ConnectInfo info) {
+            if (subprotocol == core::k_websocket_amqp_subprotocol) {
+              start_amqp(std::move(stream), info);
+            } else {
+              start_session(std::move(stream), std::move(info));
+            }
+          });
       std::erase_if(m_https_connections, [](const auto& w) { return w.expired(); });
       m_https_connections.push_back(conn);
       conn->start();
@@ -142,13 +173,17 @@ void Server::stop() {
   if (m_stopped) return;
   m_stopped = true;
   boost::system::error_code ignored;
-  for (auto* a : {&m_mqtts, &m_https, &m_mqtt}) {
+  for (auto* a : {&m_mqtts, &m_https, &m_mqtt, &m_amqps}) {
     if (*a) (*a)->close(ignored);
   }
   m_hub.close_all("emulator shutting down");
   auto sessions = m_sessions;
   for (auto& [raw, weak] : sessions) {
     if (auto s = weak.lock()) s->close("emulator shutting down");
+  }
+  auto amqp = m_amqp;
+  for (auto& [raw, weak] : amqp) {
+    if (auto c = weak.lock()) c->close("emulator shutting down");
   }
   for (auto& weak : m_https_connections) {
     if (auto c = weak.lock()) c->close();

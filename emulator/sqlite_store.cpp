@@ -144,6 +144,32 @@ json d2c_json(const D2cMessage& m) {
   return j;
 }
 
+json feedback_json(const FeedbackEntry& e) {
+  const auto& r = e.record;
+  return json{{"original_message_id", r.original_message_id},
+              {"enqueued_ms", r.enqueued_ms},
+              {"status", std::string(core::to_string(r.status))},
+              {"description", r.description},
+              {"device_id", r.device_id},
+              {"device_generation_id", r.device_generation_id},
+              {"delivery_count", e.delivery_count}};
+}
+FeedbackEntry feedback_from(std::uint64_t id, const json& j) {
+  FeedbackEntry e;
+  e.id = id;
+  auto& r = e.record;
+  r.original_message_id = j.at("original_message_id").get<std::string>();
+  r.enqueued_ms = j.at("enqueued_ms").get<std::int64_t>();
+  auto status = core::parse_feedback_status(j.at("status").get<std::string>());
+  if (!status) throw core::Error(core::ExitCode::failure, "state database is corrupt: bad feedback status");
+  r.status = *status;
+  r.description = j.at("description").get<std::string>();
+  r.device_id = j.at("device_id").get<std::string>();
+  r.device_generation_id = j.at("device_generation_id").get<std::string>();
+  e.delivery_count = j.at("delivery_count").get<std::uint32_t>();
+  return e;
+}
+
 class Statement {
  public:
   Statement(sqlite3* db, const char* sql) : m_db(db) {
@@ -205,6 +231,8 @@ class SqliteStore final : public Store {
     exec("CREATE TABLE IF NOT EXISTS c2d (id INTEGER PRIMARY KEY, device TEXT NOT NULL, doc TEXT NOT NULL, body BLOB)");
     exec("CREATE TABLE IF NOT EXISTS d2c (seq INTEGER PRIMARY KEY, doc TEXT NOT NULL, body BLOB)");
     exec("CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, doc TEXT NOT NULL)");
+    // Added after the first release; IF NOT EXISTS lets older state directories open.
+    exec("CREATE TABLE IF NOT EXISTS feedback (id INTEGER PRIMARY KEY, doc TEXT NOT NULL)");
   }
   ~SqliteStore() override { sqlite3_close(m_db); }
   SqliteStore(const SqliteStore&) = delete;
@@ -296,6 +324,23 @@ class SqliteStore final : public Store {
   }
   void erase_c2d_of(const std::string& device_id) override {
     Statement(m_db, "DELETE FROM c2d WHERE device = ?").bind(1, device_id).step();
+  }
+  std::vector<FeedbackEntry> load_feedback() override {
+    std::vector<FeedbackEntry> out;
+    try {
+      for (Statement q(m_db, "SELECT id, doc FROM feedback ORDER BY id"); q.step();)
+        out.push_back(feedback_from(static_cast<std::uint64_t>(q.int64(0)), json::parse(q.text(1))));
+    } catch (const json::exception& e) {
+      throw core::Error(core::ExitCode::failure, fmt::format("state database is corrupt: {}", e.what()));
+    }
+    return out;
+  }
+  void put_feedback(const FeedbackEntry& e) override {
+    Statement(m_db, "INSERT OR REPLACE INTO feedback (id, doc) VALUES (?, ?)")
+        .bind(1, static_cast<std::int64_t>(e.id)).bind(2, feedback_json(e).dump()).step();
+  }
+  void erase_feedback(std::uint64_t id) override {
+    Statement(m_db, "DELETE FROM feedback WHERE id = ?").bind(1, static_cast<std::int64_t>(id)).step();
   }
   void put_d2c(const D2cMessage& m, std::size_t keep) override {
     Statement(m_db, "INSERT OR REPLACE INTO d2c (seq, doc, body) VALUES (?, ?, ?)")

@@ -32,6 +32,11 @@ class Store {
   virtual void put_c2d(const QueuedC2dMessage& message) = 0;
   virtual void erase_c2d(std::uint64_t id) = 0;
   virtual void erase_c2d_of(const std::string& device_id) = 0;
+  // Feedback records (docs/protocol.md §6.1), oldest (lowest id) first. Loaded apart from the
+  // snapshot, by Hub's state when it is built.
+  [[nodiscard]] virtual std::vector<FeedbackEntry> load_feedback() = 0;
+  virtual void put_feedback(const FeedbackEntry& entry) = 0;
+  virtual void erase_feedback(std::uint64_t id) = 0;
   // Appends and keeps at most `keep` newest captured messages.
   virtual void put_d2c(const D2cMessage& message, std::size_t keep) = 0;
   virtual void put_policy(const Policy& policy) = 0;

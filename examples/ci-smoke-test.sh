@@ -50,7 +50,7 @@ expect_contains "telemetry content type" "$got" "contentType=application/json"
 ok "telemetry with properties"
 
 # 3. C2D: a queued message reaches the device with its properties.
-azhub service c2d send "$device" 'led on' --prop color=red --message-id smoke-m1 "${SVC[@]}" >/dev/null
+azhub service c2d send "$device" 'led on' --prop color=red --message-id smoke-m1 "${SVC[@]}" "${AMQP[@]}" >/dev/null
 got=$(azhub listen --count 1 --timeout 15s "${DEV[@]}")
 expect_contains "c2d body" "$got" "led on"
 expect_contains "c2d message id" "$got" "messageId: smoke-m1"

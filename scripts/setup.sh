@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   clang libclang-rt-14-dev clang-format
   libcli11-dev libpaho-mqtt-dev libssl-dev nlohmann-json3-dev libfmt-dev doctest-dev
-  libboost-dev libsqlite3-dev
+  libboost-dev libsqlite3-dev libqpid-proton11-dev
   mosquitto mosquitto-clients tinyproxy
   python3 nodejs npm
   mandoc groff-base bash-completion zsh fish

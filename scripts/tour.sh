@@ -41,13 +41,13 @@ step() {
 note() { printf '%s# %s%s\n' "$D" "$*" "$R"; }
 bg_print() { printf '  %s[%s]%s %s\n' "$D" "$1" "$R" "$2"; }
 
-# The command line as a user would type it: @SVC and @DEV stand for the emulator's
-# --port/--ca-file flags and are shown as $SVC / $DEV.
+# The command line as a user would type it: @SVC, @DEV and @AMQP stand for the emulator's
+# --port/--ca-file (and --amqp-port) flags and are shown as $SVC / $DEV / $AMQP.
 show_command() {
   local out="\$" a
   for a in "$@"; do
     case $a in
-      @SVC | @DEV) out+=" \$${a#@}" ;;
+      @SVC | @DEV | @AMQP) out+=" \$${a#@}" ;;
       *) if [[ $a =~ ^[][A-Za-z0-9_./:=@%+,{}-]+$ ]]; then out+=" $a"; else out+=" '${a//\'/\'\\\'\'}'"; fi ;;
     esac
   done
@@ -60,6 +60,7 @@ expand() {
     case $a in
       @SVC) CMD+=("${SVC[@]}") ;;
       @DEV) CMD+=("${DEV[@]}") ;;
+      @AMQP) CMD+=("${AMQP[@]}") ;;
       *) CMD+=("$a") ;;
     esac
   done
@@ -92,14 +93,15 @@ printf '%s(azhub: %s)%s\n' "$D" "$AZHUB_BIN" "$R"
 
 step "Start the emulator" \
   "In-memory state, free loopback ports; it prints one JSON line once ready."
-SHOW_SUFFIX=" &" show_command azhub -o json emulate --in-memory --mqtt-port 0 --https-port 0
+SHOW_SUFFIX=" &" show_command azhub -o json emulate --in-memory --mqtt-port 0 --https-port 0 --amqp-port 0
 emulator_attach
-printf '  MQTT over TLS on port %s, HTTPS (REST API, MQTT over WebSockets) on port %s\n' \
-  "$EMU_MQTTS_PORT" "$EMU_HTTPS_PORT"
+printf '  MQTT over TLS on port %s, AMQP over TLS on port %s, HTTPS (REST API, MQTT and AMQP over WebSockets) on port %s\n' \
+  "$EMU_MQTTS_PORT" "$EMU_AMQPS_PORT" "$EMU_HTTPS_PORT"
 printf '  CA certificate %s\n' "$EMU_CA_FILE"
 note "AZHUB_SERVICE_CONNECTION_STRING is set from the ready line; every azhub service command reads it."
 note "Below, \$SVC = ${SVC[*]}"
 note "      \$DEV = ${DEV[*]}"
+note "      \$AMQP = ${AMQP[*]}"
 
 step "Register a device" "The service side creates the identity; the output is its connection string."
 device=thermostat-01
@@ -142,11 +144,13 @@ run azhub service invoke "$device" reboot '{"delaySeconds":5}' --connect-timeout
 run azhub service invoke "$device" getStatus --connect-timeout 20s @SVC
 finish methods
 
-step "A cloud-to-device message" "The service queues a message; the listening device prints it."
+step "A cloud-to-device message" "The service sends a message over AMQP, asking for delivery feedback; the listening device prints it, and the hub reports it delivered."
 bg listen azhub listen --count 1 --timeout 30s @DEV
-run azhub service c2d send "$device" 'led on' --prop color=green --message-id tour-1 @SVC
+run azhub service c2d send "$device" 'led on' --prop color=green --message-id tour-1 --ack full @SVC @AMQP
 finish listen
 grep -q 'color=green' "$EX_TMP/listen.log" || die "the device did not print the message's property"
+run azhub service feedback --count 1 --timeout 30s @SVC @AMQP
+[[ $OUT == *"Success $device message tour-1"* ]] || die "no Success feedback for message tour-1"
 
 step "Stop the emulator"
 SHOW_SUFFIX="   # or Ctrl-C in its terminal: a clean shutdown, exit status 0" show_command kill -TERM "$EMU_PID"

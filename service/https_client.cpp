@@ -24,6 +24,7 @@
 
 #include "azhub/version.hpp"
 #include "core/error.hpp"
+#include "service/tls_connection.hpp"
 
 namespace azhub::service {
 
@@ -45,11 +46,6 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-bool is_ip_address(const std::string& host) {
-  boost::system::error_code ec;
-  (void)net::ip::make_address(host, ec);
-  return !ec;
-}
 
 }  // namespace
 
@@ -60,209 +56,13 @@ std::optional<std::string> HttpResponse::header(std::string_view name) const {
   return std::nullopt;
 }
 
-// One TLS connection and the io_context that drives it. Every asynchronous operation stores
-// its result in members, so a wait abandoned by a deadline or Ctrl-C leaves no handler that
-// points into a caller's stack frame.
-struct HttpsClient::Connection {
-  const HttpsClient& m_client;
-  net::io_context m_ioc{1};
-  ssl::context m_ctx{ssl::context::tls_client};
-  std::optional<beast::ssl_stream<beast::tcp_stream>> m_stream;
+// Writes `request` on `conn` and reads the response (HttpsClient::send / stream).
+struct HttpsExchange {
+  TlsConnection& conn;
   beast::flat_buffer m_buffer;
-  bool m_done = false;
-  boost::system::error_code m_ec;
-
-  explicit Connection(const HttpsClient& client) : m_client(client) {}
-
-  std::string where() const {
-    return fmt::format("{}:{}", m_client.m_endpoint.host, m_client.m_endpoint.port);
-  }
-
-  void close() {
-    if (!m_stream) return;
-    boost::system::error_code ignored;
-    beast::get_lowest_layer(*m_stream).socket().close(ignored);
-    // Let the aborted operations finish so nothing is left pending.
-    m_ioc.restart();
-    m_ioc.run_for(std::chrono::seconds(1));
-  }
-
-  // Runs the io_context until the current operation completes, the deadline passes or the
-  // user interrupts.
-  void wait(std::optional<Deadline> deadline, std::string_view doing) {
-    m_ioc.restart();
-    while (!m_done) {
-      if (m_client.m_interrupted && m_client.m_interrupted()) {
-        close();
-        throw Error(ExitCode::interrupted, "interrupted");
-      }
-      auto slice = std::chrono::steady_clock::duration(std::chrono::milliseconds(100));
-      if (deadline) {
-        const auto now = std::chrono::steady_clock::now();
-        if (now >= *deadline) {
-          close();
-          throw Error(ExitCode::timeout, fmt::format("timed out {} {}", doing, where()));
-        }
-        slice = std::min(slice, *deadline - now);
-      }
-      m_ioc.run_one_for(slice);
-      if (m_ioc.stopped()) m_ioc.restart();
-    }
-  }
-
-  // Completion handler for every operation: records the result in the connection.
-  struct Completion {
-    Connection* self;
-    void operator()(boost::system::error_code ec) const {
-      self->m_ec = ec;
-      self->m_done = true;
-    }
-    void operator()(boost::system::error_code ec, std::size_t /*bytes*/) const { (*this)(ec); }
-  };
-
-  template <class Start>
-  void run(Start&& start, std::optional<Deadline> deadline, std::string_view doing) {
-    m_done = false;
-    m_ec = {};
-    start(Completion{this});
-    wait(deadline, doing);
-  }
-
-  [[noreturn]] void fail_connect(std::string_view doing, const boost::system::error_code& ec) {
-    close();
-    throw Error(ExitCode::connect, fmt::format("could not {} {}: {}", doing, where(), ec.message()));
-  }
-
-  [[noreturn]] void fail_proxy(const std::string& message) {
-    close();
-    throw Error(ExitCode::connect, message);
-  }
-
-  // CONNECT host:port through the proxy (RFC 9110 §9.3.6); returns once the tunnel is open.
-  void open_tunnel(std::optional<Deadline> deadline) {
-    const HttpsEndpoint& ep = m_client.m_endpoint;
-    const std::string name = core::proxy_display(*ep.proxy);
-    const std::string target = core::format_host_port(ep.host, ep.port);
-    const std::string request = core::build_connect_request(*ep.proxy, ep.host, ep.port);
-    auto& tcp = beast::get_lowest_layer(*m_stream);
-    run([&](auto handler) { net::async_write(tcp, net::buffer(request), std::move(handler)); },
-        deadline, "sending CONNECT to the proxy for");
-    if (m_ec)
-      fail_proxy(fmt::format("could not send the CONNECT to proxy {}: {}", name, m_ec.message()));
-    // The answer's header only: the TLS client speaks first, so nothing of the tunnel follows it.
-    std::string head;
-    run(
-        [&](auto handler) {
-          net::async_read_until(tcp, net::dynamic_buffer(head, 16 * 1024), "\r\n\r\n",
-                                std::move(handler));
-        },
-        deadline, "waiting for the proxy's answer for");
-    const std::optional<core::ProxyReply> reply = core::parse_proxy_reply(head);
-    if (!reply) {
-      fail_proxy(
-          head.empty()
-              ? fmt::format("proxy {} closed the connection without answering the CONNECT to {}",
-                            name, target)
-              : fmt::format("{} is not an HTTP proxy (its answer to CONNECT is not HTTP)", name));
-    }
-    if (reply->status != 200) fail_proxy(core::describe_proxy_refusal(*ep.proxy, target, *reply));
-    if (m_ec)
-      fail_proxy(fmt::format("proxy {} broke off its answer to the CONNECT to {}: {}", name, target,
-                             m_ec.message()));
-    if (m_client.m_trace)
-      m_client.m_trace(2, fmt::format("proxy {} opened a tunnel to {}", name, target));
-  }
-
-  void configure_tls() {
-    SSL_CTX_set_min_proto_version(m_ctx.native_handle(), TLS1_2_VERSION);
-    m_ctx.set_verify_mode(ssl::verify_peer);
-    const auto& ca_file = m_client.m_endpoint.ca_file;
-    // --ca-file adds to the system trust store (as for device commands), it does not replace it.
-    boost::system::error_code ec;
-    m_ctx.set_default_verify_paths(ec);
-    if (ec && !ca_file) {
-      throw Error(ExitCode::connect, "cannot load the system's trusted CA certificates: " + ec.message());
-    }
-    if (ca_file) {
-      boost::system::error_code file_ec;
-      m_ctx.load_verify_file(*ca_file, file_ec);
-      if (file_ec) {
-        throw core::usage_error(fmt::format("--ca-file: cannot load '{}': {}", *ca_file, file_ec.message()));
-      }
-    }
-  }
-
-  void connect(std::optional<Deadline> deadline) {
-    configure_tls();
-    const HttpsEndpoint& ep = m_client.m_endpoint;
-    m_stream.emplace(m_ioc, m_ctx);
-    SSL* ssl_handle = m_stream->native_handle();
-    // SNI for names only (RFC 6066 forbids IP literals); the certificate must match either way.
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
-    if (is_ip_address(ep.host)) {
-      X509_VERIFY_PARAM_set1_ip_asc(param, ep.host.c_str());
-    } else {
-      SSL_set_tlsext_host_name(ssl_handle, ep.host.c_str());
-      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      X509_VERIFY_PARAM_set1_host(param, ep.host.c_str(), ep.host.size());
-    }
-
-    // Through a proxy, TCP goes to the proxy and TLS runs inside its CONNECT tunnel.
-    const std::string& tcp_host = ep.proxy ? ep.proxy->host : ep.host;
-    const int tcp_port = ep.proxy ? ep.proxy->port : ep.port;
-    net::ip::tcp::resolver resolver(m_ioc);
-    net::ip::tcp::resolver::results_type endpoints;
-    m_done = false;
-    resolver.async_resolve(tcp_host, std::to_string(tcp_port),
-                           [this, &endpoints](boost::system::error_code ec,
-                                              net::ip::tcp::resolver::results_type results) {
-                             m_ec = ec;
-                             endpoints = std::move(results);
-                             m_done = true;
-                           });
-    try {
-      wait(deadline, "resolving");
-    } catch (...) {
-      resolver.cancel();
-      m_ioc.restart();
-      m_ioc.run_for(std::chrono::seconds(1));
-      throw;
-    }
-    if (m_ec && ep.proxy)
-      fail_proxy(fmt::format("could not resolve the proxy host {}: {}", tcp_host, m_ec.message()));
-    if (m_ec) fail_connect("resolve", m_ec);
-
-    auto& tcp = beast::get_lowest_layer(*m_stream);
-    m_done = false;
-    tcp.async_connect(endpoints, [this](boost::system::error_code ec, const net::ip::tcp::endpoint&) {
-      m_ec = ec;
-      m_done = true;
-    });
-    wait(deadline, ep.proxy ? "connecting to a proxy for" : "connecting to");
-    if (m_ec && ep.proxy)
-      fail_proxy(fmt::format("could not connect to proxy {}: {}", core::proxy_display(*ep.proxy),
-                             m_ec.message()));
-    if (m_ec) fail_connect("connect to", m_ec);
-    tcp.socket().set_option(net::ip::tcp::no_delay(true), m_ec);
-    if (ep.proxy) open_tunnel(deadline);
-
-    run([this](auto handler) { m_stream->async_handshake(ssl::stream_base::client, std::move(handler)); },
-        deadline, "in the TLS handshake with");
-    if (m_ec) {
-      const long verify = SSL_get_verify_result(ssl_handle);
-      close();
-      if (verify != X509_V_OK) {
-        throw Error(ExitCode::connect,
-                    fmt::format("TLS handshake with {} failed: certificate verification: {}{}", where(),
-                                X509_verify_cert_error_string(verify),
-                                ep.ca_file ? "" : " (for azhub emulate, pass its CA with --ca-file)"));
-      }
-      throw Error(ExitCode::connect, fmt::format("TLS handshake with {} failed: {}", where(), m_ec.message()));
-    }
-  }
 
   void write(const core::ServiceRequest& request, std::optional<Deadline> deadline) {
-    const HttpsEndpoint& ep = m_client.m_endpoint;
+    const HttpsEndpoint& ep = conn.m_endpoint;
     const http::verb verb = http::string_to_verb(request.method);
     if (verb == http::verb::unknown) throw Error(ExitCode::failure, "unknown HTTP method " + request.method);
     http::request<http::string_body> req{verb, request.target(), 11};
@@ -275,9 +75,9 @@ struct HttpsClient::Connection {
         verb == http::verb::patch) {
       req.prepare_payload();
     }
-    run([this, &req](auto handler) { http::async_write(*m_stream, req, std::move(handler)); }, deadline,
+    conn.run([this, &req](auto handler) { http::async_write(*conn.m_stream, req, std::move(handler)); }, deadline,
         "sending a request to");
-    if (m_ec) fail_connect("send a request to", m_ec);
+    if (conn.m_ec) conn.fail_connect("send a request to", conn.m_ec);
   }
 
   // Reads the response header, then the body piece by piece into `on_piece`.
@@ -285,9 +85,9 @@ struct HttpsClient::Connection {
                     const std::function<bool(std::string_view)>& on_piece) {
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    run([this, &parser](auto handler) { http::async_read_header(*m_stream, m_buffer, parser, std::move(handler)); },
+    conn.run([this, &parser](auto handler) { http::async_read_header(*conn.m_stream, m_buffer, parser, std::move(handler)); },
         deadline, "waiting for a response from");
-    if (m_ec) fail_connect("read a response from", m_ec);
+    if (conn.m_ec) conn.fail_connect("read a response from", conn.m_ec);
 
     HttpResponse response;
     response.status = static_cast<int>(parser.get().result_int());
@@ -298,32 +98,32 @@ struct HttpsClient::Connection {
                                     std::string(value.data(), value.size()));
     }
     const bool streaming = stream_2xx && response.status / 100 == 2;
-    if (streaming && m_client.m_trace) {
+    if (streaming && conn.m_trace) {
       // Tells a watcher (and the e2e tests) that the stream is open and events will follow.
-      m_client.m_trace(1, fmt::format("streaming the response from {}", where()));
+      conn.m_trace(1, fmt::format("streaming the response from {}", conn.where()));
     }
     std::array<char, 16 * 1024> chunk{};
     while (!parser.is_done()) {
       parser.get().body().data = chunk.data();
       parser.get().body().size = chunk.size();
-      run([this, &parser](auto handler) { http::async_read_some(*m_stream, m_buffer, parser, std::move(handler)); },
+      conn.run([this, &parser](auto handler) { http::async_read_some(*conn.m_stream, m_buffer, parser, std::move(handler)); },
           deadline, "reading a response from");
       const std::size_t got = chunk.size() - parser.get().body().size;
-      if (m_ec == http::error::need_buffer) m_ec = {};
+      if (conn.m_ec == http::error::need_buffer) conn.m_ec = {};
       const std::string_view piece(chunk.data(), got);
       if (streaming) {
         if (got > 0 && !on_piece(piece)) break;
       } else {
         if (response.body.size() + got > k_max_body_bytes) {
-          throw Error(ExitCode::failure, fmt::format("the response from {} is too large", where()));
+          throw Error(ExitCode::failure, fmt::format("the response from {} is too large", conn.where()));
         }
         response.body.append(piece);
       }
-      if (m_ec == http::error::end_of_stream || m_ec == net::error::eof ||
-          m_ec == ssl::error::stream_truncated) {
+      if (conn.m_ec == http::error::end_of_stream || conn.m_ec == net::error::eof ||
+          conn.m_ec == ssl::error::stream_truncated) {
         break;  // the server closed the connection: the body ends here
       }
-      if (m_ec) fail_connect("read a response from", m_ec);
+      if (conn.m_ec) conn.fail_connect("read a response from", conn.m_ec);
     }
     return response;
   }
@@ -348,10 +148,11 @@ HttpResponse HttpsClient::stream(const core::ServiceRequest& request,
                    "{} https://{}:{}{}{}", request.method, m_endpoint.host, m_endpoint.port,
                    request.target(),
                    m_endpoint.proxy ? " via proxy " + core::proxy_display(*m_endpoint.proxy) : ""));
-  Connection conn(*this);
+  TlsConnection conn(m_endpoint, m_interrupted, m_trace);
   conn.connect(deadline);
-  conn.write(request, deadline);
-  HttpResponse response = conn.read(deadline, static_cast<bool>(on_data), on_data);
+  HttpsExchange exchange{conn, {}};
+  exchange.write(request, deadline);
+  HttpResponse response = exchange.read(deadline, static_cast<bool>(on_data), on_data);
   conn.close();
   if (m_trace) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);

@@ -60,7 +60,6 @@ class HttpsClient {
   [[nodiscard]] const HttpsEndpoint& endpoint() const noexcept { return m_endpoint; }
 
  private:
-  struct Connection;
   HttpsEndpoint m_endpoint;
   std::function<bool()> m_interrupted;
   std::function<void(int, std::string_view)> m_trace;

@@ -7,7 +7,8 @@
 #                              unset                      start `azhub -o json emulate --in-memory`
 #                                                         on free loopback ports; stopped on exit
 #                            then sets SVC=(--port N --ca-file F) for `azhub service` commands,
-#                            DEV=(--port N --ca-file F) for device commands, and exports
+#                            DEV=(--port N --ca-file F) for device commands, AMQP=(--amqp-port N)
+#                            for the service commands that speak AMQP (c2d send, feedback), and exports
 #                            AZHUB_SERVICE_CONNECTION_STRING, which every `azhub service` reads.
 #   emulator_stop            SIGTERM the emulator this script started; fails unless it exits 0.
 #   bg_start NAME CMD...     run CMD (a command or a function) in the background, in its own
@@ -92,6 +93,7 @@ try:
     print("EMU_CA_FILE=" + shlex.quote(r["caFile"]))
     print("EMU_HTTPS_PORT=%d" % r["ports"]["https"])
     print("EMU_MQTTS_PORT=%d" % r["ports"]["mqtts"])
+    print("EMU_AMQPS_PORT=%d" % r["ports"]["amqps"])
 except Exception:
     sys.exit("not an azhub emulate ready line: %.60s" % sys.argv[1])
 PY
@@ -99,6 +101,7 @@ PY
   eval "$vars"
   SVC=(--port "$EMU_HTTPS_PORT" --ca-file "$EMU_CA_FILE")
   DEV=(--port "$EMU_MQTTS_PORT" --ca-file "$EMU_CA_FILE")
+  AMQP=(--amqp-port "$EMU_AMQPS_PORT")
 }
 
 emulator_attach() {
@@ -114,7 +117,7 @@ emulator_attach() {
     return 0
   fi
   mkfifo "$EX_TMP/emulator.out"
-  azhub -o json emulate --in-memory --mqtt-port 0 --https-port 0 \
+  azhub -o json emulate --in-memory --mqtt-port 0 --https-port 0 --amqp-port 0 \
     >"$EX_TMP/emulator.out" 2>"$EX_TMP/emulator.log" </dev/null &
   EMU_PID=$!
   exec {EMU_FD}<"$EX_TMP/emulator.out"

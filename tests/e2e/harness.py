@@ -533,7 +533,7 @@ class Emulator:
         cmd = [self.binary]
         cmd += ["-v"] * self.verbose
         cmd += ["-o", "json", "emulate", "--mqtt-port", "0", "--https-port", "0",
-                "--tcp-port", "0"]
+                "--amqp-port", "0", "--tcp-port", "0"]
         if self.in_memory:
             cmd.append("--in-memory")
         else:

@@ -10,6 +10,12 @@ from harness import azhub_binary
 RUN_TIMEOUT = 60
 
 
+def uses_amqp(args):
+    """True for the service commands that take --transport/--amqp-port (docs/protocol.md §15)."""
+    args = list(args)
+    return args[:2] == ["c2d", "send"] or args[:1] == ["feedback"]
+
+
 class ServiceCli:
     """Runs `azhub [-o json] service ARGS --port <https> --ca-file <ca>` with the emulator's
     service connection string in AZHUB_SERVICE_CONNECTION_STRING."""
@@ -32,6 +38,8 @@ class ServiceCli:
         argv += ["service"] + list(args)
         if connection:
             argv += ["--port", str(self.emu.ports["https"]), "--ca-file", self.emu.ca_file]
+            if uses_amqp(args):
+                argv += ["--amqp-port", str(self.emu.ports["amqps"])]
         return argv
 
     def run(self, *args, json_out=False, input=None, connection_string=None, connection=True,

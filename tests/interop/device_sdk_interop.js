@@ -97,7 +97,7 @@ class Emulator {
 
   async start() {
     const verbosity = process.env.AZHUB_INTEROP_TRACE ? '-vvv' : '-v';
-    const args = ['-o', 'json', verbosity, 'emulate', '--in-memory', '--mqtt-port', '0', '--https-port', '0',
+    const args = ['-o', 'json', verbosity, 'emulate', '--in-memory', '--mqtt-port', '0', '--https-port', '0', '--amqp-port', '0',
                   '--device', DEVICE];
     this.proc = childProcess.spawn(AZHUB, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));

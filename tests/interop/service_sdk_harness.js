@@ -34,9 +34,10 @@ function within(promise, what, ms = STEP_TIMEOUT_MS) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function startEmulator() {
+async function startEmulator(extraArgs = []) {
   const proc = childProcess.spawn(AZHUB, ['-o', 'json', 'emulate', '--in-memory', '--mqtt-port', '0',
-                                          '--https-port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+                                          '--https-port', '0', '--amqp-port', '0', ...extraArgs],
+                                  { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => proc.on('exit', resolve));
   const line = await within(new Promise((resolve, reject) => {
     readline.createInterface({ input: proc.stdout }).once('line', resolve);
@@ -53,6 +54,41 @@ async function startEmulator() {
 function routeHttpsTo(port, ca) {
   https.Agent.prototype.createConnection = (options, callback) =>
     tls.connect({ ...options, host: '127.0.0.1', port, servername: 'localhost', ca }, callback);
+}
+
+// Every TLS connection rhea (the SDK's AMQP library) opens goes to the emulator: port 5671
+// (AMQPS) to its AMQP port, port 443 (AMQP over WebSockets) to its HTTPS port, on loopback,
+// trusting the emulator's CA. Host name checks still apply (the certificate names localhost).
+function routeAmqpTo(ports, ca) {
+  const connect = tls.connect;
+  tls.connect = (...args) => {
+    let options = {};
+    if (typeof args[0] === 'object') {
+      options = { ...args[0] };
+    } else {
+      options = { ...(typeof args[2] === 'object' ? args[2] : {}), port: args[0], host: args[1] };
+    }
+    const callback = args.find((a) => typeof a === 'function');
+    const port = Number(options.port);
+    if (port === 5671) options.port = ports.amqps;
+    if (port === 443) options.port = ports.https;
+    if (port === 5671 || port === 443) {
+      options.servername = options.servername || options.host || 'localhost';
+      options.host = '127.0.0.1';
+      options.ca = ca;
+    }
+    return callback ? connect(options, callback) : connect(options);
+  };
+}
+
+// Runs `azhub` with `args`; resolves with {code, stdout, stderr}.
+function runAzhub(args, options = {}) {
+  return within(new Promise((resolve, reject) => {
+    const child = childProcess.execFile(AZHUB, args, { ...options, encoding: 'utf8' }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+    child.on('error', reject);
+  }), `azhub ${args.join(' ')}`, options.timeoutMs || STEP_TIMEOUT_MS);
 }
 
 // The hub's view, without the SDK: GET on the REST API with the owner policy's SAS token.
@@ -90,4 +126,5 @@ async function expectError(what, promise, type) {
   throw new Error(`${what}: no error`);
 }
 
-module.exports = { assert, iothub, common, errors, within, startEmulator, routeHttpsTo, hubGet, call, expectError };
+module.exports = { assert, iothub, common, errors, within, startEmulator, routeHttpsTo, routeAmqpTo, runAzhub, hubGet, call,
+                   expectError, AZHUB };

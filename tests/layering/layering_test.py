@@ -7,6 +7,8 @@
   core/ includes nothing of device/, service/, emulator/ or cli/; device/, service/ and
   emulator/ include core/ and themselves; cli/ includes any library.
 - Only device/ includes Paho (MQTTAsync.h, MQTTClient.h): the MQTT client lives there.
+- Qpid Proton (proton/...) is included by the AMQP ends only: emulator/, service/, and in core/
+  only amqp_message.cpp (the message codec); never by cli/ or device/.
 - core/ and cli/ include no Boost.Asio or Boost.Beast: core is pure, cli calls the libraries.
 - core/ includes no sockets, threads, processes or SQLite.
 - cli/ builds no protocol strings: no string literal holds "$iothub" or "devices/.../messages";
@@ -84,6 +86,9 @@ def check_file(folder, rel, text):
                 problems.append((number, f"{folder}/ must not include {head}/ ('{target}')"))
             if re.search(r"(^|/)MQTT(Async|Client)\.h$", target) and folder != "device":
                 problems.append((number, f"only device/ includes Paho ('{target}')"))
+            if target.startswith("proton/") and not (
+                    folder in ("emulator", "service") or (folder == "core" and str(rel).endswith("amqp_message.cpp"))):
+                problems.append((number, f"only the AMQP ends include Qpid Proton ('{target}'; see core/amqp_message.hpp)"))
             if folder in ("core", "cli") and re.match(r"boost/(asio|beast)", target):
                 problems.append((number, f"{folder}/ must not include Boost.Asio/Beast ('{target}')"))
             if folder == "core" and (re.match(r"(sys/socket|netinet/|arpa/|sqlite3)", target)
@@ -136,6 +141,9 @@ def self_test():
         ("cli", '// "devices/{id}/messages" in a comment is fine', 0),
         ("cli", '#include "emulator/hub.hpp"', 0),
         ("core", '#include "core/sas.hpp"', 0),
+        ("cli", '#include <proton/message.h>', 1),
+        ("core", '#include <proton/codec.h>', 1),
+        ("emulator", '#include <proton/link.h>', 0),
     ]
     failed = 0
     for folder, line, expected in cases:

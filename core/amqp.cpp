@@ -1,0 +1,184 @@
+#include "core/amqp.hpp"
+
+#include <fmt/format.h>
+
+#include "core/duration.hpp"
+#include "core/encoding.hpp"
+#include "core/error.hpp"
+#include "core/text.hpp"
+
+namespace azhub::core::amqp {
+namespace {
+
+std::string_view trim_slash(std::string_view s) {
+  while (!s.empty() && s.front() == '/') s.remove_prefix(1);
+  while (!s.empty() && s.back() == '/') s.remove_suffix(1);
+  return s;
+}
+
+std::string value_text(const Value& v) {
+  if (auto t = text_of(v)) return *t;
+  if (const auto* b = std::get_if<bool>(&v)) return *b ? "true" : "false";
+  if (const auto* d = std::get_if<double>(&v)) return fmt::format("{}", *d);
+  if (const auto* t = std::get_if<Timestamp>(&v)) return format_iso8601(t->unix_ms, true);
+  return "";
+}
+
+}  // namespace
+
+std::string c2d_to(std::string_view device_id) {
+  return fmt::format("/devices/{}/messages/devicebound", url_encode(device_id));
+}
+
+std::optional<std::string> parse_c2d_to(std::string_view to) {
+  std::string_view s = trim_slash(to);
+  constexpr std::string_view prefix = "devices/";
+  constexpr std::string_view suffix = "/messages/devicebound";
+  if (s.size() <= prefix.size() + suffix.size()) return std::nullopt;
+  if (!iequals(s.substr(0, prefix.size()), prefix)) return std::nullopt;
+  if (!iequals(s.substr(s.size() - suffix.size()), suffix)) return std::nullopt;
+  std::string_view id = s.substr(prefix.size(), s.size() - prefix.size() - suffix.size());
+  if (id.empty() || id.find('/') != std::string_view::npos) return std::nullopt;
+  try {
+    return url_decode(id, "to");
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+bool same_address(std::string_view a, std::string_view b) { return iequals(trim_slash(a), trim_slash(b)); }
+
+std::optional<PutToken> parse_put_token(const Message& request, std::string* why) {
+  auto fail = [why](std::string text) -> std::optional<PutToken> {
+    if (why != nullptr) *why = std::move(text);
+    return std::nullopt;
+  };
+  const Value* op = find(request.application, k_cbs_operation);
+  const auto op_text = op != nullptr ? text_of(*op) : std::nullopt;
+  if (!op_text || *op_text != k_cbs_put_token) return fail("the operation is not put-token");
+  const Value* type = find(request.application, k_cbs_type);
+  const auto type_text = type != nullptr ? text_of(*type) : std::nullopt;
+  if (!type_text || (*type_text != k_cbs_sas_type && *type_text != k_cbs_sas_type_iothub))
+    return fail(fmt::format("token type '{}' is not supported (a SAS token is)", type_text.value_or("")));
+  const Value* name = find(request.application, k_cbs_name);
+  const auto audience = name != nullptr ? text_of(*name) : std::nullopt;
+  if (!audience || audience->empty()) return fail("the request names no audience");
+  if (request.body.empty()) return fail("the request carries no token");
+  return PutToken{*audience, request.body, *type_text};
+}
+
+Message make_put_token(std::string_view audience, std::string_view token, std::string_view reply_to) {
+  Message m;
+  m.message_id = to_string(random_uuid());
+  m.to = std::string(k_cbs_address);
+  m.reply_to = std::string(reply_to);
+  m.application.emplace_back(std::string(k_cbs_operation), std::string(k_cbs_put_token));
+  m.application.emplace_back(std::string(k_cbs_type), std::string(k_cbs_sas_type));
+  m.application.emplace_back(std::string(k_cbs_name), std::string(audience));
+  m.body_kind = BodyKind::value;
+  m.value_body = std::string(token);
+  m.body = std::string(token);
+  return m;
+}
+
+Message make_cbs_reply(const Message& request, int status, std::string_view description) {
+  Message m;
+  m.correlation_id = request.message_id;
+  m.to = request.reply_to;
+  m.application.emplace_back(std::string(k_cbs_status_code), Int{status});
+  m.application.emplace_back(std::string(k_cbs_status_description), std::string(description));
+  return m;
+}
+
+std::optional<CbsReply> parse_cbs_reply(const Message& reply) {
+  const Value* code = find(reply.application, k_cbs_status_code);
+  if (code == nullptr) return std::nullopt;
+  CbsReply r;
+  if (const auto* i = std::get_if<Int>(code)) {
+    r.status = i->value;
+  } else if (const auto* l = std::get_if<std::int64_t>(code)) {
+    r.status = static_cast<int>(*l);
+  } else if (const auto* u = std::get_if<std::uint64_t>(code)) {
+    r.status = static_cast<int>(*u);
+  } else if (const auto* s = std::get_if<std::string>(code)) {
+    try {
+      r.status = std::stoi(*s);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  } else {
+    return std::nullopt;
+  }
+  if (const Value* d = find(reply.application, k_cbs_status_description)) r.description = value_text(*d);
+  return r;
+}
+
+MessageProperties c2d_properties_of(const Message& message) {
+  MessageProperties p;
+  auto& sys = p.system;
+  sys.message_id = text_of(message.message_id);
+  sys.correlation_id = text_of(message.correlation_id);
+  sys.user_id = message.user_id;
+  sys.content_type = message.content_type;
+  sys.content_encoding = message.content_encoding;
+  if (message.absolute_expiry_ms) sys.expiry = format_iso8601(*message.absolute_expiry_ms, true);
+  for (const auto& [name, value] : message.application) {
+    if (name == k_ack_property) {
+      sys.ack = value_text(value);
+      continue;
+    }
+    p.application.emplace_back(name, value_text(value));
+  }
+  return p;
+}
+
+Message make_c2d_message(std::string_view device_id, std::string_view body, const MessageProperties& properties,
+                         std::optional<std::int64_t> expiry_ms) {
+  Message m;
+  const auto& sys = properties.system;
+  m.to = c2d_to(device_id);
+  m.message_id = sys.message_id ? Value(*sys.message_id) : Value(to_string(random_uuid()));
+  if (sys.correlation_id) m.correlation_id = *sys.correlation_id;
+  m.user_id = sys.user_id;
+  m.content_type = sys.content_type;
+  m.content_encoding = sys.content_encoding;
+  m.absolute_expiry_ms = expiry_ms;
+  if (sys.ack) m.application.emplace_back(std::string(k_ack_property), *sys.ack);
+  for (const auto& [name, value] : properties.application)
+    m.application.emplace_back(name, value.value_or(std::string()));
+  m.body_kind = BodyKind::data;
+  m.body = std::string(body);
+  return m;
+}
+
+std::string_view condition_for(int hub_code) {
+  switch (hub_code) {
+    case 404001:  // DeviceNotFound
+    case 404010:  // ModuleNotFound
+      return k_not_found;
+    case 403004:  // DeviceMaximumQueueDepthExceeded
+    case 403002:  // IotHubQuotaExceeded
+    case 429001:  // ThrottlingException
+      return k_resource_limit;
+    case 413001:  // MessageTooLarge
+      return k_message_size_exceeded;
+    case 401002:  // IotHubUnauthorizedAccess
+    case 401003:  // IotHubUnauthorized
+      return k_unauthorized;
+    default:
+      if (hub_code / 1000 == 400) return k_invalid_field;
+      return k_internal_error;
+  }
+}
+
+int hub_code_for(std::string_view condition) {
+  if (condition == k_not_found) return 404001;
+  if (condition == k_resource_limit) return 403004;
+  if (condition == k_message_size_exceeded) return 413001;
+  if (condition == k_unauthorized) return 401002;
+  if (condition == k_invalid_field || condition == k_decode_error) return 400004;
+  if (condition == k_internal_error) return 500001;
+  return 0;
+}
+
+}  // namespace azhub::core::amqp

@@ -1,0 +1,641 @@
+#include "emulator/amqp_engine.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <vector>
+
+#include <fmt/format.h>
+#include <proton/condition.h>
+#include <proton/connection.h>
+#include <proton/connection_driver.h>
+#include <proton/delivery.h>
+#include <proton/disposition.h>
+#include <proton/event.h>
+#include <proton/link.h>
+#include <proton/sasl.h>
+#include <proton/session.h>
+#include <proton/terminus.h>
+#include <proton/transport.h>
+
+#include "core/amqp.hpp"
+#include "core/amqp_message.hpp"
+#include "core/encoding.hpp"
+#include "core/error.hpp"
+#include "core/feedback.hpp"
+#include "core/limits.hpp"
+#include "core/sas.hpp"
+#include "core/text.hpp"
+#include "emulator/amqp_sasl.hpp"
+#include "emulator/rest_auth.hpp"
+
+namespace azhub::emulator {
+namespace amqp = core::amqp;
+
+namespace {
+
+// Credit granted to a client's sender links (CBS requests, C2D), topped up at half.
+constexpr int k_credit = 100;
+// IoT Hub closes an AMQP connection idle for 240 s (docs/protocol.md §15.1); the idle-time-out
+// the emulator announces is that.
+constexpr pn_millis_t k_idle_timeout_ms = 240'000;
+constexpr std::uint32_t k_max_frame = 65'536;
+// A delivery larger than this is not buffered: the link is closed with
+// amqp:link:message-size-exceeded. Anything up to it is decoded and then judged by the hub's
+// own limits (64 KB for C2D, 413001 → the same condition on the disposition).
+constexpr std::size_t k_max_delivery_bytes = 1024 * 1024;
+
+std::string_view sv(const char* s) { return s == nullptr ? std::string_view() : std::string_view(s); }
+
+enum class Role { cbs_requests, cbs_replies, c2d_send, feedback, refused };
+
+std::string_view role_name(Role r) {
+  switch (r) {
+    case Role::cbs_requests:
+    case Role::cbs_replies:
+      return "$cbs";
+    case Role::c2d_send:
+      return "C2D send";
+    case Role::feedback:
+      return "feedback";
+    case Role::refused:
+      return "refused";
+  }
+  return "";
+}
+
+struct LinkState {
+  Role role = Role::refused;
+  std::string address;
+  std::string partial;        // the incoming delivery being assembled
+  bool oversized = false;     // it went past k_max_delivery_bytes
+  std::map<pn_delivery_t*, std::uint64_t> feedback_locks;  // sent, not settled: delivery → lock
+  std::uint64_t next_tag = 1;
+};
+
+struct Claim {
+  std::string audience;
+  std::string token;
+  std::int64_t expiry_s = 0;
+};
+
+struct Outcome {
+  bool accepted = true;
+  std::string condition;
+  std::string description;
+};
+
+Outcome reject(std::string_view condition, std::string description) {
+  return Outcome{false, std::string(condition), std::move(description)};
+}
+
+}  // namespace
+
+struct AmqpEngine::Impl {
+  Hub& hub;
+  Clock& clock;
+  AmqpEngineOptions options;
+  std::function<void()> wake;
+  pn_connection_driver_t driver{};
+  std::map<pn_link_t*, LinkState> links;
+  std::vector<Claim> claims;
+  std::deque<amqp::Message> cbs_replies;  // waiting for credit on the client's $cbs receiver
+  std::optional<ListenerId> feedback_listener;
+  std::vector<TimerId> timers;
+  bool feedback_ready = false;  // the hub has records: pump the feedback links
+  bool claims_changed = false;  // a token expired: re-check the service links
+  std::string sasl_user;
+  bool alive = true;
+
+  Impl(Hub& h, Clock& c, AmqpEngineOptions o, std::function<void()> w)
+      : hub(h), clock(c), options(std::move(o)), wake(std::move(w)) {}
+
+  void log(int level, std::string_view message) const {
+    if (options.log) options.log(level, message);
+  }
+  [[nodiscard]] std::int64_t now_s() const { return clock.now_unix_ms() / 1000; }
+
+  // --- claims ------------------------------------------------------------------------------
+
+  // Checks a SAS token presented for `audience`; returns the refusal, or nullopt and records
+  // the claim.
+  std::optional<std::string> add_claim(const std::string& audience, const std::string& token) {
+    core::SasToken parsed;
+    try {
+      parsed = core::parse_sas_token(token);
+    } catch (const core::Error& e) {
+      return std::string(e.what());
+    }
+    if (!parsed.key_name) {
+      // A device or module token: its signature must be one of the identity's keys. The
+      // device plane over AMQP is not served yet, so it grants nothing here but is checked.
+      auto resource = core::parse_sas_resource(parsed.sr);
+      if (!resource || !resource->device_id) return std::string("the token names no shared access policy (skn)");
+      IdentityKey key{*resource->device_id, resource->module_id};
+      auto identity = hub.get_identity(key);
+      if (!identity) return fmt::format("no identity '{}'", to_string(key));
+      if (!core::verify_sas_signature(parsed, identity->primary_key) &&
+          !core::verify_sas_signature(parsed, identity->secondary_key))
+        return std::string("the token signature does not match the identity's keys");
+      if (parsed.expiry <= now_s()) return std::string("the token has expired");
+    } else {
+      // A policy token must hold at least one right it could be used for; which right a link
+      // needs is checked when the link attaches (authorized()).
+      const auto lookup = policy_lookup(hub);
+      const auto policy = lookup(*parsed.key_name);
+      if (!policy) return fmt::format("no shared access policy named '{}'", *parsed.key_name);
+      const bool signed_ok = core::verify_sas_signature(parsed, policy->primary_key) ||
+                             (!policy->secondary_key.empty() && core::verify_sas_signature(parsed, policy->secondary_key));
+      if (!signed_ok) return std::string("the token signature does not match the policy's keys");
+      if (parsed.expiry <= now_s()) return std::string("the token has expired");
+      std::string sr;
+      try {
+        sr = core::url_decode(parsed.sr, "sr");
+      } catch (const core::Error& e) {
+        return std::string(e.what());
+      }
+      if (!core::iequals(sr.substr(0, sr.find('/')), hub.host_name()))
+        return fmt::format("the token resource is not this hub ({})", hub.host_name());
+    }
+    std::erase_if(claims, [&](const Claim& c) { return c.audience == audience; });
+    claims.push_back(Claim{audience, token, parsed.expiry});
+    // When it expires, the links it authorized close unless another token covers them.
+    const std::int64_t in_ms = std::max<std::int64_t>(0, parsed.expiry * 1000 - clock.now_unix_ms());
+    timers.push_back(clock.start_timer(std::chrono::milliseconds(in_ms + 1), [this] {
+      claims_changed = true;
+      if (wake) wake();
+    }));
+    return std::nullopt;
+  }
+
+  // nullopt when some live claim grants ServiceConnect on `address`; else the refusal.
+  [[nodiscard]] std::optional<std::string> authorized(std::string_view address) const {
+    if (claims.empty()) return std::string("no token was put on $cbs for this connection");
+    std::optional<std::string> last;
+    for (const auto& c : claims) {
+      last = check_service_authorization(c.token, hub.host_name(), address, ServicePermission::service_connect,
+                                         policy_lookup(hub), now_s());
+      if (!last) return std::nullopt;
+    }
+    return last;
+  }
+
+  // --- links -------------------------------------------------------------------------------
+
+  static void set_condition(pn_condition_t* c, std::string_view name, std::string_view description) {
+    pn_condition_set_name(c, std::string(name).c_str());
+    pn_condition_set_description(c, std::string(description).c_str());
+  }
+
+  void refuse_link(pn_link_t* link, LinkState& state, std::string_view condition, const std::string& why) {
+    state.role = Role::refused;
+    log(1, fmt::format("amqp: {} refused a link to '{}': {}", options.peer, state.address, why));
+    pn_link_open(link);
+    set_condition(pn_link_condition(link), condition, why);
+    pn_link_close(link);
+  }
+
+  void on_link_open(pn_link_t* link) {
+    const bool sender = pn_link_is_sender(link);  // we send: the client's receiver
+    pn_terminus_copy(pn_link_source(link), pn_link_remote_source(link));
+    pn_terminus_copy(pn_link_target(link), pn_link_remote_target(link));
+    LinkState& state = links[link];
+    state.address = std::string(sv(pn_terminus_get_address(sender ? pn_link_remote_source(link) : pn_link_remote_target(link))));
+    if (amqp::same_address(state.address, amqp::k_cbs_address)) {
+      state.role = sender ? Role::cbs_replies : Role::cbs_requests;
+    } else if (!sender && amqp::same_address(state.address, amqp::k_c2d_send_address)) {
+      state.role = Role::c2d_send;
+    } else if (sender && amqp::same_address(state.address, amqp::k_feedback_address)) {
+      state.role = Role::feedback;
+    } else {
+      refuse_link(link, state, amqp::k_not_found,
+                  fmt::format("The messaging entity '{}' could not be found on {}", state.address, hub.host_name()));
+      return;
+    }
+    if (state.role == Role::c2d_send || state.role == Role::feedback) {
+      if (auto why = authorized(state.address)) {
+        refuse_link(link, state, amqp::k_unauthorized, *why);
+        return;
+      }
+    }
+    pn_link_set_max_message_size(link, k_max_delivery_bytes);
+    pn_link_open(link);
+    if (!sender) pn_link_flow(link, k_credit);
+    if (state.role == Role::feedback && !feedback_listener) {
+      feedback_listener = hub.subscribe_feedback([this] {
+        feedback_ready = true;
+        if (wake) wake();
+      });
+    }
+    log(2, fmt::format("amqp: {} attached a {} link ({})", options.peer, role_name(state.role), state.address));
+    if (state.role == Role::feedback) pump_feedback(link, state);
+    if (state.role == Role::cbs_replies) flush_cbs_replies();
+  }
+
+  void on_link_closed(pn_link_t* link) {
+    auto it = links.find(link);
+    if (it != links.end()) {
+      // Feedback sent on it and not settled goes back to the hub's pool.
+      for (const auto& [delivery, lock] : it->second.feedback_locks) hub.abandon_feedback(lock);
+      it->second.feedback_locks.clear();
+    }
+    if (pn_link_state(link) & PN_LOCAL_ACTIVE) pn_link_close(link);
+  }
+
+  // --- incoming deliveries -----------------------------------------------------------------
+
+  void on_incoming(pn_delivery_t* d) {
+    pn_link_t* link = pn_delivery_link(d);
+    auto it = links.find(link);
+    if (it == links.end() || !pn_delivery_readable(d)) return;
+    LinkState& state = it->second;
+    char buf[16 * 1024];
+    for (;;) {
+      const ssize_t n = pn_link_recv(link, buf, sizeof buf);
+      if (n <= 0) break;
+      if (state.oversized || state.partial.size() + static_cast<std::size_t>(n) > k_max_delivery_bytes) {
+        state.oversized = true;
+        state.partial.clear();
+        continue;
+      }
+      state.partial.append(buf, static_cast<std::size_t>(n));
+    }
+    if (pn_delivery_partial(d)) return;
+    std::string bytes = std::move(state.partial);
+    state.partial.clear();
+    const bool oversized = state.oversized;
+    state.oversized = false;
+    pn_link_advance(link);
+    if (pn_delivery_aborted(d)) {
+      pn_delivery_settle(d);
+      return;
+    }
+    if (const int credit = pn_link_credit(link); credit < k_credit / 2) pn_link_flow(link, k_credit - credit);
+
+    Outcome outcome;
+    if (oversized) {
+      outcome = reject(amqp::k_message_size_exceeded,
+                       fmt::format("The message is larger than {} bytes", k_max_delivery_bytes));
+    } else if (state.role == Role::refused) {
+      outcome = reject(amqp::k_not_allowed, "the link is closed");
+    } else {
+      outcome = dispatch(state, bytes);
+    }
+    pn_disposition_t* local = pn_delivery_local(d);
+    if (outcome.accepted) {
+      pn_delivery_update(d, PN_ACCEPTED);
+    } else {
+      set_condition(pn_disposition_condition(local), outcome.condition, outcome.description);
+      pn_delivery_update(d, PN_REJECTED);
+    }
+    pn_delivery_settle(d);
+  }
+
+  Outcome dispatch(LinkState& state, const std::string& bytes) {
+    amqp::Message message;
+    try {
+      message = amqp::decode(bytes);
+    } catch (const core::Error& e) {
+      return reject(amqp::k_decode_error, e.what());
+    }
+    switch (state.role) {
+      case Role::cbs_requests:
+        return on_cbs_request(message);
+      case Role::c2d_send:
+        return on_c2d(state, message);
+      default:
+        return reject(amqp::k_not_allowed, "this link does not take messages");
+    }
+  }
+
+  Outcome on_cbs_request(const amqp::Message& request) {
+    std::string why;
+    const auto put = amqp::parse_put_token(request, &why);
+    if (!put) {
+      log(1, fmt::format("amqp: {} sent a bad $cbs request: {}", options.peer, why));
+      queue_cbs_reply(amqp::make_cbs_reply(request, 400, why));
+      return {};
+    }
+    if (auto refusal = add_claim(put->audience, put->token)) {
+      log(1, fmt::format("amqp: {} put-token for '{}' refused: {}", options.peer, put->audience, *refusal));
+      queue_cbs_reply(amqp::make_cbs_reply(request, 401, *refusal));
+      return {};
+    }
+    log(2, fmt::format("amqp: {} put a token for '{}'", options.peer, put->audience));
+    queue_cbs_reply(amqp::make_cbs_reply(request, 200, "OK"));
+    return {};
+  }
+
+  Outcome on_c2d(const LinkState& state, const amqp::Message& message) {
+    if (auto why = authorized(state.address)) return reject(amqp::k_unauthorized, *why);
+    const auto device_id = message.to ? amqp::parse_c2d_to(*message.to) : std::nullopt;
+    if (!device_id)
+      return reject(amqp::k_invalid_field,
+                    fmt::format("The message 'to' must be /devices/{{deviceId}}/messages/devicebound, not '{}'",
+                                message.to.value_or("")));
+    C2dSend send;
+    send.body = message.body;
+    send.properties = amqp::c2d_properties_of(message);
+    send.properties.system.expiry.reset();  // set by the hub from expiry_ms
+    send.expiry_ms = message.absolute_expiry_ms;
+    try {
+      hub.send_c2d(*device_id, std::move(send));
+    } catch (const HubError& e) {
+      log(1, fmt::format("amqp: C2D for '{}' refused: {}", *device_id, e.what()));
+      return reject(amqp::condition_for(e.error_code()), e.what());
+    }
+    return {};
+  }
+
+  // --- outgoing ----------------------------------------------------------------------------
+
+  void queue_cbs_reply(amqp::Message reply) {
+    cbs_replies.push_back(std::move(reply));
+    flush_cbs_replies();
+  }
+
+  pn_link_t* find_link(Role role, const std::optional<std::string>& target) {
+    pn_link_t* any = nullptr;
+    for (auto& [link, state] : links) {
+      if (state.role != role || !(pn_link_state(link) & PN_LOCAL_ACTIVE)) continue;
+      if (target && sv(pn_terminus_get_address(pn_link_remote_target(link))) == *target) return link;
+      if (any == nullptr) any = link;
+    }
+    return any;
+  }
+
+  void flush_cbs_replies() {
+    while (!cbs_replies.empty()) {
+      pn_link_t* link = find_link(Role::cbs_replies, cbs_replies.front().to);
+      if (link == nullptr || pn_link_credit(link) <= 0) return;
+      LinkState& state = links[link];
+      const std::string bytes = amqp::encode(cbs_replies.front());
+      cbs_replies.pop_front();
+      const std::uint64_t tag = state.next_tag++;
+      pn_delivery_t* d = pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
+      pn_link_send(link, bytes.data(), bytes.size());
+      pn_link_advance(link);
+      pn_delivery_settle(d);  // replies are sent settled: nothing waits on their outcome
+    }
+  }
+
+  void pump_feedback(pn_link_t* link, LinkState& state) {
+    while ((pn_link_state(link) & PN_LOCAL_ACTIVE) && pn_link_credit(link) > 0) {
+      auto batch = hub.take_feedback();
+      if (!batch) return;
+      amqp::Message m;
+      m.message_id = amqp::to_string(amqp::random_uuid());
+      m.user_id = hub.host_name();
+      m.content_type = std::string(core::k_feedback_content_type);
+      m.annotations.emplace_back("iothub-enqueuedtime", amqp::Timestamp{clock.now_unix_ms()});
+      m.body_kind = amqp::BodyKind::data;
+      m.body = core::feedback_batch_json(batch->records);
+      const std::string bytes = amqp::encode(m);
+      const std::uint64_t tag = state.next_tag++;
+      pn_delivery_t* d = pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
+      pn_link_send(link, bytes.data(), bytes.size());
+      pn_link_advance(link);
+      state.feedback_locks[d] = batch->lock;
+      log(2, fmt::format("amqp: sent {} feedback record(s) to {}", batch->records.size(), options.peer));
+    }
+  }
+
+  void on_outgoing_update(pn_delivery_t* d) {
+    pn_link_t* link = pn_delivery_link(d);
+    auto it = links.find(link);
+    if (it == links.end()) {
+      pn_delivery_settle(d);
+      return;
+    }
+    auto lock = it->second.feedback_locks.find(d);
+    if (lock == it->second.feedback_locks.end()) {
+      if (pn_delivery_remote_state(d) != 0 || pn_delivery_settled(d)) pn_delivery_settle(d);
+      return;
+    }
+    const std::uint64_t state = pn_delivery_remote_state(d);
+    if (state == PN_ACCEPTED || state == PN_REJECTED || (state == 0 && pn_delivery_settled(d))) {
+      // Accepted (or settled without an outcome: consumed); a rejected record is dead-lettered.
+      hub.complete_feedback(lock->second);
+    } else if (state == PN_RELEASED || state == PN_MODIFIED) {
+      hub.abandon_feedback(lock->second);
+    } else {
+      return;  // received / no outcome yet
+    }
+    it->second.feedback_locks.erase(lock);
+    pn_delivery_settle(d);
+  }
+
+  // --- events ------------------------------------------------------------------------------
+
+  void handle(pn_event_t* e) {
+    switch (pn_event_type(e)) {
+      case PN_CONNECTION_REMOTE_OPEN: {
+        pn_connection_t* c = pn_event_connection(e);
+        pn_connection_set_container(c, hub.host_name().c_str());
+        pn_connection_open(c);
+        pn_sasl_t* sasl = pn_sasl(pn_event_transport(e));
+        const char* mech = pn_sasl_get_mech(sasl);
+        log(1, fmt::format("amqp: {} connected over {} ({})", options.peer, options.transport,
+                           mech != nullptr ? fmt::format("SASL {}", mech) : std::string("no SASL")));
+        break;
+      }
+      case PN_SESSION_REMOTE_OPEN:
+        pn_session_open(pn_event_session(e));
+        break;
+      case PN_LINK_REMOTE_OPEN:
+        on_link_open(pn_event_link(e));
+        break;
+      case PN_LINK_FLOW: {
+        pn_link_t* link = pn_event_link(e);
+        auto it = links.find(link);
+        if (it == links.end()) break;
+        if (it->second.role == Role::feedback) pump_feedback(link, it->second);
+        if (it->second.role == Role::cbs_replies) flush_cbs_replies();
+        break;
+      }
+      case PN_DELIVERY: {
+        pn_delivery_t* d = pn_event_delivery(e);
+        if (pn_link_is_receiver(pn_delivery_link(d))) {
+          on_incoming(d);
+        } else {
+          on_outgoing_update(d);
+        }
+        break;
+      }
+      case PN_LINK_REMOTE_CLOSE:
+      case PN_LINK_REMOTE_DETACH:
+        on_link_closed(pn_event_link(e));
+        break;
+      case PN_LINK_FINAL:
+        links.erase(pn_event_link(e));
+        break;
+      case PN_SESSION_REMOTE_CLOSE:
+        if (pn_session_state(pn_event_session(e)) & PN_LOCAL_ACTIVE) pn_session_close(pn_event_session(e));
+        break;
+      case PN_CONNECTION_REMOTE_CLOSE:
+        if (pn_connection_state(pn_event_connection(e)) & PN_LOCAL_ACTIVE) pn_connection_close(pn_event_connection(e));
+        break;
+      case PN_TRANSPORT_ERROR: {
+        pn_condition_t* c = pn_transport_condition(pn_event_transport(e));
+        log(1, fmt::format("amqp: {} connection error: {}: {}", options.peer, sv(pn_condition_get_name(c)),
+                           sv(pn_condition_get_description(c))));
+        break;
+      }
+      case PN_TRANSPORT_CLOSED:
+        log(2, fmt::format("amqp: {} connection closed", options.peer));
+        release_all();
+        break;
+      default:
+        break;
+    }
+  }
+
+  void release_all() {
+    for (auto& [link, state] : links) {
+      for (const auto& [d, lock] : state.feedback_locks) hub.abandon_feedback(lock);
+      state.feedback_locks.clear();
+    }
+    if (feedback_listener) {
+      hub.unsubscribe_feedback(*feedback_listener);
+      feedback_listener.reset();
+    }
+  }
+
+  void process() {
+    try {
+      while (pn_event_t* e = pn_connection_driver_next_event(&driver)) handle(e);
+    } catch (const std::exception& ex) {
+      // An exception must not leave io_context::run() (docs/conventions.md §3): this
+      // connection goes instead (e.g. the state database failed).
+      log(1, fmt::format("amqp: closing {}: {}", options.peer, ex.what()));
+      pn_connection_driver_errorf(&driver, std::string(amqp::k_internal_error).c_str(), "%s", ex.what());
+      pn_connection_driver_close(&driver);
+      while (pn_connection_driver_next_event(&driver) != nullptr) {
+      }
+    }
+  }
+
+  void revalidate_links() {
+    for (auto& [link, state] : links) {
+      if (state.role != Role::c2d_send && state.role != Role::feedback) continue;
+      if (!(pn_link_state(link) & PN_LOCAL_ACTIVE)) continue;
+      if (auto why = authorized(state.address)) {
+        log(1, fmt::format("amqp: closing {}'s {} link: {}", options.peer, role_name(state.role), *why));
+        for (const auto& [d, lock] : state.feedback_locks) hub.abandon_feedback(lock);
+        state.feedback_locks.clear();
+        set_condition(pn_link_condition(link), amqp::k_unauthorized, *why);
+        pn_link_close(link);
+      }
+    }
+    std::erase_if(claims, [this](const Claim& c) { return c.expiry_s <= now_s(); });
+  }
+};
+
+AmqpEngine::AmqpEngine(Hub& hub, Clock& clock, AmqpEngineOptions options, std::function<void()> wake)
+    : m(std::make_unique<Impl>(hub, clock, std::move(options), std::move(wake))) {
+  if (pn_connection_driver_init(&m->driver, nullptr, nullptr) != 0)
+    throw core::Error(core::ExitCode::failure, "amqp: cannot create a connection engine");
+  pn_transport_t* t = m->driver.transport;
+  pn_transport_set_server(t);
+  // Clients may skip SASL (the service SDKs authenticate with CBS only), so SASL is offered,
+  // never required.
+  pn_transport_require_auth(t, false);
+  pn_transport_set_idle_timeout(t, k_idle_timeout_ms);
+  pn_transport_set_max_frame(t, k_max_frame);
+  Impl* impl = m.get();
+  install_server_sasl(t, [impl](std::string_view mechanism, std::string_view user, std::string_view password) {
+    if (mechanism == "ANONYMOUS") return true;
+    // PLAIN: user "{policy}@sas.root.{hub}" or "{device}@sas.{hub}", password a SAS token; it
+    // counts as a put-token for the hub (docs/protocol.md §15.1).
+    const auto at = user.find('@');
+    if (at == std::string_view::npos) return false;
+    impl->sasl_user = std::string(user.substr(0, at));
+    const auto refusal = impl->add_claim(impl->hub.host_name(), std::string(password));
+    if (refusal) impl->log(1, fmt::format("amqp: {} SASL PLAIN refused: {}", impl->options.peer, *refusal));
+    return !refusal;
+  });
+  pn_connection_driver_bind(&m->driver);
+}
+
+AmqpEngine::~AmqpEngine() {
+  for (TimerId id : m->timers) m->clock.cancel_timer(id);
+  m->release_all();
+  pn_connection_driver_destroy(&m->driver);
+}
+
+void AmqpEngine::input(std::string_view bytes) {
+  while (!bytes.empty()) {
+    pn_rwbytes_t buf = pn_connection_driver_read_buffer(&m->driver);
+    if (buf.size == 0) {
+      // Proton takes no more input (closed, or its buffer is full until events are handled).
+      m->process();
+      buf = pn_connection_driver_read_buffer(&m->driver);
+      if (buf.size == 0) return;
+    }
+    const std::size_t n = std::min(buf.size, bytes.size());
+    std::copy_n(bytes.data(), n, buf.start);
+    pn_connection_driver_read_done(&m->driver, n);
+    bytes.remove_prefix(n);
+    m->process();
+  }
+}
+
+void AmqpEngine::input_closed() {
+  pn_connection_driver_read_close(&m->driver);
+  m->process();
+}
+
+void AmqpEngine::poll() {
+  if (m->claims_changed) {
+    m->claims_changed = false;
+    m->revalidate_links();
+  }
+  if (m->feedback_ready) {
+    m->feedback_ready = false;
+    for (auto& [link, state] : m->links) {
+      if (state.role == Role::feedback) m->pump_feedback(link, state);
+    }
+  }
+  m->process();
+}
+
+std::optional<std::chrono::milliseconds> AmqpEngine::tick() {
+  const pn_timestamp_t now = m->clock.now_unix_ms();
+  const pn_timestamp_t next = pn_transport_tick(m->driver.transport, static_cast<int64_t>(now));
+  m->process();
+  if (next == 0) return std::nullopt;
+  return std::chrono::milliseconds(next > now ? next - now : 0);
+}
+
+void AmqpEngine::close(std::string_view condition, std::string_view description) {
+  pn_connection_t* c = m->driver.connection;
+  if ((pn_connection_state(c) & PN_LOCAL_CLOSED) == 0) {
+    Impl::set_condition(pn_connection_condition(c), condition, description);
+    pn_connection_close(c);
+  }
+  // The close frame is now in the output; the owner writes it and drops the socket (the peer's
+  // own close, or a grace period, ends the connection).
+  m->process();
+}
+
+std::string AmqpEngine::take_output() {
+  std::string out;
+  for (;;) {
+    pn_bytes_t b = pn_connection_driver_write_buffer(&m->driver);
+    if (b.size == 0) break;
+    out.append(b.start, b.size);
+    pn_connection_driver_write_done(&m->driver, b.size);
+    m->process();
+  }
+  return out;
+}
+
+bool AmqpEngine::output_closed() const { return pn_connection_driver_write_closed(&m->driver); }
+
+bool AmqpEngine::opened() const {
+  return (pn_connection_state(m->driver.connection) & (PN_REMOTE_ACTIVE | PN_REMOTE_CLOSED)) != 0;
+}
+
+bool AmqpEngine::finished() const { return pn_connection_driver_finished(&m->driver); }
+
+}  // namespace azhub::emulator
