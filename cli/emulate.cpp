@@ -99,7 +99,7 @@ void run_emulate(const EmulateOptions& opt, Io& io) {
 
 void add_emulate_command(CLI::App& app, Io& io) {
   auto opt = std::make_shared<EmulateOptions>();
-  CLI::App* cmd = app.add_subcommand("emulate", "Run a local IoT Hub emulator (MQTT, WebSockets, REST)");
+  CLI::App* cmd = app.add_subcommand("emulate", "Run a local IoT Hub emulator (MQTT, AMQP, WebSockets, REST)");
   auto* state = cmd->add_option("--state-dir", opt->state_dir,
                                 "Directory for durable state and the CA (default $XDG_STATE_HOME/azhub/emulator)");
   cmd->add_flag("--in-memory", opt->in_memory, "Keep state in memory only (nothing survives exit)")->excludes(state);

@@ -192,20 +192,23 @@ void add_service_device_commands(CLI::App& service, Io& io) {
 
 void add_service_command(CLI::App& app, Io& io) {
   CLI::App* service = app.add_subcommand(
-      "service", "The cloud side: device identities, twins, direct methods, C2D send, D2C monitor");
+      "service", "The cloud side: device identities, twins, direct methods, C2D send and feedback, D2C monitor");
   service->require_subcommand(1);
   service->footer(
       "Every service command authenticates with a service (policy) connection string, from\n"
-      "-c/--connection-string or env AZHUB_SERVICE_CONNECTION_STRING, over HTTPS (--port,\n"
-      "--ca-file). device, twin, invoke, query and stats use IoT Hub's own REST API and also\n"
-      "work against a real hub; c2d and monitor use paths only azhub emulate offers (the real\n"
-      "hub has them only over AMQP) and exit 2 elsewhere.\n"
+      "-c/--connection-string or env AZHUB_SERVICE_CONNECTION_STRING. device, twin, invoke,\n"
+      "query and stats use IoT Hub's REST API over HTTPS (--port, --ca-file); c2d send and\n"
+      "feedback use AMQP (--amqp-port, or --transport amqp-ws on --port), as the real hub\n"
+      "offers them. All of these work against a real hub; monitor reads a path only azhub\n"
+      "emulate offers and exits 2 elsewhere.\n"
       "\n"
       "Examples:\n"
       "  export AZHUB_SERVICE_CONNECTION_STRING='HostName=localhost;SharedAccessKeyName=iothubowner;SharedAccessKey=...'\n"
       "  azhub service device create dev2 --port 8443 --ca-file ca.pem\n"
       "  azhub service twin update dev2 --desired '{\"fw\":\"1.2\"}' --port 8443 --ca-file ca.pem\n"
       "  azhub service invoke dev2 reboot '{\"delay\":5}' --timeout 10 --port 8443 --ca-file ca.pem\n"
+      "  azhub service c2d send dev2 'led on' --ack full --amqp-port 5671 --ca-file ca.pem\n"
+      "  azhub service feedback --count 1 --amqp-port 5671 --ca-file ca.pem\n"
       "  azhub -o json service monitor --device-id dev2 --count 1 --port 8443 --ca-file ca.pem");
   add_service_device_commands(*service, io);
   add_service_twin_commands(*service, io);

@@ -8,7 +8,9 @@
 namespace azhub::cli {
 
 void add_stream_options(CLI::App& cmd, StreamOptions& opt, const std::string& what) {
-  cmd.add_option("--count", opt.count, fmt::format("Exit 0 after N {}", what))->type_name("N");
+  cmd.add_option("--count", opt.count,
+                 fmt::format("Stop after N {} and exit 0 (what already arrived is still handled: at least N)", what))
+      ->type_name("N");
   cmd.add_option("--timeout", opt.timeout,
                  "Give up after DURATION (e.g. 30s, 2m); exit 4 if --count was not reached")
       ->type_name("DURATION");

@@ -6,7 +6,7 @@ _azhub_subcommands() {
     '') echo 'sas send listen twin method service emulate' ;;
     'twin') echo 'get patch watch' ;;
     'method') echo 'serve' ;;
-    'service') echo 'device twin invoke c2d monitor query stats' ;;
+    'service') echo 'device twin invoke c2d monitor feedback query stats' ;;
     'service device') echo 'create show list delete' ;;
     'service twin') echo 'show update' ;;
     'service c2d') echo 'send' ;;
@@ -36,11 +36,12 @@ _azhub_options() {
     'service twin update') echo '--desired --tags --file --etag --module-id -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'service invoke') echo '--timeout --connect-timeout --module-id -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'service c2d') echo '-h --help -o --output -v --verbose' ;;
-    'service c2d send') echo '--file --prop --message-id --correlation-id --expiry --content-type --content-encoding --ack -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
+    'service c2d send') echo '--file --prop --message-id --correlation-id --expiry --content-type --content-encoding --ack -c --connection-string --port --ca-file --proxy --transport --amqp-port -h --help -o --output -v --verbose' ;;
     'service monitor') echo '--device-id --count --timeout --since-start --from-sequence -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
+    'service feedback') echo '--count --timeout -c --connection-string --port --ca-file --proxy --transport --amqp-port -h --help -o --output -v --verbose' ;;
     'service query') echo '--top --page-size -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'service stats') echo '-c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
-    'emulate') echo '--state-dir --in-memory --device --bind --mqtt-port --https-port --tcp-port --host-name --client-ca -h --help -o --output -v --verbose' ;;
+    'emulate') echo '--state-dir --in-memory --device --bind --mqtt-port --https-port --amqp-port --tcp-port --host-name --client-ca -h --help -o --output -v --verbose' ;;
   esac
 }
 
@@ -264,6 +265,8 @@ _azhub_value() {
     'service c2d send|--port') echo 'value' ;;
     'service c2d send|--ca-file') echo 'file' ;;
     'service c2d send|--proxy') echo 'value' ;;
+    'service c2d send|--transport') echo 'choices:amqp amqp-ws rest' ;;
+    'service c2d send|--amqp-port') echo 'value' ;;
     'service c2d send|-o'|'service c2d send|--output') echo 'choices:text json' ;;
     'service monitor|--device-id') echo 'value' ;;
     'service monitor|--count') echo 'value' ;;
@@ -274,6 +277,15 @@ _azhub_value() {
     'service monitor|--ca-file') echo 'file' ;;
     'service monitor|--proxy') echo 'value' ;;
     'service monitor|-o'|'service monitor|--output') echo 'choices:text json' ;;
+    'service feedback|--count') echo 'value' ;;
+    'service feedback|--timeout') echo 'value' ;;
+    'service feedback|-c'|'service feedback|--connection-string') echo 'value' ;;
+    'service feedback|--port') echo 'value' ;;
+    'service feedback|--ca-file') echo 'file' ;;
+    'service feedback|--proxy') echo 'value' ;;
+    'service feedback|--transport') echo 'choices:amqp amqp-ws' ;;
+    'service feedback|--amqp-port') echo 'value' ;;
+    'service feedback|-o'|'service feedback|--output') echo 'choices:text json' ;;
     'service query|--top') echo 'value' ;;
     'service query|--page-size') echo 'value' ;;
     'service query|-c'|'service query|--connection-string') echo 'value' ;;
@@ -292,6 +304,7 @@ _azhub_value() {
     'emulate|--bind') echo 'value' ;;
     'emulate|--mqtt-port') echo 'value' ;;
     'emulate|--https-port') echo 'value' ;;
+    'emulate|--amqp-port') echo 'value' ;;
     'emulate|--tcp-port') echo 'value' ;;
     'emulate|--host-name') echo 'value' ;;
     'emulate|--client-ca') echo 'file' ;;

@@ -223,9 +223,13 @@ Hub::Hub(HubOptions options, Store& store, Clock& clock)
   for (const auto& [key, record] : s.identities) {
     if (s.twins.count(key) == 0) s.twins[key] = new_twin(key);
   }
+  for (const auto& [device, queue] : s.c2d) {
+    for (const auto& m : queue) s.arm_c2d_expiry(m);
+  }
 }
 
 Hub::~Hub() {
+  for (const auto& [id, timer] : m_state->c2d_expiry_timers) m_state->clock.cancel_timer(timer);
   for (auto& [rid, call] : m_state->methods) {
     if (call.timer != 0) m_state->clock.cancel_timer(call.timer);
   }

@@ -47,6 +47,7 @@ QueuedC2dMessage Hub::send_c2d(const std::string& device_id, C2dSend message) {
   m.id = ++s.last_c2d_id;
   s.store.put_c2d(m);
   queue.push_back(m);
+  s.arm_c2d_expiry(m);
   s.log(1, fmt::format("c2d: queued message for {} ({} queued)", device_id, queue.size()));
   if (Connection* c = s.connection_of(key)) s.deliver_c2d(*c);
   return m;
@@ -91,6 +92,17 @@ void Hub::State::drop_expired_c2d(const std::string& device_id) {
       ++m;
     }
   }
+}
+
+void Hub::State::arm_c2d_expiry(const QueuedC2dMessage& m) {
+  State* state = this;
+  const std::uint64_t id = m.id;
+  const std::string device_id = m.device_id;
+  const auto in = std::chrono::milliseconds(std::max<std::int64_t>(0, m.expiry_ms - now()));
+  c2d_expiry_timers[id] = clock.start_timer(in, [state, id, device_id] {
+    state->c2d_expiry_timers.erase(id);
+    state->drop_expired_c2d(device_id);
+  });
 }
 
 void Hub::State::deliver_c2d(Connection& c) {

@@ -113,6 +113,10 @@ struct Hub::State {
 
   // C2D (hub_messages.cpp)
   void drop_expired_c2d(const std::string& device_id);
+  // A queued message expires on its own at its expiry time (feedback Expired, §6.1), not only
+  // when the queue is next touched.
+  void arm_c2d_expiry(const QueuedC2dMessage& m);
+  std::map<std::uint64_t, TimerId> c2d_expiry_timers;  // message id -> its expiry timer
   void deliver_c2d(Connection& c);
   void complete_c2d(Connection& c, std::uint16_t packet_id);
   void start_c2d_lock(Connection& c, std::uint64_t message_id, std::uint16_t packet_id);

@@ -47,12 +47,14 @@ class GeneratedFilesTest(unittest.TestCase):
 # cursor is on a new, empty word.
 CASES = [
     ("azhub se", ["send", "service"]),
-    ("azhub service ", ["c2d", "device", "invoke", "monitor", "query", "stats", "twin"]),
+    ("azhub service ", ["c2d", "device", "feedback", "invoke", "monitor", "query", "stats", "twin"]),
     ("azhub service device ", ["create", "delete", "list", "show"]),
     ("azhub service device create d1 --au", ["--auth"]),
     ("azhub service device create d1 --auth ", ["sas", "x509-ca", "x509-thumbprint"]),
     ("azhub -o json service twin update d1 --e", ["--etag"]),
     ("azhub service c2d send d1 --ack p", ["positive"]),
+    ("azhub service c2d send d1 --transport ", ["amqp", "amqp-ws", "rest"]),
+    ("azhub service feedback --transport amqp", ["amqp", "amqp-ws"]),
     ("azhub --output ", ["json", "text"]),
     ("azhub twin ", ["get", "patch", "watch"]),
     ("azhub listen --count 3 --ti", ["--timeout"]),

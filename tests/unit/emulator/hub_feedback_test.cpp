@@ -133,6 +133,17 @@ TEST_CASE("emulator::Hub feedback: iothub-ack decides which outcomes are recorde
     CHECK(records[0].enqueued_ms == k_now_ms + 60'000);
     CHECK(records[0].description == "Message expired");
   }
+  SUBCASE("negative: Expired at the expiry time, without the queue being read") {
+    f.send("negative", "exp2", f.clock.now + 5'000);
+    f.clock.advance(4'999);
+    CHECK_FALSE(f.hub->take_feedback());
+    f.clock.advance(1);  // the message's own expiry timer, nothing else touches the queue
+    auto batch = f.hub->take_feedback();
+    REQUIRE(batch);
+    REQUIRE(batch->records.size() == 1);
+    CHECK(batch->records[0].status == FeedbackStatus::expired);
+    CHECK(batch->records[0].original_message_id == "exp2");
+  }
   SUBCASE("negative: no record on completion") {
     FakeSession s;
     f.online(s);
