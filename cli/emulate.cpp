@@ -36,6 +36,7 @@ nlohmann::json ready_json(const emulator::ReadyInfo& r) {
   return {{"event", "ready"},
           {"hostName", r.host_name},
           {"serviceConnectionString", r.service_connection_string},
+          {"eventHubsConnectionString", r.event_hubs_connection_string},
           {"caFile", r.ca_file.string()},
           {"stateDir", r.state_dir ? nlohmann::json(r.state_dir->string()) : nlohmann::json(nullptr)},
           {"ports", {{"mqtts", r.ports.mqtts},
@@ -55,6 +56,7 @@ void print_ready_text(const emulator::ReadyInfo& r, std::ostream& out) {
   out << "  CA certificate:       " << r.ca_file.string() << '\n';
   out << "  State:                " << (r.state_dir ? r.state_dir->string() : std::string("in memory")) << '\n';
   out << "Service connection string:\n  " << r.service_connection_string << '\n';
+  out << "Event Hubs-compatible endpoint (built-in D2C endpoint):\n  " << r.event_hubs_connection_string << '\n';
   for (const auto& [id, cs] : r.devices) out << "Device " << id << ":\n  " << cs << '\n';
   out << "Press Ctrl-C to stop.\n";
 }
@@ -119,7 +121,7 @@ void add_emulate_command(CLI::App& app, Io& io) {
       ->check(CLI::ExistingFile);
   cmd->footer(
       "Output: the ports, CA file and connection strings, once it listens; with -o json one line\n"
-      "{event: \"ready\", hostName, serviceConnectionString, caFile, stateDir, ports {mqtts, https, amqps,\n"
+      "{event: \"ready\", hostName, serviceConnectionString, eventHubsConnectionString, caFile, stateDir, ports {mqtts, https, amqps,\n"
       "mqtt}, devices [{deviceId, connectionString}]}. See azhub-emulate(1).");
   cmd->callback([opt, &io] { run_emulate(*opt, io); });
 }

@@ -37,7 +37,7 @@ _azhub_options() {
     'service invoke') echo '--timeout --connect-timeout --module-id -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'service c2d') echo '-h --help -o --output -v --verbose' ;;
     'service c2d send') echo '--file --prop --message-id --correlation-id --expiry --content-type --content-encoding --ack -c --connection-string --port --ca-file --proxy --transport --amqp-port -h --help -o --output -v --verbose' ;;
-    'service monitor') echo '--device-id --count --timeout --since-start --from-sequence -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
+    'service monitor') echo '--device-id --count --timeout --since-start --from-sequence --enqueued-after --consumer-group --partition -c --connection-string --port --ca-file --proxy --transport --amqp-port -h --help -o --output -v --verbose' ;;
     'service feedback') echo '--count --timeout -c --connection-string --port --ca-file --proxy --transport --amqp-port -h --help -o --output -v --verbose' ;;
     'service query') echo '--top --page-size -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'service stats') echo '-c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
@@ -272,10 +272,15 @@ _azhub_value() {
     'service monitor|--count') echo 'value' ;;
     'service monitor|--timeout') echo 'value' ;;
     'service monitor|--from-sequence') echo 'value' ;;
+    'service monitor|--enqueued-after') echo 'value' ;;
+    'service monitor|--consumer-group') echo 'value' ;;
+    'service monitor|--partition') echo 'value' ;;
     'service monitor|-c'|'service monitor|--connection-string') echo 'value' ;;
     'service monitor|--port') echo 'value' ;;
     'service monitor|--ca-file') echo 'file' ;;
     'service monitor|--proxy') echo 'value' ;;
+    'service monitor|--transport') echo 'choices:amqp amqp-ws rest' ;;
+    'service monitor|--amqp-port') echo 'value' ;;
     'service monitor|-o'|'service monitor|--output') echo 'choices:text json' ;;
     'service feedback|--count') echo 'value' ;;
     'service feedback|--timeout') echo 'value' ;;

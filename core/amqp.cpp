@@ -1,10 +1,14 @@
 #include "core/amqp.hpp"
 
+#include <utility>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "core/duration.hpp"
 #include "core/encoding.hpp"
 #include "core/error.hpp"
+#include "core/message_record.hpp"
 #include "core/text.hpp"
 
 namespace azhub::core::amqp {
@@ -149,6 +153,174 @@ Message make_c2d_message(std::string_view device_id, std::string_view body, cons
   m.body_kind = BodyKind::data;
   m.body = std::string(body);
   return m;
+}
+
+std::string event_hub_name(std::string_view host) {
+  const auto dot = host.find('.');
+  return std::string(dot == std::string_view::npos ? host : host.substr(0, dot));
+}
+
+std::string event_hubs_connection_string(std::string_view host, std::string_view entity, std::string_view policy,
+                                         std::string_view key) {
+  return fmt::format("Endpoint=sb://{}/;SharedAccessKeyName={};SharedAccessKey={};EntityPath={}", host, policy, key,
+                     entity);
+}
+
+namespace {
+
+// "amqps://host[:port]/rest" → "rest"; "/rest" → "rest".
+std::string_view strip_scheme_host(std::string_view address) {
+  for (std::string_view scheme : {"amqps://", "amqp://", "sb://"}) {
+    if (istarts_with(address, scheme)) {
+      address.remove_prefix(scheme.size());
+      const auto slash = address.find('/');
+      address = slash == std::string_view::npos ? std::string_view() : address.substr(slash);
+      break;
+    }
+  }
+  while (!address.empty() && address.front() == '/') address.remove_prefix(1);
+  return address;
+}
+
+std::vector<std::string_view> segments(std::string_view s) {
+  std::vector<std::string_view> out;
+  while (!s.empty()) {
+    const auto slash = s.find('/');
+    out.push_back(s.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    s.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<ConsumerAddress> parse_consumer_address(std::string_view address) {
+  const auto parts = segments(strip_scheme_host(address));
+  if (parts.size() != 5 || parts[0].empty() || parts[2].empty() || !iequals(parts[1], "ConsumerGroups") ||
+      !iequals(parts[3], "Partitions") || parts[4].empty() || parts[4].size() > 5)
+    return std::nullopt;
+  std::uint32_t partition = 0;
+  for (const char c : parts[4]) {
+    if (c < '0' || c > '9') return std::nullopt;
+    partition = partition * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return ConsumerAddress{std::string(parts[0]), std::string(parts[2]), partition};
+}
+
+std::string consumer_address(const ConsumerAddress& a) {
+  return fmt::format("{}/ConsumerGroups/{}/Partitions/{}", a.entity, a.consumer_group, a.partition);
+}
+
+bool is_hub_events_address(std::string_view address) {
+  const auto parts = segments(strip_scheme_host(address));
+  return parts.size() >= 2 && iequals(parts[0], "messages") && iequals(parts[1], "events");
+}
+
+std::optional<EventPosition> parse_event_filter(std::string_view filter, std::string* why) {
+  auto fail = [why](std::string text) -> std::optional<EventPosition> {
+    if (why != nullptr) *why = std::move(text);
+    return std::nullopt;
+  };
+  auto trim = [](std::string_view t) {
+    while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+    while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+    return t;
+  };
+  std::string_view f = trim(filter);
+  constexpr std::string_view prefix = "amqp.annotation.";
+  if (!istarts_with(f, prefix)) return fail(fmt::format("the filter '{}' names no amqp.annotation", filter));
+  f.remove_prefix(prefix.size());
+  EventPosition p;
+  std::string_view name;
+  for (const auto& [text, kind] : {std::pair{k_offset_annotation, EventPosition::Kind::offset},
+                                   std::pair{k_sequence_annotation, EventPosition::Kind::sequence},
+                                   std::pair{k_enqueued_time_annotation, EventPosition::Kind::enqueued_time}}) {
+    if (istarts_with(f, text)) {
+      name = text;
+      p.kind = kind;
+      break;
+    }
+  }
+  if (name.empty()) return fail(fmt::format("the filter '{}' is not on the offset, sequence number or enqueued time", filter));
+  f = trim(f.substr(name.size()));
+  if (f.substr(0, 2) == ">=") {
+    p.inclusive = true;
+    f.remove_prefix(2);
+  } else if (f.substr(0, 1) == ">") {
+    f.remove_prefix(1);
+  } else {
+    return fail(fmt::format("the filter '{}' compares with other than > or >=", filter));
+  }
+  f = trim(f);
+  if (f.size() >= 2 && f.front() == '\'' && f.back() == '\'') f = f.substr(1, f.size() - 2);
+  if (p.kind == EventPosition::Kind::offset && f == "@latest") {
+    p.kind = EventPosition::Kind::latest;
+    return p;
+  }
+  bool negative = !f.empty() && f.front() == '-';
+  if (negative) f.remove_prefix(1);
+  if (f.empty() || f.size() > 18) return fail(fmt::format("the filter '{}' has no number", filter));
+  std::int64_t v = 0;
+  for (const char c : f) {
+    if (c < '0' || c > '9') return fail(fmt::format("the filter '{}' has no number", filter));
+    v = v * 10 + (c - '0');
+  }
+  p.value = negative ? -v : v;
+  return p;
+}
+
+std::string event_filter(const EventPosition& p) {
+  std::string_view name = k_offset_annotation;
+  if (p.kind == EventPosition::Kind::sequence) name = k_sequence_annotation;
+  if (p.kind == EventPosition::Kind::enqueued_time) name = k_enqueued_time_annotation;
+  if (p.kind == EventPosition::Kind::latest) return fmt::format("amqp.annotation.{} > '@latest'", k_offset_annotation);
+  return fmt::format("amqp.annotation.{} {} '{}'", name, p.inclusive ? ">=" : ">", p.value);
+}
+
+nlohmann::ordered_json event_record_json(const Message& event, std::string_view partition) {
+  nlohmann::ordered_json out;
+  auto annotation = [&](std::string_view name) { return find(event.annotations, name); };
+  const Value* seq = annotation(k_sequence_annotation);
+  if (seq != nullptr && std::holds_alternative<std::int64_t>(*seq)) {
+    out["sequenceNumber"] = std::get<std::int64_t>(*seq);
+  } else if (seq != nullptr && text_of(*seq)) {
+    out["sequenceNumber"] = *text_of(*seq);
+  } else {
+    out["sequenceNumber"] = nullptr;
+  }
+  out["partition"] = std::string(partition);
+  const Value* offset = annotation(k_offset_annotation);
+  out["offset"] = offset != nullptr && text_of(*offset) ? nlohmann::ordered_json(*text_of(*offset)) : nlohmann::ordered_json();
+  const Value* enqueued = annotation(k_enqueued_time_annotation);
+  out["enqueuedTime"] = enqueued != nullptr && std::holds_alternative<Timestamp>(*enqueued)
+                            ? nlohmann::ordered_json(format_iso8601(std::get<Timestamp>(*enqueued).unix_ms, true))
+                            : nlohmann::ordered_json();
+  const Value* device = annotation("iothub-connection-device-id");
+  out["deviceId"] = device != nullptr && text_of(*device) ? nlohmann::ordered_json(*text_of(*device)) : nlohmann::ordered_json();
+  const Value* module = annotation("iothub-connection-module-id");
+  out["moduleId"] = module != nullptr && text_of(*module) ? nlohmann::ordered_json(*text_of(*module)) : nlohmann::ordered_json();
+  MessageProperties props;
+  auto& sys = props.system;
+  sys.message_id = text_of(event.message_id);
+  sys.correlation_id = text_of(event.correlation_id);
+  sys.user_id = event.user_id;
+  sys.content_type = event.content_type;
+  sys.content_encoding = event.content_encoding;
+  if (event.absolute_expiry_ms) sys.expiry = format_iso8601(*event.absolute_expiry_ms, true);
+  if (event.creation_ms) sys.creation_time = format_iso8601(*event.creation_ms, true);
+  for (const auto& [name, value] : event.application) props.application.emplace_back(name, value_text(value));
+  const nlohmann::json record = message_record_json(event.body, props);
+  for (const auto& [key, value] : record.items()) out[key] = value;
+  nlohmann::ordered_json annotations = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : event.annotations) {
+    if (name == k_sequence_annotation || name == k_offset_annotation || name == k_enqueued_time_annotation ||
+        name == "iothub-connection-device-id" || name == "iothub-connection-module-id")
+      continue;
+    annotations[name] = value_text(value);
+  }
+  if (!annotations.empty()) out["annotations"] = std::move(annotations);
+  return out;
 }
 
 std::string_view condition_for(int hub_code) {

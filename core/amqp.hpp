@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "core/amqp_message.hpp"
 #include "core/properties.hpp"
 
@@ -71,6 +73,56 @@ inline constexpr std::string_view k_ack_property = "iothub-ack";
 [[nodiscard]] Message make_c2d_message(std::string_view device_id, std::string_view body,
                                        const MessageProperties& properties,
                                        std::optional<std::int64_t> expiry_ms);
+
+// --- the Event Hubs-compatible endpoint (§15.7) ------------------------------------------
+inline constexpr std::string_view k_management_address = "$management";
+inline constexpr std::string_view k_management_operation = "operation";
+inline constexpr std::string_view k_management_read = "READ";
+inline constexpr std::string_view k_eventhub_type = "com.microsoft:eventhub";
+inline constexpr std::string_view k_partition_type = "com.microsoft:partition";
+inline constexpr std::string_view k_selector_filter = "apache.org:selector-filter:string";
+inline constexpr std::uint64_t k_selector_filter_code = 0x0000468C00000004;
+inline constexpr std::string_view k_sequence_annotation = "x-opt-sequence-number";
+inline constexpr std::string_view k_offset_annotation = "x-opt-offset";
+inline constexpr std::string_view k_enqueued_time_annotation = "x-opt-enqueued-time";
+inline constexpr std::string_view k_default_consumer_group = "$Default";
+
+// The built-in endpoint's Event Hub name for hub host `host`: its first DNS label ("myhub" for
+// myhub.azure-devices.net), the name the portal shows.
+[[nodiscard]] std::string event_hub_name(std::string_view host);
+// "Endpoint=sb://{host}/;SharedAccessKeyName=..;SharedAccessKey=..;EntityPath={name}".
+[[nodiscard]] std::string event_hubs_connection_string(std::string_view host, std::string_view entity,
+                                                       std::string_view policy, std::string_view key);
+
+struct ConsumerAddress {
+  std::string entity;
+  std::string consumer_group;
+  std::uint32_t partition = 0;
+};
+// "{entity}/ConsumerGroups/{group}/Partitions/{n}", optionally after "amqps://host[:port]/" or "/".
+[[nodiscard]] std::optional<ConsumerAddress> parse_consumer_address(std::string_view address);
+[[nodiscard]] std::string consumer_address(const ConsumerAddress& address);
+// True for a link to IoT Hub's own `messages/events` node, which the hub answers with a
+// redirect to the Event Hubs-compatible endpoint.
+[[nodiscard]] bool is_hub_events_address(std::string_view address);
+
+// A consumer's start, from the selector filter "amqp.annotation.x-opt-offset > '-1'" and its
+// sequence-number and enqueued-time forms (`>` or `>=`, value quoted or not).
+struct EventPosition {
+  enum class Kind { offset, sequence, enqueued_time, latest };
+  Kind kind = Kind::offset;
+  bool inclusive = false;
+  std::int64_t value = -1;  // offset / sequence number / Unix milliseconds
+};
+// nullopt (with `why`) for a filter azhub does not understand.
+[[nodiscard]] std::optional<EventPosition> parse_event_filter(std::string_view filter, std::string* why);
+[[nodiscard]] std::string event_filter(const EventPosition& position);
+
+// The record `azhub service monitor -o json` prints for an event read from the Event
+// Hubs-compatible endpoint: sequenceNumber, partition, offset, enqueuedTime, deviceId,
+// moduleId, then core::message_record_json's body, bodyEncoding, systemProperties and
+// properties, and the hub's other annotations (iothub-*, dt-*) under "annotations".
+[[nodiscard]] nlohmann::ordered_json event_record_json(const Message& event, std::string_view partition);
 
 // --- errors (§15.5) ------------------------------------------------------------------------
 inline constexpr std::string_view k_not_found = "amqp:not-found";

@@ -65,6 +65,27 @@ Value read_value(pn_data_t* d) {
       return str(pn_data_get_string(d));
     case PN_SYMBOL:
       return Symbol{str(pn_data_get_symbol(d))};
+    case PN_ARRAY:
+    case PN_LIST: {
+      const bool array = pn_data_type(d) == PN_ARRAY;
+      if (array && pn_data_get_array_type(d) != PN_STRING && pn_data_get_array_type(d) != PN_SYMBOL)
+        throw message_error("an array of other than strings where a scalar belongs");
+      const std::size_t n = array ? pn_data_get_array(d) : pn_data_get_list(d);
+      StringArray out;
+      pn_data_enter(d);
+      for (std::size_t i = 0; i < n && pn_data_next(d); ++i) {
+        if (pn_data_type(d) == PN_STRING) {
+          out.items.push_back(str(pn_data_get_string(d)));
+        } else if (pn_data_type(d) == PN_SYMBOL) {
+          out.items.push_back(str(pn_data_get_symbol(d)));
+        } else {
+          pn_data_exit(d);
+          throw message_error("a list of other than strings where a scalar belongs");
+        }
+      }
+      pn_data_exit(d);
+      return out;
+    }
     default:
       throw message_error(fmt::format("a value of type {} where a scalar belongs", pn_type_name(pn_data_type(d))));
   }
@@ -94,6 +115,11 @@ void put_value(pn_data_t* d, const Value& v) {
           pn_data_put_timestamp(d, x.unix_ms);
         } else if constexpr (std::is_same_v<T, Binary>) {
           pn_data_put_binary(d, bytes(x.bytes));
+        } else if constexpr (std::is_same_v<T, StringArray>) {
+          pn_data_put_array(d, false, PN_STRING);
+          pn_data_enter(d);
+          for (const auto& item : x.items) pn_data_put_string(d, bytes(item));
+          pn_data_exit(d);
         } else if constexpr (std::is_same_v<T, Uuid>) {
           pn_uuid_t u;
           for (std::size_t i = 0; i < x.bytes.size(); ++i) u.bytes[i] = static_cast<char>(x.bytes[i]);
@@ -256,6 +282,13 @@ std::string encode(const Message& m) {
       pn_message_set_inferred(p, false);
       put_value(body, m.value_body);
       break;
+    case BodyKind::map:
+      pn_message_set_inferred(p, false);
+      write_map(body, m.map_body, false);
+      if (m.map_body.empty()) {
+        pn_data_put_map(body);
+      }
+      break;
   }
   std::string out(1024 + m.body.size() + 64 * (m.application.size() + m.annotations.size()), '\0');
   for (;;) {
@@ -304,6 +337,9 @@ Message decode(std::string_view bytes_in) {
       m.body = str(pn_data_get_binary(body));
     } else if (pn_message_is_inferred(p)) {
       throw message_error("an amqp-sequence body (IoT Hub sends data or amqp-value bodies)");
+    } else if (pn_data_type(body) == PN_MAP) {
+      m.body_kind = BodyKind::map;
+      read_map(body, m.map_body, "the amqp-value map");
     } else {
       m.body_kind = BodyKind::value;
       m.value_body = read_value(body);

@@ -39,8 +39,13 @@ struct Int {
   std::int32_t value = 0;
   bool operator==(const Int&) const = default;
 };
+// An AMQP array of strings (the Event Hubs management reply's partition_ids).
+struct StringArray {
+  std::vector<std::string> items;
+  bool operator==(const StringArray&) const = default;
+};
 using Value = std::variant<std::monostate, bool, std::int64_t, std::uint64_t, Int, double, std::string,
-                           Symbol, Timestamp, Binary, Uuid>;
+                           Symbol, Timestamp, Binary, Uuid, StringArray>;
 
 // "8-4-4-4-12" lowercase hex.
 [[nodiscard]] std::string to_string(const Uuid& uuid);
@@ -62,6 +67,7 @@ enum class BodyKind {
   none,        // no body section
   data,        // one data section (opaque bytes): IoT Hub messages
   value,       // an amqp-value section holding `value_body`
+  map,         // an amqp-value section holding a map with string keys, `map_body`
 };
 
 struct Message {
@@ -87,6 +93,7 @@ struct Message {
   BodyKind body_kind = BodyKind::none;
   std::string body;   // the data section's bytes
   Value value_body;   // the amqp-value section
+  Properties map_body;  // the amqp-value map (management replies)
 };
 
 // Encodes the message's sections (the delivery payload). Throws Error(failure) when Proton's

@@ -58,9 +58,14 @@ std::string sas_string_to_sign(std::string_view encoded_sr, std::int64_t expiry)
   return fmt::format("{}\n{}", encoded_sr, expiry);
 }
 
-std::string sas_signature(std::string_view key_b64, std::string_view string_to_sign) {
-  const std::optional<std::string> key = base64_decode(key_b64);
-  if (!key) throw usage_error("SAS key is not valid base64");
+std::string sas_signature(std::string_view key_b64, std::string_view string_to_sign, SasKey key_use) {
+  std::optional<std::string> key;
+  if (key_use == SasKey::text) {
+    key = std::string(key_b64);
+  } else {
+    key = base64_decode(key_b64);
+    if (!key) throw usage_error("SAS key is not valid base64");
+  }
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
   const unsigned char* ok = HMAC(EVP_sha256(), key->data(), static_cast<int>(key->size()),
@@ -71,9 +76,9 @@ std::string sas_signature(std::string_view key_b64, std::string_view string_to_s
 }
 
 std::string build_sas_token(std::string_view resource_uri, std::string_view key_b64,
-                            std::int64_t expiry, std::optional<std::string_view> key_name) {
+                            std::int64_t expiry, std::optional<std::string_view> key_name, SasKey key_use) {
   const std::string sr = url_encode(resource_uri);
-  const std::string sig = sas_signature(key_b64, sas_string_to_sign(sr, expiry));
+  const std::string sig = sas_signature(key_b64, sas_string_to_sign(sr, expiry), key_use);
   // Field order of the C and Python SDKs (docs/protocol.md §3.1); skn encoded as Node and
   // .NET do, which is the same text for ordinary policy names (§3.2 step 6).
   std::string token = fmt::format("{}sr={}&sig={}&se={}", k_prefix, sr, url_encode(sig), expiry);
@@ -117,9 +122,9 @@ SasToken parse_sas_token(std::string_view token) {
   return SasToken{std::move(*sr), std::move(*sig), *expiry, std::move(skn)};
 }
 
-bool verify_sas_signature(const SasToken& token, std::string_view key_b64) {
-  if (!base64_decode(key_b64)) return false;
-  const std::string expected = sas_signature(key_b64, sas_string_to_sign(token.sr, token.expiry));
+bool verify_sas_signature(const SasToken& token, std::string_view key_b64, SasKey key_use) {
+  if (key_use == SasKey::decoded && !base64_decode(key_b64)) return false;
+  const std::string expected = sas_signature(key_b64, sas_string_to_sign(token.sr, token.expiry), key_use);
   if (expected.size() != token.signature.size()) return false;
   return CRYPTO_memcmp(expected.data(), token.signature.data(), expected.size()) == 0;
 }

@@ -39,6 +39,8 @@ inline constexpr std::string_view k_websocket_path = "/$iothub/websocket";
 // The WebSocket subprotocols IoT Hub serves on that path: MQTT and AMQP (docs/protocol.md §15.1).
 inline constexpr std::string_view k_websocket_mqtt_subprotocol = "mqtt";
 inline constexpr std::string_view k_websocket_amqp_subprotocol = "AMQPWSB10";
+// Where Event Hubs (the built-in D2C endpoint) serves AMQP over WebSockets (§15.7).
+inline constexpr std::string_view k_servicebus_websocket_path = "/$servicebus/websocket";
 
 inline constexpr std::string_view k_twin_response_filter = "$iothub/twin/res/#";
 inline constexpr std::string_view k_twin_desired_filter = "$iothub/twin/PATCH/properties/desired/#";

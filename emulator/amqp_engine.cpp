@@ -23,6 +23,7 @@
 #include "core/encoding.hpp"
 #include "core/error.hpp"
 #include "core/feedback.hpp"
+#include "core/duration.hpp"
 #include "core/limits.hpp"
 #include "core/sas.hpp"
 #include "core/text.hpp"
@@ -44,16 +45,22 @@ constexpr std::uint32_t k_max_frame = 65'536;
 // amqp:link:message-size-exceeded. Anything up to it is decoded and then judged by the hub's
 // own limits (64 KB for C2D, 413001 → the same condition on the disposition).
 constexpr std::size_t k_max_delivery_bytes = 1024 * 1024;
+constexpr std::chrono::milliseconds k_redirect_delay{50};
 
 std::string_view sv(const char* s) { return s == nullptr ? std::string_view() : std::string_view(s); }
 
-enum class Role { cbs_requests, cbs_replies, c2d_send, feedback, refused };
+enum class Role { cbs_requests, cbs_replies, management_requests, management_replies, c2d_send, feedback, consumer, refused };
 
 std::string_view role_name(Role r) {
   switch (r) {
     case Role::cbs_requests:
     case Role::cbs_replies:
       return "$cbs";
+    case Role::management_requests:
+    case Role::management_replies:
+      return "$management";
+    case Role::consumer:
+      return "Event Hubs consumer";
     case Role::c2d_send:
       return "C2D send";
     case Role::feedback:
@@ -71,12 +78,20 @@ struct LinkState {
   bool oversized = false;     // it went past k_max_delivery_bytes
   std::map<pn_delivery_t*, std::uint64_t> feedback_locks;  // sent, not settled: delivery → lock
   std::uint64_t next_tag = 1;
+  // consumer links: the partition, and the hub sequence number of the last event sent
+  std::uint32_t partition = 0;
+  std::uint64_t cursor = 0;
 };
 
 struct Claim {
   std::string audience;
   std::string token;
   std::int64_t expiry_s = 0;
+  // A token for the Event Hubs-compatible endpoint (sr "sb://{host}/{entity}...", signed with
+  // the key text): its policy and decoded resource.
+  bool event_hubs = false;
+  std::string policy;
+  std::string resource;
 };
 
 struct Outcome {
@@ -100,12 +115,18 @@ struct AmqpEngine::Impl {
   std::map<pn_link_t*, LinkState> links;
   std::vector<Claim> claims;
   std::deque<amqp::Message> cbs_replies;  // waiting for credit on the client's $cbs receiver
+  std::deque<amqp::Message> management_replies;
+  std::optional<ListenerId> d2c_listener;
+  bool d2c_ready = false;  // new D2C messages: pump the consumer links
+  std::vector<pn_link_t*> pending_redirects;  // attached, their redirect not yet sent
+  bool redirects_due = false;
   std::optional<ListenerId> feedback_listener;
   std::vector<TimerId> timers;
   bool feedback_ready = false;  // the hub has records: pump the feedback links
   bool claims_changed = false;  // a token expired: re-check the service links
   std::string sasl_user;
   bool alive = true;
+  std::int64_t created_ms = 0;  // the Event Hub's created_at: when this connection's hub began
 
   Impl(Hub& h, Clock& c, AmqpEngineOptions o, std::function<void()> w)
       : hub(h), clock(c), options(std::move(o)), wake(std::move(w)) {}
@@ -125,6 +146,32 @@ struct AmqpEngine::Impl {
       parsed = core::parse_sas_token(token);
     } catch (const core::Error& e) {
       return std::string(e.what());
+    }
+    std::string sr_text;
+    try {
+      sr_text = core::url_decode(parsed.sr, "sr");
+    } catch (const core::Error& e) {
+      return std::string(e.what());
+    }
+    if (core::istarts_with(sr_text, "sb://")) {
+      // The Event Hubs-compatible endpoint: a policy token signed with the key's text, as the
+      // Event Hubs SDKs sign (docs/protocol.md §15.7).
+      if (!parsed.key_name) return std::string("an Event Hubs token names no shared access policy (skn)");
+      const Policy* policy = hub.find_policy(*parsed.key_name);
+      if (policy == nullptr) return fmt::format("no shared access policy named '{}'", *parsed.key_name);
+      if (!core::verify_sas_signature(parsed, policy->primary_key, core::SasKey::text) &&
+          !core::verify_sas_signature(parsed, policy->secondary_key, core::SasKey::text))
+        return std::string("the token signature does not match the policy's keys (Event Hubs signs with the key text)");
+      if (parsed.expiry <= now_s()) return std::string("the token has expired");
+      const std::string expected = fmt::format("sb://{}/{}", hub.host_name(), entity());
+      std::string_view rest = sr_text;
+      if (!core::istarts_with(rest, expected) ||
+          (rest.size() > expected.size() && rest[expected.size()] != '/'))
+        return fmt::format("the token resource is not the Event Hub {}", expected);
+      std::erase_if(claims, [&](const Claim& c) { return c.audience == audience; });
+      claims.push_back(Claim{audience, token, parsed.expiry, true, *parsed.key_name, sr_text});
+      arm_claim_expiry(parsed.expiry);
+      return std::nullopt;
     }
     if (!parsed.key_name) {
       // A device or module token: its signature must be one of the identity's keys. The
@@ -158,14 +205,30 @@ struct AmqpEngine::Impl {
         return fmt::format("the token resource is not this hub ({})", hub.host_name());
     }
     std::erase_if(claims, [&](const Claim& c) { return c.audience == audience; });
-    claims.push_back(Claim{audience, token, parsed.expiry});
-    // When it expires, the links it authorized close unless another token covers them.
-    const std::int64_t in_ms = std::max<std::int64_t>(0, parsed.expiry * 1000 - clock.now_unix_ms());
+    claims.push_back(Claim{audience, token, parsed.expiry, false, {}, {}});
+    arm_claim_expiry(parsed.expiry);
+    return std::nullopt;
+  }
+
+  // When a token expires, the links it authorized close unless another token covers them.
+  void arm_claim_expiry(std::int64_t expiry_s) {
+    const std::int64_t in_ms = std::max<std::int64_t>(0, expiry_s * 1000 - clock.now_unix_ms());
     timers.push_back(clock.start_timer(std::chrono::milliseconds(in_ms + 1), [this] {
       claims_changed = true;
       if (wake) wake();
     }));
-    return std::nullopt;
+  }
+
+  [[nodiscard]] std::string entity() const { return amqp::event_hub_name(hub.host_name()); }
+
+  // nullopt when an Event Hubs token grants ServiceConnect on the Event Hub.
+  [[nodiscard]] std::optional<std::string> authorized_event_hubs() const {
+    for (const auto& c : claims) {
+      if (!c.event_hubs || c.expiry_s <= now_s()) continue;
+      const Policy* policy = hub.find_policy(c.policy);
+      if (policy != nullptr && (policy->rights & right_service_connect) != 0) return std::nullopt;
+    }
+    return std::string("no Event Hubs token with ServiceConnect was put on $cbs for this connection");
   }
 
   // nullopt when some live claim grants ServiceConnect on `address`; else the refusal.
@@ -187,10 +250,17 @@ struct AmqpEngine::Impl {
     pn_condition_set_description(c, std::string(description).c_str());
   }
 
+  // An attach is refused by answering with a null terminus on our side and detaching at once
+  // with the reason (AMQP 1.0 §2.6.3): clients then report the detach's error, not an open link.
+  static void open_refused(pn_link_t* link) {
+    pn_terminus_set_type(pn_link_is_sender(link) ? pn_link_source(link) : pn_link_target(link), PN_UNSPECIFIED);
+    pn_link_open(link);
+  }
+
   void refuse_link(pn_link_t* link, LinkState& state, std::string_view condition, const std::string& why) {
     state.role = Role::refused;
     log(1, fmt::format("amqp: {} refused a link to '{}': {}", options.peer, state.address, why));
-    pn_link_open(link);
+    open_refused(link);
     set_condition(pn_link_condition(link), condition, why);
     pn_link_close(link);
   }
@@ -203,6 +273,36 @@ struct AmqpEngine::Impl {
     state.address = std::string(sv(pn_terminus_get_address(sender ? pn_link_remote_source(link) : pn_link_remote_target(link))));
     if (amqp::same_address(state.address, amqp::k_cbs_address)) {
       state.role = sender ? Role::cbs_replies : Role::cbs_requests;
+    } else if (amqp::same_address(state.address, amqp::k_management_address)) {
+      state.role = sender ? Role::management_replies : Role::management_requests;
+    } else if (sender && amqp::is_hub_events_address(state.address)) {
+      redirect_link(link, state);
+      return;
+    } else if (auto consumer = sender ? amqp::parse_consumer_address(state.address) : std::nullopt) {
+      if (!core::iequals(consumer->entity, entity())) {
+        refuse_link(link, state, amqp::k_not_found,
+                    fmt::format("The messaging entity '{}' could not be found on {}", consumer->entity, hub.host_name()));
+        return;
+      }
+      if (consumer->partition >= k_d2c_partitions) {
+        refuse_link(link, state, amqp::k_not_found,
+                    fmt::format("Partition {} does not exist: the Event Hub has partitions 0-{}", consumer->partition,
+                                k_d2c_partitions - 1));
+        return;
+      }
+      if (auto why = authorized_event_hubs()) {
+        refuse_link(link, state, amqp::k_unauthorized, *why);
+        return;
+      }
+      std::string why;
+      const auto start = start_of(link, &why);
+      if (!start) {
+        refuse_link(link, state, "amqp:invalid-field", why);
+        return;
+      }
+      state.role = Role::consumer;
+      state.partition = consumer->partition;
+      state.cursor = *start;
     } else if (!sender && amqp::same_address(state.address, amqp::k_c2d_send_address)) {
       state.role = Role::c2d_send;
     } else if (sender && amqp::same_address(state.address, amqp::k_feedback_address)) {
@@ -221,6 +321,12 @@ struct AmqpEngine::Impl {
     pn_link_set_max_message_size(link, k_max_delivery_bytes);
     pn_link_open(link);
     if (!sender) pn_link_flow(link, k_credit);
+    if (state.role == Role::consumer && !d2c_listener) {
+      d2c_listener = hub.subscribe_d2c([this](const D2cMessage&) {
+        d2c_ready = true;
+        if (wake) wake();
+      });
+    }
     if (state.role == Role::feedback && !feedback_listener) {
       feedback_listener = hub.subscribe_feedback([this] {
         feedback_ready = true;
@@ -229,7 +335,97 @@ struct AmqpEngine::Impl {
     }
     log(2, fmt::format("amqp: {} attached a {} link ({})", options.peer, role_name(state.role), state.address));
     if (state.role == Role::feedback) pump_feedback(link, state);
+    if (state.role == Role::consumer) pump_events(link, state);
     if (state.role == Role::cbs_replies) flush_cbs_replies();
+    if (state.role == Role::management_replies) flush_management_replies();
+  }
+
+  // IoT Hub's own messages/events node answers with the Event Hubs-compatible endpoint's
+  // address (docs/protocol.md §15.7).
+  void redirect_link(pn_link_t* link, LinkState& state) {
+    state.role = Role::refused;
+    // The attach goes out now and the redirect a moment later, in its own write: clients
+    // built on rhea-promise (Microsoft's iothubConnectionString sample) resolve the attach
+    // first and only then listen for the link's error [choice].
+    pn_link_open(link);
+    pending_redirects.push_back(link);
+    timers.push_back(clock.start_timer(k_redirect_delay, [this] {
+      redirects_due = true;
+      if (wake) wake();
+    }));
+    log(1, fmt::format("amqp: {} redirected from '{}' to the Event Hubs-compatible endpoint", options.peer, state.address));
+  }
+
+  void send_redirects() {
+    for (pn_link_t* link : pending_redirects) {
+      if (links.count(link) == 0 || !(pn_link_state(link) & PN_LOCAL_ACTIVE)) continue;
+      pn_condition_t* c = pn_link_condition(link);
+      set_condition(c, amqp::k_redirect,
+                    fmt::format("Use the Event Hubs-compatible endpoint {} (entity {})", hub.host_name(), entity()));
+      pn_data_t* info = pn_condition_info(c);
+      pn_data_put_map(info);
+      pn_data_enter(info);
+      const std::string address =
+          fmt::format("amqps://{}:{}/{}/$management", hub.host_name(), amqp::k_amqps_port, entity());
+      for (const auto& [key, value] : {std::pair<std::string, std::string>{"hostname", hub.host_name()},
+                                       {"network-host", hub.host_name()}, {"address", address}}) {
+        pn_data_put_symbol(info, pn_bytes(key.size(), key.data()));
+        pn_data_put_string(info, pn_bytes(value.size(), value.data()));
+      }
+      pn_data_put_symbol(info, pn_bytes(4, "port"));
+      pn_data_put_int(info, options.amqp_port != 0 ? options.amqp_port : amqp::k_amqps_port);
+      pn_data_exit(info);
+      pn_link_close(link);
+    }
+    pending_redirects.clear();
+  }
+
+  // The hub sequence number after which a consumer link starts, from its selector filter
+  // (none: the earliest retained event).
+  std::optional<std::uint64_t> start_of(pn_link_t* link, std::string* why) {
+    const auto consumer = amqp::parse_consumer_address(links[link].address);
+    std::optional<amqp::EventPosition> position;
+    pn_data_t* filter = pn_terminus_filter(pn_link_remote_source(link));
+    pn_data_rewind(filter);
+    if (pn_data_next(filter) && pn_data_type(filter) == PN_MAP) {
+      const std::size_t n = pn_data_get_map(filter);
+      pn_data_enter(filter);
+      for (std::size_t i = 0; i + 1 < n; i += 2) {
+        if (!pn_data_next(filter)) break;
+        const bool selector = pn_data_type(filter) == PN_SYMBOL &&
+                              std::string_view(pn_data_get_symbol(filter).start, pn_data_get_symbol(filter).size) ==
+                                  amqp::k_selector_filter;
+        if (!pn_data_next(filter)) break;
+        if (!selector) continue;
+        std::string text;
+        if (pn_data_type(filter) == PN_DESCRIBED) {
+          pn_data_enter(filter);
+          pn_data_next(filter);  // the descriptor
+          if (pn_data_next(filter) && pn_data_type(filter) == PN_STRING)
+            text.assign(pn_data_get_string(filter).start, pn_data_get_string(filter).size);
+          pn_data_exit(filter);
+        } else if (pn_data_type(filter) == PN_STRING) {
+          text.assign(pn_data_get_string(filter).start, pn_data_get_string(filter).size);
+        }
+        position = amqp::parse_event_filter(text, why);
+        if (!position) {
+          pn_data_exit(filter);
+          return std::nullopt;
+        }
+      }
+      pn_data_exit(filter);
+    }
+    if (!position) return std::uint64_t{0};  // no filter: from the earliest
+    if (position->kind == amqp::EventPosition::Kind::latest) return hub.last_d2c_sequence();
+    // The first retained event of the partition that the position admits; the cursor stops
+    // just before it.
+    for (const auto& m : hub.d2c_retained()) {
+      if (m.partition != consumer->partition) continue;
+      const std::int64_t v = position->kind == amqp::EventPosition::Kind::enqueued_time ? m.enqueued_ms
+                                                                                          : m.partition_sequence;
+      if (v > position->value || (position->inclusive && v == position->value)) return m.sequence_number - 1;
+    }
+    return hub.last_d2c_sequence();
   }
 
   void on_link_closed(pn_link_t* link) {
@@ -301,6 +497,8 @@ struct AmqpEngine::Impl {
     switch (state.role) {
       case Role::cbs_requests:
         return on_cbs_request(message);
+      case Role::management_requests:
+        return on_management_request(message);
       case Role::c2d_send:
         return on_c2d(state, message);
       default:
@@ -324,6 +522,72 @@ struct AmqpEngine::Impl {
     log(2, fmt::format("amqp: {} put a token for '{}'", options.peer, put->audience));
     queue_cbs_reply(amqp::make_cbs_reply(request, 200, "OK"));
     return {};
+  }
+
+  // $management READ of the Event Hub or of one partition (docs/protocol.md §15.7).
+  Outcome on_management_request(const amqp::Message& request) {
+    auto text = [&](std::string_view name) -> std::string {
+      const amqp::Value* v = amqp::find(request.application, name);
+      return v != nullptr ? amqp::text_of(*v).value_or("") : std::string();
+    };
+    auto reply = [&](int status, std::string description, amqp::Properties body) {
+      amqp::Message m = amqp::make_cbs_reply(request, status, description);
+      if (status == 200) {
+        m.body_kind = amqp::BodyKind::map;
+        m.map_body = std::move(body);
+      }
+      management_replies.push_back(std::move(m));
+      flush_management_replies();
+      return Outcome{};
+    };
+    if (text(amqp::k_management_operation) != amqp::k_management_read)
+      return reply(400, fmt::format("operation '{}' is not supported (READ is)", text(amqp::k_management_operation)), {});
+    // The request carries its own token; a CBS token for the Event Hub also does.
+    const std::string token = text("security_token");
+    if (!token.empty()) {
+      if (auto refusal = add_claim(fmt::format("sb://{}/{}", hub.host_name(), entity()), token))
+        return reply(401, *refusal, {});
+    }
+    if (auto why = authorized_event_hubs()) return reply(401, *why, {});
+    if (!core::iequals(text("name"), entity()))
+      return reply(404, fmt::format("The messaging entity '{}' could not be found", text("name")), {});
+    const std::string type = text("type");
+    if (type == amqp::k_eventhub_type) {
+      amqp::StringArray ids;
+      for (std::uint32_t p = 0; p < k_d2c_partitions; ++p) ids.items.push_back(std::to_string(p));
+      return reply(200, "OK",
+                   {{"name", entity()},
+                    {"type", std::string(amqp::k_eventhub_type)},
+                    {"created_at", amqp::Timestamp{created_ms}},
+                    {"partition_count", amqp::Int{static_cast<std::int32_t>(k_d2c_partitions)}},
+                    {"partition_ids", std::move(ids)}});
+    }
+    if (type == amqp::k_partition_type) {
+      const std::string partition = text("partition");
+      std::uint32_t p = k_d2c_partitions;
+      if (partition.size() == 1 && partition[0] >= '0' && partition[0] < static_cast<char>('0' + k_d2c_partitions))
+        p = static_cast<std::uint32_t>(partition[0] - '0');
+      if (p >= k_d2c_partitions) return reply(404, fmt::format("Partition '{}' does not exist", partition), {});
+      std::int64_t begin = -1;
+      std::int64_t last = -1;
+      std::int64_t last_ms = 0;
+      for (const auto& m : hub.d2c_retained()) {
+        if (m.partition != p) continue;
+        if (begin < 0) begin = m.partition_sequence;
+        last = m.partition_sequence;
+        last_ms = m.enqueued_ms;
+      }
+      return reply(200, "OK",
+                   {{"name", entity()},
+                    {"type", std::string(amqp::k_partition_type)},
+                    {"partition", partition},
+                    {"begin_sequence_number", std::int64_t{begin < 0 ? 0 : begin}},
+                    {"last_enqueued_sequence_number", std::int64_t{last}},
+                    {"last_enqueued_offset", std::to_string(last)},
+                    {"last_enqueued_time_utc", amqp::Timestamp{last_ms}},
+                    {"is_partition_empty", begin < 0}});
+    }
+    return reply(400, fmt::format("type '{}' is not supported", type), {});
   }
 
   Outcome on_c2d(const LinkState& state, const amqp::Message& message) {
@@ -377,6 +641,77 @@ struct AmqpEngine::Impl {
       pn_link_advance(link);
       pn_delivery_settle(d);  // replies are sent settled: nothing waits on their outcome
     }
+  }
+
+  void flush_management_replies() {
+    while (!management_replies.empty()) {
+      pn_link_t* link = find_link(Role::management_replies, management_replies.front().to);
+      if (link == nullptr || pn_link_credit(link) <= 0) return;
+      LinkState& state = links[link];
+      const std::string bytes = amqp::encode(management_replies.front());
+      management_replies.pop_front();
+      const std::uint64_t tag = state.next_tag++;
+      pn_delivery_t* d = pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
+      pn_link_send(link, bytes.data(), bytes.size());
+      pn_link_advance(link);
+      pn_delivery_settle(d);
+    }
+  }
+
+  // Sends the partition's events after the link's cursor while the consumer has credit. Events
+  // go unsettled and are forgotten whatever the outcome: an Event Hub does not redeliver; a
+  // consumer restarts from its own checkpoint.
+  void pump_events(pn_link_t* link, LinkState& state) {
+    const auto& retained = hub.d2c_retained();
+    while ((pn_link_state(link) & PN_LOCAL_ACTIVE) && pn_link_credit(link) > 0) {
+      auto it = std::lower_bound(retained.begin(), retained.end(), state.cursor + 1,
+                                 [](const D2cMessage& m, std::uint64_t seq) { return m.sequence_number < seq; });
+      while (it != retained.end() && it->partition != state.partition) ++it;
+      if (it == retained.end()) return;
+      const std::string bytes = amqp::encode(event_message(*it));
+      const std::uint64_t tag = state.next_tag++;
+      pn_delivery_t* d = pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
+      pn_link_send(link, bytes.data(), bytes.size());
+      pn_link_advance(link);
+      if (pn_link_snd_settle_mode(link) == PN_SND_SETTLED) pn_delivery_settle(d);
+      state.cursor = it->sequence_number;
+    }
+  }
+
+  // A captured D2C message as the Event Hubs-compatible endpoint delivers it (§15.7).
+  amqp::Message event_message(const D2cMessage& d) {
+    amqp::Message m;
+    const auto& sys = d.properties.system;
+    m.annotations.emplace_back(std::string(amqp::k_sequence_annotation), std::int64_t{d.partition_sequence});
+    m.annotations.emplace_back(std::string(amqp::k_offset_annotation), std::to_string(d.partition_sequence));
+    m.annotations.emplace_back(std::string(amqp::k_enqueued_time_annotation), amqp::Timestamp{d.enqueued_ms});
+    m.annotations.emplace_back("iothub-connection-device-id", d.source.device_id);
+    if (d.source.module_id) m.annotations.emplace_back("iothub-connection-module-id", *d.source.module_id);
+    if (auto identity = hub.get_identity(d.source)) {
+      m.annotations.emplace_back("iothub-connection-auth-method",
+                                 fmt::format(R"({{"scope":"{}","type":"{}","issuer":"iothub","acceptingIpFilterRule":null}})",
+                                             d.source.module_id ? "module" : "device", to_string(identity->auth_type)));
+      m.annotations.emplace_back("iothub-connection-auth-generation-id", identity->generation_id);
+    }
+    m.annotations.emplace_back("iothub-enqueuedtime", amqp::Timestamp{d.enqueued_ms});
+    m.annotations.emplace_back("iothub-message-source", std::string("Telemetry"));
+    if (d.data_schema) m.annotations.emplace_back("dt-dataschema", *d.data_schema);
+    if (d.data_subject) m.annotations.emplace_back("dt-subject", *d.data_subject);
+    if (sys.message_id) m.message_id = *sys.message_id;
+    if (sys.correlation_id) m.correlation_id = *sys.correlation_id;
+    m.user_id = sys.user_id;
+    m.content_type = sys.content_type;
+    m.content_encoding = sys.content_encoding;
+    try {
+      if (sys.expiry) m.absolute_expiry_ms = core::parse_iso8601_millis(*sys.expiry, "$.exp");
+      if (sys.creation_time) m.creation_ms = core::parse_iso8601_millis(*sys.creation_time, "$.ctime");
+    } catch (const core::Error&) {
+      // the device plane accepted it as text; the AMQP time fields stay empty
+    }
+    for (const auto& [name, value] : d.properties.application) m.application.emplace_back(name, value.value_or(""));
+    m.body_kind = amqp::BodyKind::data;
+    m.body = d.body;
+    return m;
   }
 
   void pump_feedback(pn_link_t* link, LinkState& state) {
@@ -450,7 +785,9 @@ struct AmqpEngine::Impl {
         auto it = links.find(link);
         if (it == links.end()) break;
         if (it->second.role == Role::feedback) pump_feedback(link, it->second);
+        if (it->second.role == Role::consumer) pump_events(link, it->second);
         if (it->second.role == Role::cbs_replies) flush_cbs_replies();
+        if (it->second.role == Role::management_replies) flush_management_replies();
         break;
       }
       case PN_DELIVERY: {
@@ -468,6 +805,7 @@ struct AmqpEngine::Impl {
         break;
       case PN_LINK_FINAL:
         links.erase(pn_event_link(e));
+        std::erase(pending_redirects, pn_event_link(e));
         break;
       case PN_SESSION_REMOTE_CLOSE:
         if (pn_session_state(pn_event_session(e)) & PN_LOCAL_ACTIVE) pn_session_close(pn_event_session(e));
@@ -499,6 +837,10 @@ struct AmqpEngine::Impl {
       hub.unsubscribe_feedback(*feedback_listener);
       feedback_listener.reset();
     }
+    if (d2c_listener) {
+      hub.unsubscribe_d2c(*d2c_listener);
+      d2c_listener.reset();
+    }
   }
 
   void process() {
@@ -517,9 +859,9 @@ struct AmqpEngine::Impl {
 
   void revalidate_links() {
     for (auto& [link, state] : links) {
-      if (state.role != Role::c2d_send && state.role != Role::feedback) continue;
+      if (state.role != Role::c2d_send && state.role != Role::feedback && state.role != Role::consumer) continue;
       if (!(pn_link_state(link) & PN_LOCAL_ACTIVE)) continue;
-      if (auto why = authorized(state.address)) {
+      if (auto why = state.role == Role::consumer ? authorized_event_hubs() : authorized(state.address)) {
         log(1, fmt::format("amqp: closing {}'s {} link: {}", options.peer, role_name(state.role), *why));
         for (const auto& [d, lock] : state.feedback_locks) hub.abandon_feedback(lock);
         state.feedback_locks.clear();
@@ -533,6 +875,7 @@ struct AmqpEngine::Impl {
 
 AmqpEngine::AmqpEngine(Hub& hub, Clock& clock, AmqpEngineOptions options, std::function<void()> wake)
     : m(std::make_unique<Impl>(hub, clock, std::move(options), std::move(wake))) {
+  m->created_ms = clock.now_unix_ms();
   if (pn_connection_driver_init(&m->driver, nullptr, nullptr) != 0)
     throw core::Error(core::ExitCode::failure, "amqp: cannot create a connection engine");
   pn_transport_t* t = m->driver.transport;
@@ -589,6 +932,16 @@ void AmqpEngine::poll() {
   if (m->claims_changed) {
     m->claims_changed = false;
     m->revalidate_links();
+  }
+  if (m->redirects_due) {
+    m->redirects_due = false;
+    m->send_redirects();
+  }
+  if (m->d2c_ready) {
+    m->d2c_ready = false;
+    for (auto& [link, state] : m->links) {
+      if (state.role == Role::consumer) m->pump_events(link, state);
+    }
   }
   if (m->feedback_ready) {
     m->feedback_ready = false;

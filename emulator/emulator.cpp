@@ -7,6 +7,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <fmt/format.h>
 
+#include "core/amqp.hpp"
 #include "core/connection_string.hpp"
 #include "core/error.hpp"
 #include "emulator/certificates.hpp"
@@ -91,6 +92,8 @@ Emulator::Emulator(EmulatorOptions options) : m_parts(std::make_unique<Parts>())
   service.shared_access_key_name = owner->name;
   service.shared_access_key = owner->primary_key;
   r.service_connection_string = core::format_connection_string(service);
+  r.event_hubs_connection_string = core::amqp::event_hubs_connection_string(
+      r.host_name, core::amqp::event_hub_name(r.host_name), owner->name, owner->primary_key);
   for (const auto& id : p.options.devices) {
     IdentityKey key{id, {}};
     auto existing = p.hub->get_identity(key);

@@ -25,6 +25,7 @@ struct EmulatorOptions {
 struct ReadyInfo {
   std::string host_name;
   std::string service_connection_string;           // iothubowner
+  std::string event_hubs_connection_string;        // the built-in endpoint, iothubowner (§15.7)
   std::filesystem::path ca_file;
   std::optional<std::filesystem::path> state_dir;
   BoundPorts ports;

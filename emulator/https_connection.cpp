@@ -155,7 +155,7 @@ void HttpsConnection::on_request() {
   HttpRequest request = m_parser->release();
   std::string_view target(request.target().data(), request.target().size());
   std::string_view path = target.substr(0, target.find('?'));
-  if (websocket::is_upgrade(request) && path == core::k_websocket_path) {
+  if (websocket::is_upgrade(request) && (path == core::k_websocket_path || path == core::k_servicebus_websocket_path)) {
     upgrade(std::move(request));
     return;
   }

@@ -211,6 +211,12 @@ Hub::Hub(HubOptions options, Store& store, Clock& clock)
   }
   for (auto& m : snap.d2c) {
     s.last_d2c_sequence = std::max(s.last_d2c_sequence, m.sequence_number);
+    // Captured before partitions existed: numbered now, in capture order.
+    if (m.partition_sequence < 0) {
+      s.assign_partition(m);
+    } else {
+      s.last_partition_sequence[m.partition] = std::max(s.last_partition_sequence[m.partition], m.partition_sequence);
+    }
     s.d2c.push_back(std::move(m));
   }
   for (auto& r : snap.sessions) s.sessions[r.key] = std::move(r);

@@ -6,6 +6,7 @@
 // through the Session interface; the REST API (emulator/rest_*) calls the service-plane
 // functions. Writes go through the Store before they are acknowledged.
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -77,6 +78,11 @@ struct C2dSend {
   core::MessageProperties properties;     // $.mid, $.cid, $.ct, $.ce, iothub-ack, app props
   std::optional<std::int64_t> expiry_ms;  // absolute; default now + 1 h (§6)
 };
+
+// The Event Hubs-compatible endpoint's partitions (docs/protocol.md §15.7): 4, the count a new
+// IoT hub gets by default; a device's messages all go to one (FNV-1a of its id, modulo 4).
+inline constexpr std::uint32_t k_d2c_partitions = 4;
+[[nodiscard]] std::uint32_t d2c_partition_of(std::string_view device_id) noexcept;
 
 using ListenerId = std::uint64_t;
 using D2cListener = std::function<void(const D2cMessage& message)>;
@@ -174,6 +180,9 @@ class Hub {
   // --- D2C capture ---------------------------------------------------------------------------
   // Retained messages with sequence_number > `after`, oldest first, at most `max`.
   [[nodiscard]] std::vector<D2cMessage> d2c_since(std::uint64_t after, std::size_t max) const;
+  // Every retained message, oldest first (sequence_number ascending), without copies. Valid
+  // until the next capture.
+  [[nodiscard]] const std::deque<D2cMessage>& d2c_retained() const noexcept;
   [[nodiscard]] std::uint64_t last_d2c_sequence() const noexcept;
   // Calls `listener` for every message captured from now on, until unsubscribed.
   ListenerId subscribe_d2c(D2cListener listener);

@@ -209,6 +209,7 @@ void Hub::State::capture_d2c(const IdentityKey& source, std::string body,
     m.data_subject = props.system.subject;
   }
   m.properties = std::move(props);
+  assign_partition(m);
   store.put_d2c(m, options.d2c_keep);
   last_d2c_sequence = m.sequence_number;
   d2c.push_back(m);
@@ -232,6 +233,22 @@ std::vector<D2cMessage> Hub::d2c_since(std::uint64_t after, std::size_t max) con
 }
 
 std::uint64_t Hub::last_d2c_sequence() const noexcept { return m_state->last_d2c_sequence; }
+
+const std::deque<D2cMessage>& Hub::d2c_retained() const noexcept { return m_state->d2c; }
+
+std::uint32_t d2c_partition_of(std::string_view device_id) noexcept {
+  std::uint32_t h = 2166136261u;
+  for (const char c : device_id) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 16777619u;
+  }
+  return h % k_d2c_partitions;
+}
+
+void Hub::State::assign_partition(D2cMessage& m) {
+  m.partition = d2c_partition_of(m.source.device_id);
+  m.partition_sequence = ++last_partition_sequence[m.partition];
+}
 
 ListenerId Hub::subscribe_d2c(D2cListener listener) {
   ListenerId id = m_state->next_listener++;

@@ -1,6 +1,7 @@
 #pragma once
 // Hub's private state, shared by the hub_*.cpp files (registry, twins, messages, methods,
 // device plane). Not part of the emulator's API.
+#include <array>
 #include <deque>
 #include <map>
 #include <set>
@@ -78,6 +79,9 @@ struct Hub::State {
   std::map<IdentityKey, SessionRecord> sessions;      // persistent (CleanSession=0) sessions
   std::deque<D2cMessage> d2c;
   std::uint64_t last_d2c_sequence = 0;
+  std::array<std::int64_t, k_d2c_partitions> last_partition_sequence{-1, -1, -1, -1};
+  // Gives `m` its partition and the next sequence number there.
+  void assign_partition(D2cMessage& m);
   std::uint64_t last_c2d_id = 0;
   std::map<ListenerId, D2cListener> d2c_listeners;
   ListenerId next_listener = 1;

@@ -103,6 +103,11 @@ struct D2cMessage {
   // model id it announced, and dt-subject, the component its $.sub names.
   std::optional<std::string> data_schema;
   std::optional<std::string> data_subject;
+  // The Event Hubs-compatible endpoint's view (docs/protocol.md §15.7): the partition the
+  // device's messages go to, and the message's sequence number in it (0, 1, 2, ...; -1 until
+  // Hub assigns it).
+  std::uint32_t partition = 0;
+  std::int64_t partition_sequence = -1;
 };
 
 // Shared access policy rights (docs/protocol.md §3.4).

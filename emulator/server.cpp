@@ -59,6 +59,7 @@ BoundPorts Server::listen() {
   ports.https = m_https->local_endpoint().port();
   m_amqps.emplace(open_acceptor(m_options.amqps_port, "AMQP over TLS"));
   ports.amqps = m_amqps->local_endpoint().port();
+  m_amqps_port = ports.amqps;
   if (m_options.mqtt_port) {
     m_mqtt.emplace(open_acceptor(*m_options.mqtt_port, "plain MQTT"));
     ports.mqtt = m_mqtt->local_endpoint().port();
@@ -138,7 +139,7 @@ void Server::accept_amqps() {
 
 void Server::start_amqp(std::unique_ptr<ByteStream> stream, const ConnectInfo& info) {
   if (m_stopped) return;
-  AmqpEngineOptions options{info.peer, info.transport, m_options.log};
+  AmqpEngineOptions options{info.peer, info.transport, m_amqps_port, m_options.log};
   auto conn = std::make_shared<AmqpConnection>(m_io, std::move(stream), m_hub, m_clock, std::move(options),
                                                [this](AmqpConnection* c) { m_amqp.erase(c); });
   m_amqp[conn.get()] = conn;

@@ -78,6 +78,7 @@ class Server {
   std::optional<boost::asio::ip::tcp::acceptor> m_https;
   std::optional<boost::asio::ip::tcp::acceptor> m_mqtt;
   std::optional<boost::asio::ip::tcp::acceptor> m_amqps;
+  std::uint16_t m_amqps_port = 0;
   std::map<MqttSession*, std::weak_ptr<MqttSession>> m_sessions;
   std::map<AmqpConnection*, std::weak_ptr<AmqpConnection>> m_amqp;
   std::vector<std::weak_ptr<HttpsConnection>> m_https_connections;

@@ -141,6 +141,8 @@ json d2c_json(const D2cMessage& m) {
          {"properties", props_json(m.properties)}};
   if (m.data_schema) j["data_schema"] = *m.data_schema;
   if (m.data_subject) j["data_subject"] = *m.data_subject;
+  j["partition"] = m.partition;
+  j["partition_seq"] = m.partition_sequence;
   return j;
 }
 
@@ -273,6 +275,9 @@ class SqliteStore final : public Store {
         m.properties = props_from(j.at("properties"));
         if (const auto it = j.find("data_schema"); it != j.end()) m.data_schema = it->get<std::string>();
         if (const auto it = j.find("data_subject"); it != j.end()) m.data_subject = it->get<std::string>();
+        // Rows written before partitions existed have neither; Hub numbers them at load.
+        if (const auto it = j.find("partition"); it != j.end()) m.partition = it->get<std::uint32_t>();
+        if (const auto it = j.find("partition_seq"); it != j.end()) m.partition_sequence = it->get<std::int64_t>();
         m.body = q.text(2);
         s.d2c.push_back(std::move(m));
       }

@@ -41,7 +41,7 @@ ok "sas token accepted by the hub"
 # 2. Telemetry: a message with properties arrives, body and properties intact.
 azhub send '{"temperature":21.5}' --prop alert=true --prop unit=celsius \
   --content-type application/json --content-encoding utf-8 "${DEV[@]}"
-got=$(azhub service monitor --device-id "$device" --since-start --count 1 --timeout 15s "${SVC[@]}")
+got=$(azhub service monitor --device-id "$device" --since-start --count 1 --timeout 15s "${SVC[@]}" "${AMQP[@]}")
 expect_contains "telemetry body" "$got" "$device #"
 expect_contains "telemetry body" "$got" ': {"temperature":21.5}'
 expect_contains "telemetry properties" "$got" "alert=true"

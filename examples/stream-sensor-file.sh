@@ -49,7 +49,7 @@ echo "sent $lines messages, every one acknowledged"
 
 # The cloud side: every captured message from this device, from the first (--since-start).
 echo "\$ azhub service monitor --device-id $device --since-start --count $lines"
-received=$(azhub -o json service monitor --device-id "$device" --since-start --count "$lines" --timeout 20s "${SVC[@]}")
+received=$(azhub -o json service monitor --device-id "$device" --since-start --count "$lines" --timeout 20s "${SVC[@]}" "${AMQP[@]}")
 got=$(grep -c '"source":"sensor-file"' <<<"$received")
 ((got == lines)) || die "expected $lines messages with source=sensor-file, the hub has $got"
 echo "the hub received all $got lines; the first and the last:"

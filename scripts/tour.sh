@@ -116,7 +116,7 @@ run azhub sas --ttl 1h
 
 step "Telemetry with properties" \
   "The device sends two messages; the service side watches them arrive (--since-start: none is missed)."
-bg monitor azhub service monitor --device-id "$device" --since-start --count 2 --timeout 30s @SVC
+bg monitor azhub service monitor --device-id "$device" --since-start --count 2 --timeout 30s @SVC @AMQP
 run azhub send '{"temperature":2{{seq}}.5}' --count 2 --interval 100ms \
   --prop unit=celsius --prop 'reading={{seq}}' --content-type application/json @DEV
 finish monitor

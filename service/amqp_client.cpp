@@ -3,6 +3,7 @@
 #include <array>
 #include <deque>
 #include <map>
+#include <vector>
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
@@ -15,6 +16,7 @@
 #include <proton/disposition.h>
 #include <proton/event.h>
 #include <proton/link.h>
+#include <proton/sasl.h>
 #include <proton/session.h>
 #include <proton/terminus.h>
 #include <proton/transport.h>
@@ -66,6 +68,9 @@ struct AmqpClient::Impl {
   std::map<pn_link_t*, std::string> partial;
   std::map<pn_link_t*, std::deque<AmqpDelivery>> inbox;
   std::map<std::uint64_t, pn_delivery_t*> unsettled;
+  std::map<pn_link_t*, std::string> reply_addresses;
+  std::vector<std::pair<std::string, pn_link_t*>> any_receivers;  // receive_any's links
+  std::size_t next_any = 0;
   std::uint64_t next_delivery = 1;
   std::uint64_t next_tag = 1;
 
@@ -92,7 +97,7 @@ struct AmqpClient::Impl {
   }
 
   [[nodiscard]] std::string where() const {
-    return fmt::format("{}:{}{}", endpoint.tls.host, endpoint.tls.port, endpoint.websocket ? core::k_websocket_path : "");
+    return fmt::format("{}:{}{}", endpoint.tls.host, endpoint.tls.port, endpoint.websocket ? endpoint.websocket_path : "");
   }
 
   // --- bytes ---------------------------------------------------------------------------------
@@ -262,17 +267,18 @@ struct AmqpClient::Impl {
     return (pn_link_state(link) & (PN_REMOTE_CLOSED | PN_LOCAL_CLOSED)) != 0;
   }
 
+  // A link the hub closed (or refused). Its condition names the reason; it is not a message's
+  // disposition, so no IoT Hub error code is made up for it: unauthorized access is an
+  // authentication failure (exit 3), anything else a failure (exit 1).
   [[noreturn]] void fail_link(pn_link_t* link, std::string_view address) {
     const std::string why = describe(pn_link_remote_condition(link));
     const auto name = sv(pn_condition_get_name(pn_link_remote_condition(link)));
-    const int code = amqp::hub_code_for(name);
     const std::string text = fmt::format("the hub closed the link to {}: {}", address, why);
-    if (code != 0) throw core::HubError(code, fmt::format("{} ({}): {}", core::name_of(code), code, text));
-    throw Error(ExitCode::failure, text);
+    throw Error(name == amqp::k_unauthorized ? ExitCode::connect : ExitCode::failure, text);
   }
 
   pn_link_t* attach(bool sender, std::string_view address, Deadline deadline,
-                    std::optional<std::string_view> reply_address = std::nullopt) {
+                    std::optional<std::string_view> reply_address = std::nullopt, std::string_view filter = {}) {
     const std::string name = fmt::format("azhub-{}-{}", sender ? "sender" : "receiver", amqp::to_string(amqp::random_uuid()));
     pn_link_t* link = sender ? pn_sender(session, name.c_str()) : pn_receiver(session, name.c_str());
     const std::string addr(address);
@@ -283,6 +289,19 @@ struct AmqpClient::Impl {
       pn_terminus_set_address(pn_link_source(link), addr.c_str());
       if (reply_address) pn_terminus_set_address(pn_link_target(link), std::string(*reply_address).c_str());
       pn_link_set_rcv_settle_mode(link, PN_RCV_FIRST);
+      if (!filter.empty()) {
+        // The Event Hubs selector filter (docs/protocol.md §15.7).
+        pn_data_t* f = pn_terminus_filter(pn_link_source(link));
+        pn_data_put_map(f);
+        pn_data_enter(f);
+        pn_data_put_symbol(f, pn_bytes(amqp::k_selector_filter.size(), amqp::k_selector_filter.data()));
+        pn_data_put_described(f);
+        pn_data_enter(f);
+        pn_data_put_ulong(f, amqp::k_selector_filter_code);
+        pn_data_put_string(f, pn_bytes(filter.size(), filter.data()));
+        pn_data_exit(f);
+        pn_data_exit(f);
+      }
     }
     pn_link_open(link);
     if (!sender) pn_link_flow(link, k_receive_credit);
@@ -344,9 +363,8 @@ AmqpClient::AmqpClient(AmqpEndpoint endpoint, std::function<bool()> interrupted,
 
 AmqpClient::~AmqpClient() = default;
 
-void AmqpClient::open(std::string_view audience, std::string_view token, Deadline deadline) {
+void AmqpClient::connect(Deadline deadline) {
   Impl& i = *m;
-  const auto started = std::chrono::steady_clock::now();
   i.conn = std::make_unique<TlsConnection>(i.endpoint.tls, i.interrupted, i.trace);
   i.conn->connect(deadline);
   if (i.endpoint.websocket) {
@@ -356,7 +374,7 @@ void AmqpClient::open(std::string_view audience, std::string_view token, Deadlin
     }));
     const std::string host =
         i.endpoint.tls.port == 443 ? i.endpoint.tls.host : fmt::format("{}:{}", i.endpoint.tls.host, i.endpoint.tls.port);
-    i.conn->run([&](auto handler) { i.ws->async_handshake(host, std::string(core::k_websocket_path), std::move(handler)); },
+    i.conn->run([&](auto handler) { i.ws->async_handshake(host, i.endpoint.websocket_path, std::move(handler)); },
                 deadline, "in the WebSocket upgrade with");
     if (i.conn->m_ec) i.conn->fail_connect("upgrade to AMQP over WebSockets with", i.conn->m_ec);
     i.ws->binary(true);
@@ -368,23 +386,146 @@ void AmqpClient::open(std::string_view audience, std::string_view token, Deadlin
   const std::string container = "azhub-" + amqp::to_string(amqp::random_uuid());
   pn_connection_set_container(c, container.c_str());
   pn_connection_set_hostname(c, i.endpoint.tls.host.c_str());
-  // No SASL layer: the hub takes the AMQP header directly and authenticates through CBS, as
-  // Microsoft's service SDKs use it (docs/protocol.md §15.1).
+  // No SASL layer unless asked: IoT Hub takes the AMQP header directly and authenticates through
+  // CBS, as Microsoft's service SDKs use it (docs/protocol.md §15.1). TLS is azhub's own, so
+  // Proton must be told that PLAIN over it is fine.
+  if (i.endpoint.sasl != AmqpEndpoint::Sasl::none) {
+    pn_sasl_t* sasl = pn_sasl(i.driver.transport);
+    pn_sasl_set_allow_insecure_mechs(sasl, true);
+    if (i.endpoint.sasl == AmqpEndpoint::Sasl::plain) {
+      pn_sasl_allowed_mechs(sasl, "PLAIN");
+      pn_connection_set_user(c, i.endpoint.sasl_user.c_str());
+      pn_connection_set_password(c, i.endpoint.sasl_password.c_str());
+    } else {
+      pn_sasl_allowed_mechs(sasl, "ANONYMOUS");
+    }
+  }
   pn_connection_open(c);
   i.session = pn_session(c);
   pn_session_open(i.session);
   i.wait([c] { return (pn_connection_state(c) & (PN_REMOTE_ACTIVE | PN_REMOTE_CLOSED)) != 0; }, deadline,
          "opening an AMQP connection with");
   if (pn_connection_state(c) & PN_REMOTE_CLOSED) i.fail_closed("opening the connection");
-  i.cbs_sender = i.attach(true, amqp::k_cbs_address, deadline);
-  i.cbs_receiver = i.attach(false, amqp::k_cbs_address, deadline, std::string_view("cbs"));
+}
+
+void AmqpClient::open(std::string_view audience, std::string_view token, Deadline deadline) {
+  Impl& i = *m;
+  const auto started = std::chrono::steady_clock::now();
+  connect(deadline);
   put_token(audience, token, deadline);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   i.log(1, fmt::format("amqp: connected to {} ({} ms)", i.where(), ms.count()));
 }
 
+std::optional<AmqpRedirect> AmqpClient::redirect_of(std::string_view address, Deadline deadline) {
+  Impl& i = *m;
+  const std::string name = "azhub-receiver-" + amqp::to_string(amqp::random_uuid());
+  pn_link_t* link = pn_receiver(i.session, name.c_str());
+  pn_terminus_set_address(pn_link_source(link), std::string(address).c_str());
+  pn_link_open(link);
+  pn_link_flow(link, 1);
+  i.wait([link] { return (pn_link_state(link) & PN_REMOTE_CLOSED) != 0; }, deadline,
+         fmt::format("waiting for the hub's answer to a link to {} on", address));
+  pn_condition_t* c = pn_link_remote_condition(link);
+  if (sv(pn_condition_get_name(c)) != amqp::k_redirect) {
+    if (pn_condition_is_set(c)) i.fail_link(link, address);
+    return std::nullopt;
+  }
+  AmqpRedirect r;
+  pn_data_t* info = pn_condition_info(c);
+  pn_data_rewind(info);
+  if (pn_data_next(info) && pn_data_type(info) == PN_MAP) {
+    const std::size_t n = pn_data_get_map(info);
+    pn_data_enter(info);
+    for (std::size_t k = 0; k < n; k += 2) {
+      if (!pn_data_next(info)) break;
+      std::string key;
+      if (pn_data_type(info) == PN_SYMBOL) key = std::string(pn_data_get_symbol(info).start, pn_data_get_symbol(info).size);
+      if (pn_data_type(info) == PN_STRING) key = std::string(pn_data_get_string(info).start, pn_data_get_string(info).size);
+      if (!pn_data_next(info)) break;
+      if (pn_data_type(info) == PN_STRING) {
+        const std::string value(pn_data_get_string(info).start, pn_data_get_string(info).size);
+        if (key == "hostname") r.hostname = value;
+        if (key == "address") r.address = value;
+      } else if (key == "port" && (pn_data_type(info) == PN_INT || pn_data_type(info) == PN_UINT)) {
+        const auto port = pn_data_type(info) == PN_INT ? static_cast<std::int64_t>(pn_data_get_int(info))
+                                                       : static_cast<std::int64_t>(pn_data_get_uint(info));
+        if (port > 0 && port < 65536) r.port = static_cast<std::uint16_t>(port);
+      }
+    }
+    pn_data_exit(info);
+  }
+  if (r.hostname.empty() || r.address.empty())
+    throw Error(ExitCode::failure, fmt::format("the hub redirected the link to {} without naming where", address));
+  return r;
+}
+
+core::amqp::Message AmqpClient::request(std::string_view node, core::amqp::Message message, Deadline deadline) {
+  Impl& i = *m;
+  const std::string key(node);
+  auto sender = i.senders.find(key);
+  if (sender == i.senders.end()) sender = i.senders.emplace(key, i.attach(true, node, deadline)).first;
+  const std::string reply_key = key + " (replies)";
+  auto receiver = i.receivers.find(reply_key);
+  if (receiver == i.receivers.end()) {
+    const std::string reply_to = fmt::format("{}-{}", node, amqp::to_string(amqp::random_uuid()));
+    receiver = i.receivers.emplace(reply_key, i.attach(false, node, deadline, std::string_view(reply_to))).first;
+    i.reply_addresses[receiver->second] = reply_to;
+  }
+  if (std::holds_alternative<std::monostate>(message.message_id)) message.message_id = amqp::to_string(amqp::random_uuid());
+  message.reply_to = i.reply_addresses[receiver->second];
+  i.send_on(sender->second, node, message, deadline);
+  pn_link_t* link = receiver->second;
+  for (;;) {
+    i.wait([&] { return !i.inbox[link].empty() || Impl::link_closed(link); }, deadline,
+           fmt::format("waiting for the answer from {} on", node));
+    if (i.inbox[link].empty()) i.fail_link(link, node);
+    AmqpDelivery reply = std::move(i.inbox[link].front());
+    i.inbox[link].pop_front();
+    i.settle(reply, PN_ACCEPTED, deadline);
+    if (reply.message.correlation_id == message.message_id) return std::move(reply.message);
+  }
+}
+
+void AmqpClient::attach_receiver(std::string_view address, std::string_view filter, Deadline deadline) {
+  Impl& i = *m;
+  pn_link_t* link = i.attach(false, address, deadline, std::nullopt, filter);
+  i.receivers[std::string(address)] = link;
+  i.any_receivers.emplace_back(std::string(address), link);
+}
+
+std::optional<std::pair<std::string, AmqpDelivery>> AmqpClient::receive_any(std::optional<Deadline> deadline) {
+  Impl& i = *m;
+  const auto ready = [&]() -> bool {
+    for (const auto& [address, link] : i.any_receivers) {
+      if (!i.inbox[link].empty() || Impl::link_closed(link)) return true;
+    }
+    return false;
+  };
+  if (!i.wait(ready, deadline, "waiting for messages on", true)) return std::nullopt;
+  // Oldest first per link; links in turn, so no partition starves another.
+  for (std::size_t n = 0; n < i.any_receivers.size(); ++n) {
+    auto& [address, link] = i.any_receivers[(i.next_any + n) % i.any_receivers.size()];
+    auto& queue = i.inbox[link];
+    if (queue.empty()) continue;
+    AmqpDelivery d = std::move(queue.front());
+    queue.pop_front();
+    if (const int credit = pn_link_credit(link); credit < k_receive_credit / 2) pn_link_flow(link, k_receive_credit - credit);
+    i.next_any = (i.next_any + n + 1) % i.any_receivers.size();
+    return std::make_pair(address, std::move(d));
+  }
+  for (const auto& [address, link] : i.any_receivers) {
+    if (Impl::link_closed(link)) i.fail_link(link, address);
+  }
+  return std::nullopt;
+}
+
 void AmqpClient::put_token(std::string_view audience, std::string_view token, Deadline deadline) {
   Impl& i = *m;
+  if (i.cbs_sender == nullptr) {
+    i.cbs_sender = i.attach(true, amqp::k_cbs_address, deadline);
+    i.cbs_receiver = i.attach(false, amqp::k_cbs_address, deadline, std::string_view("cbs"));
+  }
   const amqp::Message request = amqp::make_put_token(audience, token, "cbs");
   i.send_on(i.cbs_sender, amqp::k_cbs_address, request, deadline);
   pn_link_t* link = i.cbs_receiver;

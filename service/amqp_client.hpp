@@ -22,6 +22,19 @@ namespace azhub::service {
 struct AmqpEndpoint {
   HttpsEndpoint tls;        // host, port (5671, or 443 with websocket), CA file, proxy
   bool websocket = false;   // AMQP over WebSockets
+  std::string websocket_path = "/$iothub/websocket";  // Event Hubs: /$servicebus/websocket
+  // SASL: none (the AMQP header straight away, as the IoT Hub service SDKs), ANONYMOUS (as the
+  // Event Hubs SDKs), or PLAIN with `sasl_user` and `sasl_password` (a SAS token).
+  enum class Sasl { none, anonymous, plain } sasl = Sasl::none;
+  std::string sasl_user;
+  std::string sasl_password;
+};
+
+// Where the hub sent a link (amqp:link:redirect, docs/protocol.md §15.7).
+struct AmqpRedirect {
+  std::string hostname;
+  std::string address;                  // e.g. amqps://ns.servicebus.windows.net:5671/myhub/$management
+  std::optional<std::uint16_t> port;
 };
 
 // A message taken from a receiver link, not yet settled.
@@ -53,6 +66,21 @@ class AmqpClient {
   // nullopt when `deadline` passes first (nullopt deadline: wait for ever). The message stays
   // unsettled until accept() or release().
   [[nodiscard]] std::optional<AmqpDelivery> receive(std::string_view address, std::optional<Deadline> deadline);
+  // Opens only the connection and session (no CBS): for open_redirect() and for put_token()
+  // with an audience of the caller's choosing.
+  void connect(Deadline deadline);
+  // Attaches a receiver to `address` and returns the redirect the hub answers with; nullopt if
+  // it attaches it instead (the link is then closed again).
+  [[nodiscard]] std::optional<AmqpRedirect> redirect_of(std::string_view address, Deadline deadline);
+  // A request/response exchange on `node` ($management): sends `request` with reply-to a
+  // receiver attached for it and returns the reply whose correlation-id is the request's id.
+  [[nodiscard]] core::amqp::Message request(std::string_view node, core::amqp::Message request, Deadline deadline);
+  // Attaches a receiver to `address` whose source carries the Event Hubs selector filter
+  // `filter` (empty: none). Throws as send() does when the hub refuses it.
+  void attach_receiver(std::string_view address, std::string_view filter, Deadline deadline);
+  // The next message on any receiver attached with attach_receiver(), with its address;
+  // nullopt at the deadline.
+  [[nodiscard]] std::optional<std::pair<std::string, AmqpDelivery>> receive_any(std::optional<Deadline> deadline);
   // Settles a received message as accepted (the hub completes it) or released (the hub
   // delivers it again). Returns once the disposition is written.
   void accept(const AmqpDelivery& delivery, Deadline deadline);

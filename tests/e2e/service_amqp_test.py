@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -168,6 +169,90 @@ class FeedbackTest(unittest.TestCase):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FixedPortEmulator(Emulator):
+    """An emulator on fixed ports and a state directory, so that a restart keeps both."""
+
+    def __init__(self, state_dir, ports):
+        super().__init__(devices=["dev1", "dev2"], in_memory=False, state_dir=state_dir)
+        self.fixed = ports
+
+    def command(self):
+        cmd = super().command()
+        for flag, port in self.fixed.items():
+            cmd[cmd.index(flag) + 1] = str(port)
+        return cmd
+
+
+class MonitorOverAmqpTest(unittest.TestCase):
+    def test_a_dropped_connection_resumes_without_printing_anything_twice(self):
+        state = free_state_dir()
+        self.addCleanup(shutil.rmtree, state, True)
+        ports = {"--mqtt-port": free_port(), "--https-port": free_port(), "--amqp-port": free_port()}
+        emu = FixedPortEmulator(state, ports).start()
+        cli = ServiceCli(emu)
+        monitor = cli.popen("monitor", "--count", "4", "--timeout", "60s", json_out=True, verbose=1)
+        try:
+            wait_for_stderr_line(monitor, "monitor: reading")
+            d1, d2 = emu.connect_device("dev1"), emu.connect_device("dev2")
+            d1.publish("devices/dev1/messages/events/", b"one", qos=1)
+            d2.publish("devices/dev2/messages/events/", b"two", qos=1)
+            d1.disconnect()
+            d2.disconnect()
+            # Both printed before the hub goes away (the JSON lines arrive on stdout).
+            lines = [monitor.stdout.readline(), monitor.stdout.readline()]
+            emu.kill()
+            emu = FixedPortEmulator(state, ports).start()
+            wait_for_stderr_line(monitor, "monitor: reading", timeout=40)  # reconnected
+            d1, d2 = emu.connect_device("dev1"), emu.connect_device("dev2")
+            d1.publish("devices/dev1/messages/events/", b"three", qos=1)
+            d2.publish("devices/dev2/messages/events/", b"four", qos=1)
+            d1.disconnect()
+            d2.disconnect()
+            out, err = monitor.communicate(timeout=40)
+            self.assertEqual(monitor.returncode, 0, err)
+            bodies = [json.loads(line)["body"] for line in lines + out.splitlines()]
+            self.assertEqual(sorted(bodies), ["four", "one", "three", "two"])
+        finally:
+            if monitor.poll() is None:
+                monitor.kill()
+                monitor.wait()
+            emu.stop(expect_code=None)
+
+    def test_start_positions_and_device_filter(self):
+        emu = Emulator(devices=["dev1", "dev2"]).start()
+        self.addCleanup(emu.stop)
+        cli = ServiceCli(emu)
+        for device, body in (("dev1", b"a"), ("dev2", b"b"), ("dev1", b"c")):
+            c = emu.connect_device(device)
+            c.publish("devices/%s/messages/events/" % device, body, qos=1)
+            c.disconnect()
+        got = records(cli.run("monitor", "--since-start", "--count", "3", "--timeout", "20s", json_out=True).stdout)
+        self.assertEqual(sorted(r["body"] for r in got), ["a", "b", "c"])
+        dev1 = [r for r in got if r["deviceId"] == "dev1"]
+        self.assertEqual([r["sequenceNumber"] for r in dev1], [0, 1])
+        self.assertEqual(dev1[0]["partition"], dev1[1]["partition"])
+        self.assertEqual(dev1[0]["annotations"]["iothub-message-source"], "Telemetry")
+        only = records(cli.run("monitor", "--since-start", "--device-id", "dev2", "--count", "1", "--timeout", "20s",
+                               json_out=True).stdout)
+        self.assertEqual([r["body"] for r in only], ["b"])
+        after = dev1[0]["enqueuedTime"]
+        later = records(cli.run("monitor", "--enqueued-after", after, "--device-id", "dev1", "--count", "1",
+                                "--timeout", "20s", json_out=True).stdout)
+        self.assertEqual([r["body"] for r in later], ["c"])
+        proc = cli.run("monitor", "--partition", "9", "--timeout", "5s")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("Partition '9' does not exist", proc.stderr)
+        proc = cli.run("monitor", "--partition", "9", "--since-start", "--timeout", "5s")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("amqp:not-found", proc.stderr)
 
 
 class FeedbackDurabilityTest(unittest.TestCase):

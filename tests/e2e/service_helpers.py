@@ -13,7 +13,7 @@ RUN_TIMEOUT = 60
 def uses_amqp(args):
     """True for the service commands that take --transport/--amqp-port (docs/protocol.md §15)."""
     args = list(args)
-    return args[:2] == ["c2d", "send"] or args[:1] == ["feedback"]
+    return args[:2] == ["c2d", "send"] or args[:1] in (["feedback"], ["monitor"])
 
 
 class ServiceCli:

@@ -28,7 +28,7 @@ def parse_bag(topic):
 class ServiceMessagesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.emu = Emulator(devices=["dev1", "dev2", "dev3"]).start()
+        cls.emu = Emulator(devices=["dev1", "dev2", "dev3", "dev4"]).start()
         cls.cli = ServiceCli(cls.emu)
 
     @classmethod
@@ -100,7 +100,7 @@ class ServiceMessagesTest(unittest.TestCase):
     def test_monitor_prints_messages_as_they_arrive(self):
         proc = self.cli.popen("monitor", "--device-id", "dev3", "--count", "2", "--timeout", "30",
                               json_out=True, verbose=1)
-        wait_for_stderr_line(proc, "streaming the response")
+        wait_for_stderr_line(proc, "monitor: reading")  # every partition's consumer link attached
         device = self.emu.connect_device("dev3")
         other = self.emu.connect_device("dev1")
         try:
@@ -129,11 +129,27 @@ class ServiceMessagesTest(unittest.TestCase):
                             "--timeout", "20")
         self.assertEqual(proc.returncode, 0, proc.stderr)
         first, *rest = proc.stdout.splitlines()
-        self.assertRegex(first, r"^\d{4}-\d\d-\d\dT\S+ dev2 #\d+: replayed$")
+        self.assertRegex(first, r"^\d{4}-\d\d-\d\dT\S+ dev2 #\d+/\d+: replayed$")
         self.assertIn("  properties: unit=C", rest)
-        seq = int(first.split("#", 1)[1].split(":", 1)[0])
-        doc = self.cli.json("monitor", "--from-sequence", str(seq), "--count", "1", "--timeout", "20")
-        self.assertEqual(doc["sequenceNumber"], seq)
+        partition, seq = first.split("#", 1)[1].split(":", 1)[0].split("/")
+        doc = self.cli.json("monitor", "--partition", partition, "--from-sequence", seq, "--count", "1",
+                            "--timeout", "20")
+        self.assertEqual((doc["partition"], doc["sequenceNumber"]), (partition, int(seq)))
+        self.assertEqual(doc["body"], "replayed")
+
+    def test_monitor_over_the_emulators_rest_stream(self):
+        device = self.emu.connect_device("dev4")
+        try:
+            device.publish("devices/dev4/messages/events/unit=K", b"over rest", qos=1)
+        finally:
+            device.disconnect()
+        proc = self.cli.run("monitor", "--transport", "rest", "--device-id", "dev4", "--since-start", "--count", "1",
+                            "--timeout", "20")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertRegex(proc.stdout.splitlines()[0], r"^\d{4}-\d\d-\d\dT\S+ dev4 #\d+: over rest$")
+        proc = self.cli.run("monitor", "--transport", "rest", "--partition", "0", "--timeout", "1")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("need --transport amqp", proc.stderr)
 
     def test_monitor_timeout(self):
         proc = self.cli.run("monitor", "--device-id", "quiet", "--timeout", "1")
@@ -195,7 +211,7 @@ class RealHubRefusalTest(unittest.TestCase):
     def test_emulator_paths_refuse_a_real_hub(self):
         # c2d send goes over AMQP to a real hub; only its --transport rest form and monitor use
         # the emulator's own REST paths.
-        for args in (["c2d", "send", "dev1", "x", "--transport", "rest"], ["monitor", "--timeout", "5"]):
+        for args in (["c2d", "send", "dev1", "x", "--transport", "rest"], ["monitor", "--timeout", "5", "--transport", "rest"]):
             with self.subTest(args=args):
                 proc = self.run_service(*args)
                 self.assertEqual(proc.returncode, 2, proc.stderr)
