@@ -76,6 +76,8 @@ void print_record(Io& io, const nlohmann::ordered_json& record) {
 
 constexpr std::chrono::minutes k_token_renewal{45};
 constexpr std::int64_t k_token_ttl_s = 3600;
+// Events the endpoint may send ahead per partition; the Event Hubs SDK's default prefetch is 300.
+constexpr int k_event_credit = 300;
 
 // The Event Hubs-compatible endpoint the hub redirects to (docs/protocol.md §15.7).
 struct EventHubsEndpoint {
@@ -205,7 +207,7 @@ void run_monitor_amqp(const MonitorOptions& opt, Io& io) {
           last[id] = seq;
         }
         client.attach_receiver(amqp::consumer_address({eh.entity, opt.consumer_group, static_cast<std::uint32_t>(std::stoul(id))}),
-                               amqp::event_filter(position), request_deadline());
+                               amqp::event_filter(position), request_deadline(), k_event_credit);
       }
       io.trace(1, fmt::format("monitor: reading {} partition(s) of {}", ids.size(), eh.entity));
       failures = 0;
@@ -228,7 +230,7 @@ void run_monitor_amqp(const MonitorOptions& opt, Io& io) {
         const auto record = amqp::event_record_json(delivery.message, partition);
         const auto seq = record["sequenceNumber"].is_number_integer() ? record["sequenceNumber"].get<std::int64_t>() : -1;
         if (auto it = last.find(partition); it != last.end() && seq <= it->second) {
-          client.accept(delivery, request_deadline());  // already printed before a reconnect
+          client.accept_later(delivery);  // already printed before a reconnect
           continue;
         }
         const bool wanted = !opt.device_id || (record["deviceId"].is_string() && record["deviceId"] == *opt.device_id);
@@ -237,7 +239,7 @@ void run_monitor_amqp(const MonitorOptions& opt, Io& io) {
           stop.count_one();
         }
         last[partition] = seq;
-        client.accept(delivery, request_deadline());
+        client.accept_later(delivery);
       }
       client.close(request_deadline());
       return;

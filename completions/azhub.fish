@@ -358,7 +358,7 @@ complete -c azhub -n '__azhub_at service c2d send' -l verbose -s v -d 'Trace wha
 complete -c azhub -n '__azhub_at service monitor' -l device-id -x -d 'Only messages from this device'
 complete -c azhub -n '__azhub_at service monitor' -l count -x -d 'Stop after N messages and exit 0 (what already arrived is still handled: at least N)'
 complete -c azhub -n '__azhub_at service monitor' -l timeout -x -d 'Give up after DURATION (e.g. 30s, 2m); exit 4 if --count was not reached'
-complete -c azhub -n '__azhub_at service monitor' -l since-start -d 'First replay every message the emulator has captured'
+complete -c azhub -n '__azhub_at service monitor' -l since-start -d 'Start at the earliest message the hub still holds (every partition; rest: the emulator\'s capture)'
 complete -c azhub -n '__azhub_at service monitor' -l from-sequence -x -d 'Start at sequence number N (in every partition; rest: the emulator\'s own numbering)'
 complete -c azhub -n '__azhub_at service monitor' -l enqueued-after -x -d 'Start after this ISO 8601 UTC time (amqp)'
 complete -c azhub -n '__azhub_at service monitor' -l consumer-group -x -d 'Event Hubs consumer group (default $Default)'

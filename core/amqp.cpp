@@ -236,7 +236,7 @@ std::optional<EventPosition> parse_event_filter(std::string_view filter, std::st
   for (const auto& [text, kind] : {std::pair{k_offset_annotation, EventPosition::Kind::offset},
                                    std::pair{k_sequence_annotation, EventPosition::Kind::sequence},
                                    std::pair{k_enqueued_time_annotation, EventPosition::Kind::enqueued_time}}) {
-    if (istarts_with(f, text)) {
+    if (istarts_with(f, text) && (f.size() == text.size() || f[text.size()] == ' ' || f[text.size()] == '>')) {
       name = text;
       p.kind = kind;
       break;

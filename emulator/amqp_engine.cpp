@@ -365,6 +365,8 @@ struct AmqpEngine::Impl {
       pn_data_t* info = pn_condition_info(c);
       pn_data_put_map(info);
       pn_data_enter(info);
+      // The address names 5671, as the real hub's does (older samples match "5671/" in it); the
+      // `port` entry carries the port this emulator listens on [choice].
       const std::string address =
           fmt::format("amqps://{}:{}/{}/$management", hub.host_name(), amqp::k_amqps_port, entity());
       for (const auto& [key, value] : {std::pair<std::string, std::string>{"hostname", hub.host_name()},

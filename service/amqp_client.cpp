@@ -70,6 +70,7 @@ struct AmqpClient::Impl {
   std::map<std::uint64_t, pn_delivery_t*> unsettled;
   std::map<pn_link_t*, std::string> reply_addresses;
   std::vector<std::pair<std::string, pn_link_t*>> any_receivers;  // receive_any's links
+  std::map<pn_link_t*, int> credit;                               // their credit windows
   std::size_t next_any = 0;
   std::uint64_t next_delivery = 1;
   std::uint64_t next_tag = 1;
@@ -487,9 +488,11 @@ core::amqp::Message AmqpClient::request(std::string_view node, core::amqp::Messa
   }
 }
 
-void AmqpClient::attach_receiver(std::string_view address, std::string_view filter, Deadline deadline) {
+void AmqpClient::attach_receiver(std::string_view address, std::string_view filter, Deadline deadline, int credit) {
   Impl& i = *m;
   pn_link_t* link = i.attach(false, address, deadline, std::nullopt, filter);
+  i.credit[link] = credit;
+  if (credit > k_receive_credit) pn_link_flow(link, credit - k_receive_credit);
   i.receivers[std::string(address)] = link;
   i.any_receivers.emplace_back(std::string(address), link);
 }
@@ -510,7 +513,8 @@ std::optional<std::pair<std::string, AmqpDelivery>> AmqpClient::receive_any(std:
     if (queue.empty()) continue;
     AmqpDelivery d = std::move(queue.front());
     queue.pop_front();
-    if (const int credit = pn_link_credit(link); credit < k_receive_credit / 2) pn_link_flow(link, k_receive_credit - credit);
+    const int window = i.credit.count(link) != 0 ? i.credit[link] : k_receive_credit;
+    if (const int credit = pn_link_credit(link); credit < window / 2) pn_link_flow(link, window - credit);
     i.next_any = (i.next_any + n + 1) % i.any_receivers.size();
     return std::make_pair(address, std::move(d));
   }
@@ -575,6 +579,14 @@ std::optional<AmqpDelivery> AmqpClient::receive(std::string_view address, std::o
 void AmqpClient::accept(const AmqpDelivery& delivery, Deadline deadline) { m->settle(delivery, PN_ACCEPTED, deadline); }
 
 void AmqpClient::release(const AmqpDelivery& delivery, Deadline deadline) { m->settle(delivery, PN_RELEASED, deadline); }
+
+void AmqpClient::accept_later(const AmqpDelivery& delivery) {
+  auto it = m->unsettled.find(delivery.id);
+  if (it == m->unsettled.end()) return;
+  pn_delivery_update(it->second, PN_ACCEPTED);
+  pn_delivery_settle(it->second);
+  m->unsettled.erase(it);
+}
 
 void AmqpClient::close(Deadline deadline) {
   Impl& i = *m;

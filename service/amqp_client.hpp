@@ -77,13 +77,17 @@ class AmqpClient {
   [[nodiscard]] core::amqp::Message request(std::string_view node, core::amqp::Message request, Deadline deadline);
   // Attaches a receiver to `address` whose source carries the Event Hubs selector filter
   // `filter` (empty: none). Throws as send() does when the hub refuses it.
-  void attach_receiver(std::string_view address, std::string_view filter, Deadline deadline);
+  // `credit`: messages the hub may send ahead (Event Hubs consumers: many; they are not locked).
+  void attach_receiver(std::string_view address, std::string_view filter, Deadline deadline, int credit = 10);
   // The next message on any receiver attached with attach_receiver(), with its address;
   // nullopt at the deadline.
   [[nodiscard]] std::optional<std::pair<std::string, AmqpDelivery>> receive_any(std::optional<Deadline> deadline);
   // Settles a received message as accepted (the hub completes it) or released (the hub
   // delivers it again). Returns once the disposition is written.
   void accept(const AmqpDelivery& delivery, Deadline deadline);
+  // Accepts without waiting for the disposition to be written (it goes with the next I/O): for
+  // messages whose outcome the hub ignores (Event Hubs events).
+  void accept_later(const AmqpDelivery& delivery);
   void release(const AmqpDelivery& delivery, Deadline deadline);
   // Closes links, session and connection politely (bounded by `deadline`), then the socket.
   void close(Deadline deadline);

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/amqp.hpp"
 #include "core/amqp_message.hpp"
@@ -459,4 +461,260 @@ TEST_CASE("core::amqp condition_for / hub_code_for") {
   CHECK(hub_code_for("") == 0);
   for (const int code : {404001, 403004, 413001, 400004, 500001})
     CHECK(hub_code_for(condition_for(code)) == code);
+}
+
+// --- the Event Hubs-compatible endpoint (§15.7) -------------------------------------------
+
+TEST_CASE("core::amqp encode/decode: a StringArray value round-trips") {
+  Message in;
+  in.body_kind = BodyKind::value;
+  in.value_body = StringArray{{"0", "1", "2", "3"}};
+  const Message out = decode(encode(in));
+  CHECK(out.body_kind == BodyKind::value);
+  CHECK(out.value_body == in.value_body);
+
+  Message empty;
+  empty.body_kind = BodyKind::value;
+  empty.value_body = StringArray{};
+  CHECK(decode(encode(empty)).value_body == Value(StringArray{}));
+}
+
+TEST_CASE("core::amqp encode/decode: a map body round-trips with every value type") {
+  Message in;
+  in.body_kind = BodyKind::map;
+  in.map_body.emplace_back("name", std::string("hub"));
+  in.map_body.emplace_back("type", std::string("com.microsoft:eventhub"));
+  in.map_body.emplace_back("created_at", Timestamp{k_ms});
+  in.map_body.emplace_back("partition_count", Int{4});
+  in.map_body.emplace_back("partition_ids", StringArray{{"0", "1", "2", "3"}});
+  in.map_body.emplace_back("begin_sequence_number", std::int64_t{-1});
+  in.map_body.emplace_back("is_partition_empty", true);
+  in.map_body.emplace_back("nothing", std::monostate{});
+  in.map_body.emplace_back("sym", Symbol{"s"});
+  const Message out = decode(encode(in));
+  CHECK(out.body_kind == BodyKind::map);
+  REQUIRE(out.map_body.size() == in.map_body.size());
+  for (std::size_t i = 0; i < in.map_body.size(); ++i) {
+    CAPTURE(in.map_body[i].first);
+    CHECK(out.map_body[i] == in.map_body[i]);
+  }
+  REQUIRE(find(out.map_body, "partition_count") != nullptr);
+  CHECK(std::holds_alternative<Int>(*find(out.map_body, "partition_count")));
+
+  Message empty;
+  empty.body_kind = BodyKind::map;
+  const Message e = decode(encode(empty));
+  CHECK(e.body_kind == BodyKind::map);
+  CHECK(e.map_body.empty());
+}
+
+TEST_CASE("core::amqp decode: arrays and lists of strings or symbols read as StringArray") {
+  // amqp-value sections (descriptor 0x77) built by hand.
+  // list8 [sym "a", sym "bc"]
+  CHECK(decode(std::string("\x00\x53\x77\xc0\x08\x02\xa3\x01" "a\xa3\x02" "bc", 13)).value_body ==
+        Value(StringArray{{"a", "bc"}}));
+  // array8 of sym ["a", "bc"]
+  CHECK(decode(std::string("\x00\x53\x77\xe0\x07\x02\xa3\x01" "a\x02" "bc", 12)).value_body ==
+        Value(StringArray{{"a", "bc"}}));
+  // list8 [str "a", sym "b"]
+  CHECK(decode(std::string("\x00\x53\x77\xc0\x07\x02\xa1\x01" "a\xa3\x01" "b", 12)).value_body ==
+        Value(StringArray{{"a", "b"}}));
+  // list0 (empty list)
+  CHECK(decode(std::string("\x00\x53\x77\x45", 4)).value_body == Value(StringArray{}));
+  // list8 [str "a", smallint 5]: not strings
+  CHECK_THROWS_AS((void)decode(std::string("\x00\x53\x77\xc0\x06\x02\xa1\x01" "a\x54\x05", 11)), azhub::core::Error);
+  // array8 of smallint [1, 2]
+  CHECK_THROWS_AS((void)decode(std::string("\x00\x53\x77\xe0\x04\x02\x54\x01\x02", 9)), azhub::core::Error);
+}
+
+TEST_CASE("core::amqp event_hub_name and event_hubs_connection_string") {
+  CHECK(event_hub_name("myhub.azure-devices.net") == "myhub");
+  CHECK(event_hub_name("hub.example") == "hub");
+  CHECK(event_hub_name("localhost") == "localhost");
+  CHECK(event_hub_name("") == "");
+  CHECK(event_hubs_connection_string("localhost", "localhost", "iothubowner", "a2V5") ==
+        "Endpoint=sb://localhost/;SharedAccessKeyName=iothubowner;SharedAccessKey=a2V5;EntityPath=localhost");
+}
+
+TEST_CASE("core::amqp parse_consumer_address / consumer_address") {
+  auto check = [](std::string_view address, std::string_view entity, std::string_view group, std::uint32_t p) {
+    CAPTURE(address);
+    const auto a = parse_consumer_address(address);
+    REQUIRE(a);
+    CHECK(a->entity == entity);
+    CHECK(a->consumer_group == group);
+    CHECK(a->partition == p);
+  };
+  check("hub/ConsumerGroups/$Default/Partitions/0", "hub", "$Default", 0);
+  check("/hub/ConsumerGroups/$Default/Partitions/3", "hub", "$Default", 3);
+  check("amqps://localhost:5671/hub/ConsumerGroups/$Default/Partitions/2", "hub", "$Default", 2);
+  check("amqps://localhost/hub/ConsumerGroups/cg1/Partitions/1", "hub", "cg1", 1);
+  check("AMQPS://h/hub/consumergroups/$Default/partitions/12", "hub", "$Default", 12);
+  check("hub/CONSUMERGROUPS/$Default/PARTITIONS/007", "hub", "$Default", 7);
+  check("sb://h/hub/ConsumerGroups/$Default/Partitions/0", "hub", "$Default", 0);
+  for (std::string_view bad :
+       {"", "/", "hub", "hub/ConsumerGroups/$Default", "hub/ConsumerGroups/$Default/Partitions",
+        "hub/ConsumerGroups/$Default/Partitions/", "hub/ConsumerGroups/$Default/Partitions/x",
+        "hub/ConsumerGroups/$Default/Partitions/-1", "hub/ConsumerGroups/$Default/Partitions/1a",
+        "hub/ConsumerGroups/$Default/Partitions/1/extra", "hub/ConsumerGroups/$Default/Partitions/1/x/y",
+        "hub/Groups/$Default/Partitions/1", "hub/ConsumerGroups/$Default/Partition/1",
+        "hub/ConsumerGroups//Partitions/1", "/ConsumerGroups/$Default/Partitions/1",
+        "hub/ConsumerGroups/$Default/Partitions/123456", "amqps://localhost:5671",
+        "messages/events", "$management"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_consumer_address(bad));
+  }
+  CHECK(consumer_address({"hub", "$Default", 3}) == "hub/ConsumerGroups/$Default/Partitions/3");
+  const auto back = parse_consumer_address(consumer_address({"e", "g", 42}));
+  REQUIRE(back);
+  CHECK(back->entity == "e");
+  CHECK(back->consumer_group == "g");
+  CHECK(back->partition == 42);
+}
+
+TEST_CASE("core::amqp is_hub_events_address") {
+  CHECK(is_hub_events_address("messages/events"));
+  CHECK(is_hub_events_address("/messages/events"));
+  CHECK(is_hub_events_address("/messages/events/"));
+  CHECK(is_hub_events_address("/Messages/Events"));
+  CHECK(is_hub_events_address("amqps://localhost/messages/events/$management"));
+  CHECK(is_hub_events_address("amqps://h:5671/messages/events/ConsumerGroups/$Default/Partitions/0"));
+  CHECK_FALSE(is_hub_events_address(""));
+  CHECK_FALSE(is_hub_events_address("messages"));
+  CHECK_FALSE(is_hub_events_address("/messages/devicebound"));
+  CHECK_FALSE(is_hub_events_address("/messages/serviceBound/feedback"));
+  CHECK_FALSE(is_hub_events_address("hub/ConsumerGroups/$Default/Partitions/0"));
+  CHECK_FALSE(is_hub_events_address("amqps://messages/events"));  // "messages" is the host here
+  CHECK_FALSE(is_hub_events_address("messages/eventsx"));
+}
+
+TEST_CASE("core::amqp parse_event_filter: the @azure/event-hubs forms") {
+  using Kind = EventPosition::Kind;
+  struct Row {
+    std::string_view filter;
+    Kind kind;
+    bool inclusive;
+    std::int64_t value;
+  };
+  for (const Row& row : {
+           Row{"amqp.annotation.x-opt-offset > '-1'", Kind::offset, false, -1},
+           Row{"amqp.annotation.x-opt-offset >= '12'", Kind::offset, true, 12},
+           Row{"amqp.annotation.x-opt-offset > '@latest'", Kind::latest, false, -1},
+           Row{"amqp.annotation.x-opt-sequence-number >= '5'", Kind::sequence, true, 5},
+           Row{"amqp.annotation.x-opt-sequence-number > '5'", Kind::sequence, false, 5},
+           Row{"amqp.annotation.x-opt-enqueued-time > '1700000000000'", Kind::enqueued_time, false, 1700000000000},
+           Row{"amqp.annotation.x-opt-enqueued-time >= '1700000000000'", Kind::enqueued_time, true, 1700000000000},
+           Row{"amqp.annotation.x-opt-sequence-number > 7", Kind::sequence, false, 7},   // unquoted
+           Row{"amqp.annotation.x-opt-offset>-1", Kind::offset, false, -1},              // no spaces
+           Row{"  amqp.annotation.x-opt-offset  >=  '0'  ", Kind::offset, true, 0},      // extra spaces
+           Row{"AMQP.ANNOTATION.X-OPT-OFFSET > '3'", Kind::offset, false, 3},            // case
+       }) {
+    CAPTURE(row.filter);
+    std::string why;
+    const auto p = parse_event_filter(row.filter, &why);
+    REQUIRE(p);
+    CHECK(why.empty());
+    CHECK(p->kind == row.kind);
+    CHECK(p->inclusive == row.inclusive);
+    if (row.kind != Kind::latest) CHECK(p->value == row.value);
+  }
+}
+
+TEST_CASE("core::amqp parse_event_filter: refusals say why") {
+  for (std::string_view bad : {
+           "",
+           "x-opt-offset > '-1'",
+           "amqp.annotation.x-opt-partition-key > '1'",
+           "amqp.annotation.x-opt-offset = '1'",
+           "amqp.annotation.x-opt-offset < '1'",
+           "amqp.annotation.x-opt-offset > ''",
+           "amqp.annotation.x-opt-offset > 'abc'",
+           "amqp.annotation.x-opt-offset > '1.5'",
+           "amqp.annotation.x-opt-offset >",
+           "amqp.annotation.x-opt-sequence-number > '@latest'",
+           "amqp.annotation.x-opt-offset > '-'",
+           "amqp.annotation.x-opt-offset > '1234567890123456789'",  // too long to be an int64 here
+       }) {
+    CAPTURE(bad);
+    std::string why;
+    CHECK_FALSE(parse_event_filter(bad, &why));
+    CHECK_FALSE(why.empty());
+    CHECK_FALSE(parse_event_filter(bad, nullptr));  // no why: no crash
+  }
+}
+
+TEST_CASE("core::amqp event_filter: the SDK's text, and back") {
+  using Kind = EventPosition::Kind;
+  CHECK(event_filter({Kind::offset, false, -1}) == "amqp.annotation.x-opt-offset > '-1'");
+  CHECK(event_filter({Kind::latest, false, -1}) == "amqp.annotation.x-opt-offset > '@latest'");
+  CHECK(event_filter({Kind::sequence, true, 5}) == "amqp.annotation.x-opt-sequence-number >= '5'");
+  CHECK(event_filter({Kind::enqueued_time, false, 1700000000000}) ==
+        "amqp.annotation.x-opt-enqueued-time > '1700000000000'");
+  for (const EventPosition& p : {EventPosition{Kind::offset, true, 9}, EventPosition{Kind::sequence, false, 0},
+                                 EventPosition{Kind::enqueued_time, true, 1}, EventPosition{Kind::latest, false, -1}}) {
+    const auto back = parse_event_filter(event_filter(p), nullptr);
+    REQUIRE(back);
+    CHECK(back->kind == p.kind);
+    if (p.kind != Kind::latest) {
+      CHECK(back->inclusive == p.inclusive);
+      CHECK(back->value == p.value);
+    }
+  }
+}
+
+TEST_CASE("core::amqp event_record_json: member order and what goes under annotations") {
+  Message m;
+  m.annotations.emplace_back("x-opt-sequence-number", std::int64_t{7});
+  m.annotations.emplace_back("x-opt-offset", std::string("7"));
+  m.annotations.emplace_back("x-opt-enqueued-time", Timestamp{k_ms});
+  m.annotations.emplace_back("iothub-connection-device-id", std::string("dev1"));
+  m.annotations.emplace_back("iothub-connection-module-id", std::string("mod1"));
+  m.annotations.emplace_back("iothub-message-source", std::string("Telemetry"));
+  m.annotations.emplace_back("iothub-enqueuedtime", Timestamp{k_ms});
+  m.annotations.emplace_back("dt-subject", std::string("thermostat1"));
+  m.message_id = std::string("mid-1");
+  m.content_type = "application/json";
+  m.application.emplace_back("temp", std::string("21"));
+  m.body_kind = BodyKind::data;
+  m.body = R"({"t":1})";
+  const auto j = event_record_json(m, "3");
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : j.items()) keys.push_back(key);
+  CHECK(keys == std::vector<std::string>{"sequenceNumber", "partition", "offset", "enqueuedTime", "deviceId", "moduleId",
+                                         "body", "bodyEncoding", "properties", "systemProperties", "annotations"});
+  CHECK(j["sequenceNumber"] == 7);
+  CHECK(j["partition"] == "3");
+  CHECK(j["offset"] == "7");
+  CHECK(j["enqueuedTime"] == azhub::core::format_iso8601(k_ms, true));
+  CHECK(j["deviceId"] == "dev1");
+  CHECK(j["moduleId"] == "mod1");
+  CHECK(j["body"] == R"({"t":1})");
+  CHECK(j["bodyEncoding"] == "utf-8");
+  CHECK(j["properties"]["temp"] == "21");
+  CHECK(j["systemProperties"].dump().find("mid-1") != std::string::npos);
+  CHECK(j["systemProperties"].dump().find("application/json") != std::string::npos);
+  const auto& a = j["annotations"];
+  CHECK(a.size() == 3);
+  CHECK(a["iothub-message-source"] == "Telemetry");
+  CHECK(a["dt-subject"] == "thermostat1");
+  CHECK(a.contains("iothub-enqueuedtime"));
+  for (const char* gone : {"x-opt-sequence-number", "x-opt-offset", "x-opt-enqueued-time",
+                           "iothub-connection-device-id", "iothub-connection-module-id"})
+    CHECK_FALSE(a.contains(gone));
+}
+
+TEST_CASE("core::amqp event_record_json: missing annotations are null, binary bodies base64") {
+  Message m;
+  m.body_kind = BodyKind::data;
+  m.body = std::string("\xff\x00\x01", 3);
+  const auto j = event_record_json(m, "0");
+  CHECK(j["sequenceNumber"].is_null());
+  CHECK(j["partition"] == "0");
+  CHECK(j["offset"].is_null());
+  CHECK(j["enqueuedTime"].is_null());
+  CHECK(j["deviceId"].is_null());
+  CHECK(j["moduleId"].is_null());
+  CHECK(j["bodyEncoding"] == "base64");
+  CHECK(j["body"] == "/wAB");
+  CHECK_FALSE(j.contains("annotations"));
 }

@@ -401,3 +401,59 @@ TEST_CASE("core::sas_id_matches") {
     CHECK(sas_id_matches(row.segment, row.id) == row.match);
   }
 }
+
+// --- SasKey::text: the Event Hubs SDKs' signing (docs/protocol.md §15.7) --------------------
+
+TEST_CASE("core::sas_signature with SasKey::text: HMAC keyed by the key text's bytes") {
+  // Known answer computed independently: printf 'sb%%3A%%2F%%2Fh%%2Fe\n1700000000' |
+  // openssl dgst -sha256 -hmac abc -binary | base64 (and Python's hmac module agrees).
+  const std::string to_sign = sas_string_to_sign("sb%3A%2F%2Fh%2Fe", 1700000000);
+  CHECK(to_sign == "sb%3A%2F%2Fh%2Fe\n1700000000");
+  CHECK(sas_signature("abc", to_sign, SasKey::text) == "oQnVMBCYwLPqhopTxqc5l7lGNbHF+hn0TPuPKp6wlpk=");
+  // "abc" is not base64: only the decoded use refuses it.
+  CHECK(error_of([&] { (void)sas_signature("abc", to_sign); }) == "SAS key is not valid base64");
+  CHECK(error_of([&] { (void)sas_signature("abc", to_sign, SasKey::decoded); }) == "SAS key is not valid base64");
+  // RFC 4231 test case 2 again, the key given as text.
+  CHECK(sas_signature("Jefe", "what do ya want for nothing?", SasKey::text) ==
+        sas_signature(base64_encode("Jefe"), "what do ya want for nothing?", SasKey::decoded));
+  // A valid base64 key signs differently in the two uses.
+  const std::string key = base64_encode("0123456789abcdef0123456789abcdef");
+  CHECK(sas_signature(key, to_sign, SasKey::text) == "9Jf+nMOKNqL9ts1Xfjl7VReNc9sDPVDqRRisRcNPpbQ=");
+  CHECK(sas_signature(key, to_sign, SasKey::text) != sas_signature(key, to_sign, SasKey::decoded));
+}
+
+TEST_CASE("core::build_sas_token with SasKey::text") {
+  const std::string token = build_sas_token("sb://h/e", "abc", 1700000000, std::string_view("pol"), SasKey::text);
+  CHECK(token ==
+        "SharedAccessSignature sr=sb%3A%2F%2Fh%2Fe&sig=oQnVMBCYwLPqhopTxqc5l7lGNbHF%2Bhn0TPuPKp6wlpk%3D"
+        "&se=1700000000&skn=pol");
+  const SasToken parsed = parse_sas_token(token);
+  CHECK(parsed.sr == "sb%3A%2F%2Fh%2Fe");
+  CHECK(parsed.signature == "oQnVMBCYwLPqhopTxqc5l7lGNbHF+hn0TPuPKp6wlpk=");
+  CHECK(parsed.expiry == 1700000000);
+  CHECK(parsed.key_name == "pol");
+  CHECK(verify_sas_signature(parsed, "abc", SasKey::text));
+  CHECK_FALSE(verify_sas_signature(parsed, "abd", SasKey::text));
+  CHECK_FALSE(verify_sas_signature(parsed, "abc"));  // not base64: false, no throw
+  CHECK_NOTHROW((void)verify_sas_signature(parsed, "abc", SasKey::decoded));
+}
+
+TEST_CASE("core::verify_sas_signature: a text-signed token does not verify as decoded, and vice versa") {
+  const std::string key = base64_encode("0123456789abcdef0123456789abcdef");
+  const SasToken text_signed =
+      parse_sas_token(build_sas_token("sb://hub.example/hub", key, 1700000000, std::string_view("iothubowner"),
+                                      SasKey::text));
+  const SasToken decoded_signed =
+      parse_sas_token(build_sas_token("sb://hub.example/hub", key, 1700000000, std::string_view("iothubowner"),
+                                      SasKey::decoded));
+  CHECK(text_signed.signature != decoded_signed.signature);
+  CHECK(verify_sas_signature(text_signed, key, SasKey::text));
+  CHECK_FALSE(verify_sas_signature(text_signed, key, SasKey::decoded));
+  CHECK_FALSE(verify_sas_signature(text_signed, key));  // decoded is the default
+  CHECK(verify_sas_signature(decoded_signed, key, SasKey::decoded));
+  CHECK(verify_sas_signature(decoded_signed, key));
+  CHECK_FALSE(verify_sas_signature(decoded_signed, key, SasKey::text));
+  // The default build is the decoded one.
+  CHECK(build_sas_token("sb://hub.example/hub", key, 1700000000) ==
+        build_sas_token("sb://hub.example/hub", key, 1700000000, std::nullopt, SasKey::decoded));
+}

@@ -158,6 +158,28 @@ class Client {
     return link;
   }
 
+  // A client receiver link on `address` whose source carries the Event Hubs selector filter
+  // `selector` (the @azure/event-hubs form: symbol key, described(ulong, string) value).
+  pn_link_t* receiver_with_filter(const std::string& address, int credit, const std::string& selector) {
+    pn_link_t* link = pn_receiver(m_session, ("receiver-" + std::to_string(m_next_link++)).c_str());
+    pn_terminus_set_address(pn_link_source(link), address.c_str());
+    pn_data_t* filter = pn_terminus_filter(pn_link_source(link));
+    pn_data_put_map(filter);
+    pn_data_enter(filter);
+    const std::string_view key = amqp::k_selector_filter;
+    pn_data_put_symbol(filter, pn_bytes(key.size(), key.data()));
+    pn_data_put_described(filter);
+    pn_data_enter(filter);
+    pn_data_put_ulong(filter, amqp::k_selector_filter_code);
+    pn_data_put_string(filter, pn_bytes(selector.size(), selector.data()));
+    pn_data_exit(filter);
+    pn_data_exit(filter);
+    pn_link_open(link);
+    pn_link_flow(link, credit);
+    pump();
+    return link;
+  }
+
   // Sends `message` unsettled on `link`; returns the delivery (its remote state after pump()).
   pn_delivery_t* send(pn_link_t* link, const amqp::Message& message) {
     return send_bytes(link, amqp::encode(message));
@@ -212,6 +234,37 @@ class Client {
     return replies.front().message;
   }
 
+  // Put-token on $cbs for `audience` (an Event Hubs token names sb://{host}/{entity}).
+  std::optional<amqp::Message> put_token_for(const std::string& audience, const std::string& token) {
+    if (m_cbs_sender == nullptr) {
+      m_cbs_sender = sender("$cbs");
+      m_cbs_receiver = receiver("$cbs", 10);
+    }
+    pn_delivery_t* d = send(m_cbs_sender, amqp::make_put_token(audience, token, "cbs"));
+    pn_delivery_settle(d);
+    auto replies = receive(m_cbs_receiver);
+    if (replies.empty()) return std::nullopt;
+    REQUIRE(replies.size() == 1);
+    return replies.front().message;
+  }
+
+  // A request on $management (attaching its links on first use); returns the reply.
+  std::optional<amqp::Message> management(amqp::Message request) {
+    if (m_management_sender == nullptr) {
+      m_management_sender = sender("$management");
+      m_management_receiver = receiver("$management", 10);
+    }
+    request.reply_to = "mgmt-reply";
+    if (std::holds_alternative<std::monostate>(request.message_id))
+      request.message_id = std::string("mgmt-") + std::to_string(m_next_tag);
+    pn_delivery_t* d = send(m_management_sender, request);
+    pn_delivery_settle(d);
+    auto replies = receive(m_management_receiver);
+    if (replies.empty()) return std::nullopt;
+    REQUIRE(replies.size() == 1);
+    return replies.front().message;
+  }
+
   std::string last_transport_error;
 
  private:
@@ -244,6 +297,8 @@ class Client {
   pn_session_t* m_session = nullptr;
   pn_link_t* m_cbs_sender = nullptr;
   pn_link_t* m_cbs_receiver = nullptr;
+  pn_link_t* m_management_sender = nullptr;
+  pn_link_t* m_management_receiver = nullptr;
   int m_next_link = 1;
   int m_next_tag = 1;
   bool m_read_closed = false;
@@ -824,4 +879,522 @@ TEST_CASE("emulator::AmqpEngine: fuzz seed byte streams") {
   write("cbs_c2d_feedback.bin", cbs);
   write("sasl_plain_c2d.bin", plain);
   write("sasl_anonymous_cbs.bin", anonymous);
+}
+
+// --- the Event Hubs-compatible endpoint (docs/protocol.md §15.7) ---------------------------
+
+namespace {
+
+// The Event Hub of hub.example: "hub".
+const std::string k_entity = amqp::event_hub_name(k_host);
+const std::string k_eh_audience = "sb://" + std::string(k_host) + "/" + k_entity;
+
+std::string partition_address(std::uint32_t p) {
+  return k_entity + "/ConsumerGroups/$Default/Partitions/" + std::to_string(p);
+}
+
+// An Event Hubs token (signed with the key text, as the Event Hubs SDKs sign) for `sr`.
+std::string eh_token(const Fixture& f, const std::string& sr = k_eh_audience, std::string_view policy = "iothubowner",
+                     azhub::core::SasKey use = azhub::core::SasKey::text, std::int64_t ttl_s = 3600) {
+  const Policy* p = f.hub->find_policy(policy);
+  REQUIRE(p != nullptr);
+  return azhub::core::build_sas_token(sr, p->primary_key, f.clock.now / 1000 + ttl_s, policy, use);
+}
+
+int reply_status(const std::optional<amqp::Message>& reply) {
+  REQUIRE(reply);
+  const auto parsed = amqp::parse_cbs_reply(*reply);
+  REQUIRE(parsed);
+  return parsed->status;
+}
+
+// A device `id` (created if new) connected over MQTT.
+struct Device {
+  FakeSession session;
+  std::string id;
+};
+void connect_device(Fixture& f, Device& d, const std::string& id) {
+  d.id = id;
+  IdentityKey key{id, {}};
+  auto identity = f.hub->get_identity(key);
+  if (!identity) {
+    IdentityRecord r;
+    r.key = key;
+    identity = f.hub->create_identity(r);
+  }
+  mqtt::Connect c;
+  c.client_id = id;
+  c.username = std::string(k_host) + "/" + id + "/?api-version=2021-04-12";
+  c.password = azhub::core::build_sas_token(azhub::core::device_resource_uri(k_host, id, std::nullopt),
+                                            identity->primary_key, f.clock.now / 1000 + 7200);
+  c.clean_session = true;
+  REQUIRE(f.hub->connect(d.session, c, {}).code == mqtt::ConnectReturn::accepted);
+}
+void telemetry(Fixture& f, Device& d, const std::string& body, const std::string& props = {}) {
+  f.hub->handle_packet(d.session, mqtt::Publish{"devices/" + d.id + "/messages/events/" + props, body, 0, false, false, 0});
+}
+
+amqp::Message read_request(std::string_view type, std::optional<std::string> partition = {},
+                           std::string_view name = {}) {
+  amqp::Message m;
+  m.application.emplace_back("operation", std::string("READ"));
+  m.application.emplace_back("name", std::string(name.empty() ? std::string_view(k_entity) : name));
+  m.application.emplace_back("type", std::string(type));
+  if (partition) m.application.emplace_back("partition", *partition);
+  m.body_kind = amqp::BodyKind::value;
+  m.value_body = std::monostate{};
+  return m;
+}
+
+std::vector<std::string> bodies(const std::vector<Client::Received>& got) {
+  std::vector<std::string> out;
+  for (const auto& r : got) out.push_back(r.message.body);
+  return out;
+}
+
+std::int64_t sequence_of(const amqp::Message& m) {
+  const amqp::Value* v = amqp::find(m.annotations, amqp::k_sequence_annotation);
+  REQUIRE(v != nullptr);
+  REQUIRE(std::holds_alternative<std::int64_t>(*v));
+  return std::get<std::int64_t>(*v);
+}
+
+// The link's remote condition's info map, values as text.
+std::vector<std::pair<std::string, std::string>> condition_info(pn_link_t* link) {
+  std::vector<std::pair<std::string, std::string>> out;
+  pn_data_t* info = pn_condition_info(pn_link_remote_condition(link));
+  pn_data_rewind(info);
+  if (!pn_data_next(info) || pn_data_type(info) != PN_MAP) return out;
+  const std::size_t n = pn_data_get_map(info);
+  pn_data_enter(info);
+  for (std::size_t i = 0; i + 1 < n; i += 2) {
+    if (!pn_data_next(info)) break;
+    std::string key;
+    if (pn_data_type(info) == PN_SYMBOL) key = std::string(pn_data_get_symbol(info).start, pn_data_get_symbol(info).size);
+    if (pn_data_type(info) == PN_STRING) key = std::string(pn_data_get_string(info).start, pn_data_get_string(info).size);
+    if (!pn_data_next(info)) break;
+    std::string value;
+    switch (pn_data_type(info)) {
+      case PN_STRING:
+        value = std::string(pn_data_get_string(info).start, pn_data_get_string(info).size);
+        break;
+      case PN_SYMBOL:
+        value = std::string(pn_data_get_symbol(info).start, pn_data_get_symbol(info).size);
+        break;
+      case PN_INT:
+        value = "int:" + std::to_string(pn_data_get_int(info));
+        break;
+      case PN_UINT:
+        value = "uint:" + std::to_string(pn_data_get_uint(info));
+        break;
+      default:
+        value = std::string("type:") + pn_type_name(pn_data_type(info));
+    }
+    out.emplace_back(std::move(key), std::move(value));
+  }
+  pn_data_exit(info);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("emulator::AmqpEngine Event Hubs: put-token with an Event Hubs token") {
+  Fixture f;
+  Client client(*f.engine);
+  client.open();
+  SUBCASE("text-signed for sb://{host}/{entity}: 200") {
+    CHECK(reply_status(client.put_token_for(k_eh_audience, eh_token(f))) == 200);
+  }
+  SUBCASE("a path below the entity is also the Event Hub") {
+    CHECK(reply_status(client.put_token_for(k_eh_audience, eh_token(f, k_eh_audience + "/ConsumerGroups/$Default"))) ==
+          200);
+  }
+  SUBCASE("signed with the base64-decoded key (the IoT Hub way): 401") {
+    CHECK(reply_status(client.put_token_for(k_eh_audience, eh_token(f, k_eh_audience, "iothubowner",
+                                                                    azhub::core::SasKey::decoded))) == 401);
+  }
+  SUBCASE("another entity: 401") {
+    CHECK(reply_status(client.put_token_for("sb://hub.example/other", eh_token(f, "sb://hub.example/other"))) == 401);
+    CHECK(reply_status(client.put_token_for(k_eh_audience, eh_token(f, k_eh_audience + "x"))) == 401);
+  }
+  SUBCASE("no skn: 401") {
+    const Policy* p = f.hub->find_policy("iothubowner");
+    REQUIRE(p != nullptr);
+    const std::string t = azhub::core::build_sas_token(k_eh_audience, p->primary_key, f.clock.now / 1000 + 3600,
+                                                       std::nullopt, azhub::core::SasKey::text);
+    CHECK(reply_status(client.put_token_for(k_eh_audience, t)) == 401);
+  }
+  SUBCASE("expired: 401") {
+    CHECK(reply_status(client.put_token_for(k_eh_audience, eh_token(f, k_eh_audience, "iothubowner",
+                                                                    azhub::core::SasKey::text, -10))) == 401);
+  }
+}
+
+TEST_CASE("emulator::AmqpEngine Event Hubs: $management READ of the Event Hub") {
+  Fixture f;
+  Client client(*f.engine);
+  client.open();
+  REQUIRE(reply_status(client.put_token_for(k_eh_audience, eh_token(f))) == 200);
+  amqp::Message request = read_request(amqp::k_eventhub_type);
+  request.message_id = std::string("req-1");
+  const auto reply = client.management(request);
+  REQUIRE(reply_status(reply) == 200);
+  CHECK(reply->correlation_id == amqp::Value(std::string("req-1")));
+  CHECK(reply->body_kind == amqp::BodyKind::map);
+  const auto& body = reply->map_body;
+  REQUIRE(amqp::find(body, "name") != nullptr);
+  CHECK(*amqp::find(body, "name") == amqp::Value(k_entity));
+  REQUIRE(amqp::find(body, "type") != nullptr);
+  CHECK(*amqp::find(body, "type") == amqp::Value(std::string(amqp::k_eventhub_type)));
+  REQUIRE(amqp::find(body, "created_at") != nullptr);
+  CHECK(std::holds_alternative<amqp::Timestamp>(*amqp::find(body, "created_at")));
+  REQUIRE(amqp::find(body, "partition_count") != nullptr);
+  CHECK(*amqp::find(body, "partition_count") == amqp::Value(amqp::Int{4}));
+  REQUIRE(amqp::find(body, "partition_ids") != nullptr);
+  CHECK(*amqp::find(body, "partition_ids") == amqp::Value(amqp::StringArray{{"0", "1", "2", "3"}}));
+}
+
+TEST_CASE("emulator::AmqpEngine Event Hubs: $management READ of a partition") {
+  Fixture f;
+  Device d1;  // dev1: partition 3
+  connect_device(f, d1, "dev1");
+  REQUIRE(d2c_partition_of("dev1") == 3);
+  f.clock.advance(1000);
+  telemetry(f, d1, "a");
+  f.clock.advance(1000);
+  telemetry(f, d1, "b");
+  const std::int64_t last_ms = f.clock.now;
+  Client client(*f.engine);
+  client.open();
+  REQUIRE(reply_status(client.put_token_for(k_eh_audience, eh_token(f))) == 200);
+
+  SUBCASE("a partition with events") {
+    const auto reply = client.management(read_request(amqp::k_partition_type, "3"));
+    REQUIRE(reply_status(reply) == 200);
+    const auto& body = reply->map_body;
+    auto get = [&](std::string_view name) {
+      const amqp::Value* v = amqp::find(body, name);
+      REQUIRE_MESSAGE(v != nullptr, name);
+      return *v;
+    };
+    CHECK(get("name") == amqp::Value(k_entity));
+    CHECK(get("type") == amqp::Value(std::string(amqp::k_partition_type)));
+    CHECK(get("partition") == amqp::Value(std::string("3")));
+    CHECK(get("begin_sequence_number") == amqp::Value(std::int64_t{0}));
+    CHECK(get("last_enqueued_sequence_number") == amqp::Value(std::int64_t{1}));
+    CHECK(get("last_enqueued_offset") == amqp::Value(std::string("1")));
+    CHECK(get("last_enqueued_time_utc") == amqp::Value(amqp::Timestamp{last_ms}));
+    CHECK(get("is_partition_empty") == amqp::Value(false));
+  }
+  SUBCASE("an empty partition") {
+    const auto reply = client.management(read_request(amqp::k_partition_type, "0"));
+    REQUIRE(reply_status(reply) == 200);
+    const amqp::Value* empty = amqp::find(reply->map_body, "is_partition_empty");
+    REQUIRE(empty != nullptr);
+    CHECK(*empty == amqp::Value(true));
+    const amqp::Value* last = amqp::find(reply->map_body, "last_enqueued_sequence_number");
+    REQUIRE(last != nullptr);
+    CHECK(*last == amqp::Value(std::int64_t{-1}));
+  }
+  SUBCASE("a partition that does not exist: 404") {
+    CHECK(reply_status(client.management(read_request(amqp::k_partition_type, "9"))) == 404);
+    CHECK(reply_status(client.management(read_request(amqp::k_partition_type, "4"))) == 404);
+    CHECK(reply_status(client.management(read_request(amqp::k_partition_type, std::nullopt))) == 404);
+  }
+  SUBCASE("an unknown entity name: 404") {
+    CHECK(reply_status(client.management(read_request(amqp::k_eventhub_type, std::nullopt, "nosuchhub"))) == 404);
+  }
+  SUBCASE("an unknown type or operation: 400") {
+    CHECK(reply_status(client.management(read_request("com.microsoft:other"))) == 400);
+    amqp::Message m = read_request(amqp::k_eventhub_type);
+    m.application[0].second = std::string("UPDATE");
+    CHECK(reply_status(client.management(m)) == 400);
+  }
+}
+
+TEST_CASE("emulator::AmqpEngine Event Hubs: $management without an Event Hubs token") {
+  Fixture f;
+  Client client(*f.engine);
+  client.open();
+  SUBCASE("no token at all: 401") {
+    CHECK(reply_status(client.management(read_request(amqp::k_eventhub_type))) == 401);
+  }
+  SUBCASE("an IoT Hub token on $cbs does not do: 401") {
+    REQUIRE(reply_status(client.put_token(f.token())) == 200);
+    CHECK(reply_status(client.management(read_request(amqp::k_eventhub_type))) == 401);
+  }
+  SUBCASE("the request's own security_token does") {
+    amqp::Message m = read_request(amqp::k_eventhub_type);
+    m.application.emplace_back("security_token", eh_token(f));
+    CHECK(reply_status(client.management(m)) == 200);
+  }
+  SUBCASE("a wrongly signed security_token: 401") {
+    amqp::Message m = read_request(amqp::k_eventhub_type);
+    m.application.emplace_back("security_token",
+                               eh_token(f, k_eh_audience, "iothubowner", azhub::core::SasKey::decoded));
+    CHECK(reply_status(client.management(m)) == 401);
+  }
+}
+
+TEST_CASE("emulator::AmqpEngine Event Hubs: a consumer receives its partition's events in order") {
+  Fixture f;
+  Device d1;  // partition 3
+  Device d4;  // partition 0
+  connect_device(f, d1, "dev1");
+  connect_device(f, d4, "dev4");
+  REQUIRE(d2c_partition_of("dev4") == 0);
+  f.clock.advance(1000);
+  telemetry(f, d1, "one", "temp=21&%24.mid=m1&%24.ct=application%2Fjson");
+  const std::int64_t first_ms = f.clock.now;
+  telemetry(f, d4, "other");
+  f.clock.advance(1000);
+  telemetry(f, d1, "two");
+  telemetry(f, d1, "three");
+
+  Client client(*f.engine);
+  client.open();
+  REQUIRE(reply_status(client.put_token_for(k_eh_audience, eh_token(f))) == 200);
+  pn_link_t* link = client.receiver_with_filter(partition_address(3), 10, "amqp.annotation.x-opt-offset > '-1'");
+  REQUIRE(remote_open(link));
+  CHECK_FALSE(remote_closed(link));
+  const auto got = client.receive(link);
+  CHECK(bodies(got) == std::vector<std::string>{"one", "two", "three"});
+  REQUIRE(got.size() == 3);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const amqp::Message& m = got[i].message;
+    CHECK(sequence_of(m) == static_cast<std::int64_t>(i));
+    const amqp::Value* offset = amqp::find(m.annotations, amqp::k_offset_annotation);
+    REQUIRE(offset != nullptr);
+    CHECK(*offset == amqp::Value(std::to_string(i)));
+    const amqp::Value* device = amqp::find(m.annotations, "iothub-connection-device-id");
+    REQUIRE(device != nullptr);
+    CHECK(*device == amqp::Value(std::string("dev1")));
+    const amqp::Value* source = amqp::find(m.annotations, "iothub-message-source");
+    REQUIRE(source != nullptr);
+    CHECK(*source == amqp::Value(std::string("Telemetry")));
+    CHECK(m.body_kind == amqp::BodyKind::data);
+  }
+  const amqp::Value* enqueued = amqp::find(got[0].message.annotations, amqp::k_enqueued_time_annotation);
+  REQUIRE(enqueued != nullptr);
+  CHECK(*enqueued == amqp::Value(amqp::Timestamp{first_ms}));
+  const amqp::Value* temp = amqp::find(got[0].message.application, "temp");
+  REQUIRE(temp != nullptr);
+  CHECK(*temp == amqp::Value(std::string("21")));
+  CHECK(got[0].message.message_id == amqp::Value(std::string("m1")));
+  CHECK(got[0].message.content_type == "application/json");
+  // The record azhub service monitor prints for it.
+  const auto record = amqp::event_record_json(got[0].message, "3");
+  CHECK(record["deviceId"] == "dev1");
+  CHECK(record["sequenceNumber"] == 0);
+  for (const auto& r : got) client.settle(r.delivery, PN_ACCEPTED);
+
+  // Partition 0 has only dev4's event.
+  pn_link_t* other = client.receiver(partition_address(0), 10);  // no filter: from the earliest
+  REQUIRE(remote_open(other));
+  CHECK(bodies(client.receive(other)) == std::vector<std::string>{"other"});
+
+  // A new event arrives through wake and poll().
+  f.woken = false;
+  telemetry(f, d1, "four");
+  CHECK(f.woken);
+  f.engine->poll();
+  client.pump();
+  const auto more = client.receive(link);
+  REQUIRE(more.size() == 1);
+  CHECK(more[0].message.body == "four");
+  CHECK(sequence_of(more[0].message) == 3);
+  CHECK(client.receive(other).empty());
+}
+
+TEST_CASE("emulator::AmqpEngine Event Hubs: a consumer gets no more events than its credit") {
+  Fixture f;
+  Device d1;
+  connect_device(f, d1, "dev1");
+  for (const char* b : {"a", "b", "c", "d", "e"}) telemetry(f, d1, b);
+  Client client(*f.engine);
+  client.open();
+  REQUIRE(reply_status(client.put_token_for(k_eh_audience, eh_token(f))) == 200);
+  pn_link_t* link = client.receiver_with_filter(partition_address(3), 2, "amqp.annotation.x-opt-offset > '-1'");
+  CHECK(bodies(client.receive(link)) == std::vector<std::string>{"a", "b"});
+  pn_link_flow(link, 10);
+  client.pump();
+  CHECK(bodies(client.receive(link)) == std::vector<std::string>{"c", "d", "e"});
+}
+
+TEST_CASE("emulator::AmqpEngine Event Hubs: consumer filters") {
+  Fixture f;
+  Device d1;
+  connect_device(f, d1, "dev1");
+  std::vector<std::int64_t> times;
+  for (const char* b : {"s0", "s1", "s2", "s3", "s4"}) {
+    f.clock.advance(1000);
+    times.push_back(f.clock.now);
+    telemetry(f, d1, b);
+  }
+  Client client(*f.engine);
+  client.open();
+  REQUIRE(reply_status(client.put_token_for(k_eh_audience, eh_token(f))) == 200);
+  auto read = [&](const std::string& filter) {
+    pn_link_t* link = client.receiver_with_filter(partition_address(3), 20, filter);
+    REQUIRE(remote_open(link));
+    REQUIRE_FALSE(remote_closed(link));
+    return bodies(client.receive(link));
+  };
+  using V = std::vector<std::string>;
+  CHECK(read("amqp.annotation.x-opt-offset > '-1'") == V{"s0", "s1", "s2", "s3", "s4"});
+  CHECK(read("amqp.annotation.x-opt-sequence-number > '2'") == V{"s3", "s4"});
+  CHECK(read("amqp.annotation.x-opt-sequence-number >= '2'") == V{"s2", "s3", "s4"});
+  CHECK(read("amqp.annotation.x-opt-sequence-number > 2") == V{"s3", "s4"});
+  CHECK(read("amqp.annotation.x-opt-offset > '1'") == V{"s2", "s3", "s4"});
+  CHECK(read("amqp.annotation.x-opt-offset >= '1'") == V{"s1", "s2", "s3", "s4"});
+  CHECK(read("amqp.annotation.x-opt-sequence-number > '4'").empty());
+  CHECK(read("amqp.annotation.x-opt-sequence-number > '99'").empty());
+  CHECK(read("amqp.annotation.x-opt-enqueued-time > '" + std::to_string(times[2]) + "'") == V{"s3", "s4"});
+  CHECK(read("amqp.annotation.x-opt-enqueued-time >= '" + std::to_string(times[2]) + "'") == V{"s2", "s3", "s4"});
+  CHECK(read("amqp.annotation.x-opt-enqueued-time > '0'") == V{"s0", "s1", "s2", "s3", "s4"});
+
+  SUBCASE("@latest: only events captured after the attach") {
+    pn_link_t* link = client.receiver_with_filter(partition_address(3), 20, "amqp.annotation.x-opt-offset > '@latest'");
+    REQUIRE(remote_open(link));
+    CHECK(client.receive(link).empty());
+    f.woken = false;
+    telemetry(f, d1, "new");
+    CHECK(f.woken);
+    f.engine->poll();
+    client.pump();
+    const auto got = client.receive(link);
+    CHECK(bodies(got) == V{"new"});
+    REQUIRE(got.size() == 1);
+    CHECK(sequence_of(got[0].message) == 5);
+  }
+  SUBCASE("a filter azhub does not understand closes the link") {
+    pn_link_t* link = client.receiver_with_filter(partition_address(3), 20, "amqp.annotation.x-opt-offset = '1'");
+    CHECK(remote_closed(link));
+    CHECK(remote_condition(link) == "amqp:invalid-field");
+  }
+}
+
+TEST_CASE("emulator::AmqpEngine Event Hubs: consumer link refusals") {
+  Fixture f;
+  Client client(*f.engine);
+  client.open();
+  SUBCASE("no token: amqp:unauthorized-access") {
+    pn_link_t* link = client.receiver(partition_address(0), 10);
+    CHECK(remote_closed(link));
+    CHECK(remote_condition(link) == "amqp:unauthorized-access");
+  }
+  SUBCASE("an IoT Hub token only: amqp:unauthorized-access") {
+    REQUIRE(reply_status(client.put_token(f.token())) == 200);
+    pn_link_t* link = client.receiver(partition_address(0), 10);
+    CHECK(remote_closed(link));
+    CHECK(remote_condition(link) == "amqp:unauthorized-access");
+  }
+  SUBCASE("a base64-decoded-key token for the sb:// audience is refused, and the link too") {
+    CHECK(reply_status(client.put_token_for(k_eh_audience, eh_token(f, k_eh_audience, "iothubowner",
+                                                                    azhub::core::SasKey::decoded))) == 401);
+    pn_link_t* link = client.receiver(partition_address(0), 10);
+    CHECK(remote_closed(link));
+    CHECK(remote_condition(link) == "amqp:unauthorized-access");
+  }
+  SUBCASE("a policy without ServiceConnect: amqp:unauthorized-access") {
+    REQUIRE(reply_status(client.put_token_for(k_eh_audience, eh_token(f, k_eh_audience, "registryRead"))) == 200);
+    pn_link_t* link = client.receiver(partition_address(0), 10);
+    CHECK(remote_closed(link));
+    CHECK(remote_condition(link) == "amqp:unauthorized-access");
+  }
+  SUBCASE("partition 9: amqp:not-found") {
+    REQUIRE(reply_status(client.put_token_for(k_eh_audience, eh_token(f))) == 200);
+    pn_link_t* link = client.receiver(partition_address(9), 10);
+    CHECK(remote_closed(link));
+    CHECK(remote_condition(link) == "amqp:not-found");
+  }
+  SUBCASE("another entity: amqp:not-found") {
+    REQUIRE(reply_status(client.put_token_for(k_eh_audience, eh_token(f))) == 200);
+    pn_link_t* link = client.receiver("other/ConsumerGroups/$Default/Partitions/0", 10);
+    CHECK(remote_closed(link));
+    CHECK(remote_condition(link) == "amqp:not-found");
+  }
+  SUBCASE("the full amqps:// address form is accepted") {
+    REQUIRE(reply_status(client.put_token_for(k_eh_audience, eh_token(f))) == 200);
+    pn_link_t* link = client.receiver("amqps://" + std::string(k_host) + ":5671/" + partition_address(1), 10);
+    CHECK(remote_open(link));
+    CHECK_FALSE(remote_closed(link));
+  }
+}
+
+TEST_CASE("emulator::AmqpEngine Event Hubs: an expired Event Hubs token closes the consumer link") {
+  Fixture f;
+  Client client(*f.engine);
+  client.open();
+  REQUIRE(reply_status(client.put_token_for(k_eh_audience, eh_token(f, k_eh_audience, "iothubowner",
+                                                                    azhub::core::SasKey::text, 60))) == 200);
+  pn_link_t* link = client.receiver(partition_address(2), 10);
+  REQUIRE(remote_open(link));
+  f.clock.advance(61'000);
+  f.engine->poll();
+  client.pump();
+  CHECK(remote_closed(link));
+  CHECK(remote_condition(link) == "amqp:unauthorized-access");
+}
+
+TEST_CASE("emulator::AmqpEngine Event Hubs: messages/events is redirected to the Event Hubs-compatible endpoint") {
+  Fixture f;
+  Client client(*f.engine);
+  client.open();
+  REQUIRE(reply_status(client.put_token(f.token())) == 200);
+  pn_link_t* link = client.receiver("amqps://" + std::string(k_host) + "/messages/events/$management", 10);
+  CHECK(remote_open(link));
+  CHECK_FALSE(remote_closed(link));
+  f.clock.advance(20);
+  if (f.woken) f.engine->poll();
+  client.pump();
+  CHECK_FALSE(remote_closed(link));  // not before 50 ms
+  f.woken = false;
+  f.clock.advance(40);
+  CHECK(f.woken);
+  f.engine->poll();
+  client.pump();
+  REQUIRE(remote_closed(link));
+  CHECK(remote_condition(link) == "amqp:link:redirect");
+  const auto info = condition_info(link);
+  auto value = [&](std::string_view key) -> std::string {
+    for (const auto& [k, v] : info)
+      if (k == key) return v;
+    return "<absent>";
+  };
+  CHECK(value("hostname") == k_host);
+  CHECK(value("network-host") == k_host);
+  CHECK(value("port") == "int:5671");
+  CHECK(value("address") == "amqps://" + std::string(k_host) + ":5671/" + k_entity + "/$management");
+}
+
+TEST_CASE("emulator::AmqpEngine Event Hubs: the redirect names the configured AMQP port") {
+  std::unique_ptr<Store> store = make_memory_store();
+  FakeClock clock;
+  HubOptions o;
+  o.host_name = std::string(k_host);
+  Hub hub(o, *store, clock);
+  AmqpEngineOptions options;
+  options.amqp_port = 15671;
+  bool woken = false;
+  AmqpEngine engine(hub, clock, options, [&] { woken = true; });
+  Client client(engine);
+  client.open();
+  pn_link_t* link = client.receiver("/messages/events", 10);
+  CHECK(remote_open(link));
+  clock.advance(60);
+  CHECK(woken);
+  engine.poll();
+  client.pump();
+  REQUIRE(remote_closed(link));
+  CHECK(remote_condition(link) == "amqp:link:redirect");
+  const auto info = condition_info(link);
+  bool saw_port = false;
+  for (const auto& [k, v] : info) {
+    if (k == "port") {
+      saw_port = true;
+      CHECK(v == "int:15671");
+    }
+  }
+  CHECK(saw_port);
 }
