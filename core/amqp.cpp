@@ -117,7 +117,7 @@ std::optional<CbsReply> parse_cbs_reply(const Message& reply) {
   return r;
 }
 
-MessageProperties c2d_properties_of(const Message& message) {
+MessageProperties properties_of(const Message& message) {
   MessageProperties p;
   auto& sys = p.system;
   sys.message_id = text_of(message.message_id);
@@ -126,30 +126,51 @@ MessageProperties c2d_properties_of(const Message& message) {
   sys.content_type = message.content_type;
   sys.content_encoding = message.content_encoding;
   if (message.absolute_expiry_ms) sys.expiry = format_iso8601(*message.absolute_expiry_ms, true);
-  for (const auto& [name, value] : message.application) {
-    if (name == k_ack_property) {
-      sys.ack = value_text(value);
-      continue;
-    }
-    p.application.emplace_back(name, value_text(value));
+  if (message.creation_ms) sys.creation_time = format_iso8601(*message.creation_ms, true);
+  for (const auto& [name, value] : message.application) p.application.emplace_back(name, value_text(value));
+  return p;
+}
+
+void set_properties(Message& m, const MessageProperties& properties) {
+  const auto& sys = properties.system;
+  if (sys.message_id) m.message_id = *sys.message_id;
+  if (sys.correlation_id) m.correlation_id = *sys.correlation_id;
+  m.user_id = sys.user_id;
+  m.content_type = sys.content_type;
+  m.content_encoding = sys.content_encoding;
+  try {
+    if (sys.expiry) m.absolute_expiry_ms = parse_iso8601_millis(*sys.expiry, "$.exp");
+    if (sys.creation_time) m.creation_ms = parse_iso8601_millis(*sys.creation_time, "$.ctime");
+  } catch (const Error&) {
+    // accepted as text by the MQTT device plane; the AMQP time fields stay empty
   }
+  for (const auto& [name, value] : properties.application) m.application.emplace_back(name, value.value_or(std::string()));
+}
+
+MessageProperties c2d_properties_of(const Message& message) {
+  MessageProperties p = properties_of(message);
+  // iothub-ack is a system property of a C2D message, carried as an application property.
+  for (auto it = p.application.begin(); it != p.application.end(); ++it) {
+    if (it->first == k_ack_property) {
+      p.system.ack = it->second;
+      p.application.erase(it);
+      break;
+    }
+  }
+  p.system.creation_time.reset();
   return p;
 }
 
 Message make_c2d_message(std::string_view device_id, std::string_view body, const MessageProperties& properties,
                          std::optional<std::int64_t> expiry_ms) {
   Message m;
-  const auto& sys = properties.system;
   m.to = c2d_to(device_id);
-  m.message_id = sys.message_id ? Value(*sys.message_id) : Value(to_string(random_uuid()));
-  if (sys.correlation_id) m.correlation_id = *sys.correlation_id;
-  m.user_id = sys.user_id;
-  m.content_type = sys.content_type;
-  m.content_encoding = sys.content_encoding;
+  m.message_id = to_string(random_uuid());
+  MessageProperties without_expiry = properties;
+  without_expiry.system.expiry.reset();
+  if (properties.system.ack) m.application.emplace_back(std::string(k_ack_property), *properties.system.ack);
+  set_properties(m, without_expiry);
   m.absolute_expiry_ms = expiry_ms;
-  if (sys.ack) m.application.emplace_back(std::string(k_ack_property), *sys.ack);
-  for (const auto& [name, value] : properties.application)
-    m.application.emplace_back(name, value.value_or(std::string()));
   m.body_kind = BodyKind::data;
   m.body = std::string(body);
   return m;
@@ -300,16 +321,7 @@ nlohmann::ordered_json event_record_json(const Message& event, std::string_view 
   out["deviceId"] = device != nullptr && text_of(*device) ? nlohmann::ordered_json(*text_of(*device)) : nlohmann::ordered_json();
   const Value* module = annotation("iothub-connection-module-id");
   out["moduleId"] = module != nullptr && text_of(*module) ? nlohmann::ordered_json(*text_of(*module)) : nlohmann::ordered_json();
-  MessageProperties props;
-  auto& sys = props.system;
-  sys.message_id = text_of(event.message_id);
-  sys.correlation_id = text_of(event.correlation_id);
-  sys.user_id = event.user_id;
-  sys.content_type = event.content_type;
-  sys.content_encoding = event.content_encoding;
-  if (event.absolute_expiry_ms) sys.expiry = format_iso8601(*event.absolute_expiry_ms, true);
-  if (event.creation_ms) sys.creation_time = format_iso8601(*event.creation_ms, true);
-  for (const auto& [name, value] : event.application) props.application.emplace_back(name, value_text(value));
+  const MessageProperties props = properties_of(event);
   const nlohmann::json record = message_record_json(event.body, props);
   for (const auto& [key, value] : record.items()) out[key] = value;
   nlohmann::ordered_json annotations = nlohmann::ordered_json::object();

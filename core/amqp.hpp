@@ -63,6 +63,15 @@ struct CbsReply {
 // Reads a CBS reply; nullopt when it has no status-code.
 [[nodiscard]] std::optional<CbsReply> parse_cbs_reply(const Message& reply);
 
+// --- message properties (§15.4, §15.7) --------------------------------------------------------
+// IoT Hub's system properties of an AMQP message (message id, correlation id, user id,
+// content type and encoding, expiry and creation time as ISO 8601) and its application
+// properties as text.
+[[nodiscard]] MessageProperties properties_of(const Message& message);
+// The reverse: sets those AMQP fields of `m` and appends the application properties. A time
+// that is not ISO 8601 is left out.
+void set_properties(Message& m, const MessageProperties& properties);
+
 // --- C2D messages (§15.4) --------------------------------------------------------------------
 inline constexpr std::string_view k_ack_property = "iothub-ack";
 // IoT Hub's properties of a C2D message the service sent: message id, correlation id,

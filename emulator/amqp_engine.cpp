@@ -683,7 +683,6 @@ struct AmqpEngine::Impl {
   // A captured D2C message as the Event Hubs-compatible endpoint delivers it (§15.7).
   amqp::Message event_message(const D2cMessage& d) {
     amqp::Message m;
-    const auto& sys = d.properties.system;
     m.annotations.emplace_back(std::string(amqp::k_sequence_annotation), std::int64_t{d.partition_sequence});
     m.annotations.emplace_back(std::string(amqp::k_offset_annotation), std::to_string(d.partition_sequence));
     m.annotations.emplace_back(std::string(amqp::k_enqueued_time_annotation), amqp::Timestamp{d.enqueued_ms});
@@ -699,18 +698,7 @@ struct AmqpEngine::Impl {
     m.annotations.emplace_back("iothub-message-source", std::string("Telemetry"));
     if (d.data_schema) m.annotations.emplace_back("dt-dataschema", *d.data_schema);
     if (d.data_subject) m.annotations.emplace_back("dt-subject", *d.data_subject);
-    if (sys.message_id) m.message_id = *sys.message_id;
-    if (sys.correlation_id) m.correlation_id = *sys.correlation_id;
-    m.user_id = sys.user_id;
-    m.content_type = sys.content_type;
-    m.content_encoding = sys.content_encoding;
-    try {
-      if (sys.expiry) m.absolute_expiry_ms = core::parse_iso8601_millis(*sys.expiry, "$.exp");
-      if (sys.creation_time) m.creation_ms = core::parse_iso8601_millis(*sys.creation_time, "$.ctime");
-    } catch (const core::Error&) {
-      // the device plane accepted it as text; the AMQP time fields stay empty
-    }
-    for (const auto& [name, value] : d.properties.application) m.application.emplace_back(name, value.value_or(""));
+    amqp::set_properties(m, d.properties);
     m.body_kind = amqp::BodyKind::data;
     m.body = d.body;
     return m;

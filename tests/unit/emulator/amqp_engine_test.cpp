@@ -32,10 +32,13 @@
 #include "emulator/amqp_engine.hpp"
 #include "emulator/hub.hpp"
 #include "fake_clock.hpp"
+#include "fake_session.hpp"
 
 using namespace azhub::emulator;
 namespace amqp = azhub::core::amqp;
 using azhub::emulator::testing::FakeClock;
+
+using azhub::emulator::testing::FakeSession;
 
 namespace {
 
@@ -43,19 +46,6 @@ constexpr std::string_view k_host = "hub.example";
 
 std::string str(const char* s) { return s == nullptr ? std::string() : std::string(s); }
 
-class FakeSession final : public Session {
- public:
-  std::vector<mqtt::Packet> sent;
-  void send(mqtt::Packet packet) override { sent.push_back(std::move(packet)); }
-  void close(std::string_view) override {}
-  std::vector<mqtt::Publish> publishes() const {
-    std::vector<mqtt::Publish> out;
-    for (const auto& p : sent) {
-      if (const auto* pub = std::get_if<mqtt::Publish>(&p)) out.push_back(*pub);
-    }
-    return out;
-  }
-};
 
 enum class Sasl { none, plain, anonymous };
 

@@ -14,6 +14,7 @@
 #include "core/topics.hpp"
 #include "emulator/hub.hpp"
 #include "fake_clock.hpp"
+#include "fake_session.hpp"
 
 using namespace azhub::emulator;
 using azhub::core::build_sas_token;
@@ -21,22 +22,10 @@ using azhub::core::FeedbackStatus;
 using azhub::emulator::testing::FakeClock;
 using azhub::emulator::testing::k_now_ms;
 
+using azhub::emulator::testing::FakeSession;
+
 namespace {
 
-class FakeSession final : public Session {
- public:
-  std::vector<mqtt::Packet> sent;
-  bool closed = false;
-  void send(mqtt::Packet packet) override { sent.push_back(std::move(packet)); }
-  void close(std::string_view) override { closed = true; }
-  std::vector<mqtt::Publish> publishes() const {
-    std::vector<mqtt::Publish> out;
-    for (const auto& p : sent) {
-      if (const auto* pub = std::get_if<mqtt::Publish>(&p)) out.push_back(*pub);
-    }
-    return out;
-  }
-};
 
 struct Fixture {
   std::unique_ptr<Store> store = make_memory_store();

@@ -16,19 +16,17 @@
 #include "emulator/hub.hpp"
 #include "emulator/store.hpp"
 #include "fake_clock.hpp"
+#include "fake_session.hpp"
 
 using namespace azhub::emulator;
 using azhub::emulator::testing::FakeClock;
+
+using azhub::emulator::testing::FakeSession;
 
 namespace {
 
 constexpr const char* k_host = "hub.example";
 
-class FakeSession final : public Session {
- public:
-  void send(mqtt::Packet) override {}
-  void close(std::string_view) override {}
-};
 
 struct Fixture {
   std::unique_ptr<Store> store;

@@ -9,6 +9,7 @@
 #include "core/sas.hpp"
 #include "core/topics.hpp"
 #include "fake_clock.hpp"
+#include "fake_session.hpp"
 
 using namespace azhub::emulator;
 using azhub::core::build_sas_token;
@@ -16,34 +17,11 @@ using nlohmann::json;
 using azhub::emulator::testing::FakeClock;
 using azhub::emulator::testing::k_now_ms;
 
+using azhub::emulator::testing::FakeSession;
+
 namespace {
 
 
-class FakeSession final : public Session {
- public:
-  std::vector<mqtt::Packet> sent;
-  bool closed = false;
-  std::string close_reason;
-  void send(mqtt::Packet packet) override { sent.push_back(std::move(packet)); }
-  void close(std::string_view reason) override {
-    closed = true;
-    close_reason = reason;
-  }
-  std::vector<mqtt::Publish> publishes() const {
-    std::vector<mqtt::Publish> out;
-    for (const auto& p : sent) {
-      if (const auto* pub = std::get_if<mqtt::Publish>(&p)) out.push_back(*pub);
-    }
-    return out;
-  }
-  template <class T>
-  const T* last() const {
-    for (auto it = sent.rbegin(); it != sent.rend(); ++it) {
-      if (const auto* p = std::get_if<T>(&*it)) return p;
-    }
-    return nullptr;
-  }
-};
 
 struct Fixture {
   std::unique_ptr<Store> store = make_memory_store();

@@ -10,6 +10,7 @@
 #include "core/topics.hpp"
 #include "emulator/hub.hpp"
 #include "fake_clock.hpp"
+#include "fake_session.hpp"
 
 using namespace azhub::emulator;
 using nlohmann::json;
@@ -17,17 +18,11 @@ using azhub::emulator::testing::FakeClock;
 using azhub::emulator::testing::k_now_ms;
 namespace http = boost::beast::http;
 
+using azhub::emulator::testing::FakeSession;
+
 namespace {
 
 
-class FakeSession final : public Session {
- public:
-  std::vector<mqtt::Publish> published;
-  void send(mqtt::Packet packet) override {
-    if (auto* p = std::get_if<mqtt::Publish>(&packet)) published.push_back(*p);
-  }
-  void close(std::string_view) override {}
-};
 
 // Records what the REST server answers.
 class FakeExchange final : public HttpExchange {
@@ -219,8 +214,8 @@ TEST_CASE("emulator::RestServer pipeline") {
                           R"({"properties":{"desired":{"a":1}}})");
     REQUIRE(e->response.result_int() == 200);
     CHECK(body_of(*e).at("properties").at("desired").at("a") == 1);
-    REQUIRE(s.published.size() == 1);
-    CHECK(json::parse(s.published[0].payload) == json{{"a", 1}, {"$version", 2}});
+    REQUIRE(s.publishes().size() == 1);
+    CHECK(json::parse(s.publishes()[0].payload) == json{{"a", 1}, {"$version", 2}});
   }
 }
 
@@ -243,8 +238,8 @@ TEST_CASE("emulator::RestServer method invocation answers later") {
     const auto e = f.call(http::verb::post, "/twins/dev1/methods?api-version=1",
                           R"({"methodName":"reboot","payload":{"d":1}})");
     CHECK_FALSE(e->responded);
-    REQUIRE(s.published.size() == 1);
-    const auto request = azhub::core::parse_method_request_topic(s.published[0].topic);
+    REQUIRE(s.publishes().size() == 1);
+    const auto request = azhub::core::parse_method_request_topic(s.publishes()[0].topic);
     REQUIRE(request.has_value());
     f.hub->handle_packet(s, mqtt::Publish{azhub::core::build_method_response_topic(201, request->rid),
                                           R"({"ok":true})", 0, false, false, 0});
