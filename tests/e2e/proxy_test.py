@@ -236,6 +236,28 @@ class ProxyTest(unittest.TestCase):
                 self.assertEqual(json.loads(r.stdout)["deviceId"], "proxy-svc")
                 self.assert_through(self.proxy, before)
 
+    def test_amqp_over_websockets_through_the_proxy(self):
+        # c2d send and monitor over AMQP on WebSockets (port --port) tunnel like REST does.
+        cs = du.create_device(self.emu, "proxy-amqp")
+        env = dict(clean_env(), AZHUB_SERVICE_CONNECTION_STRING=self.emu.service_connection_string)
+        before = self.proxy.tunnels(self.https)
+        r = self.svc.run("c2d", "send", "proxy-amqp", "via proxy", "--transport", "amqp-ws", "--proxy", self.proxy.url,
+                         json_out=True, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_through(self.proxy, before)
+        r = self.run_azhub(["-o", "json", "listen", "--count", "1", "--timeout", "20s"] + self.ws_args(cs, self.proxy.url))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout.splitlines()[0])["body"], "via proxy")
+        r = self.run_azhub(["send", "d2c via proxy"] + self.ws_args(cs, self.proxy.url))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        before = self.proxy.tunnels(self.https)
+        r = self.svc.run("monitor", "--device-id", "proxy-amqp", "--since-start", "--count", "1", "--timeout", "20s",
+                         "--transport", "amqp-ws", "--proxy", self.proxy.url, json_out=True, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout.splitlines()[0])["body"], "d2c via proxy")
+        # One tunnel to the IoT hub (the redirect), one to the Event Hubs-compatible endpoint.
+        self.assert_through(self.proxy, before, at_least=2)
+
     # --- a proxy that wants credentials --------------------------------------------------------------
 
     def auth_url(self, password):
