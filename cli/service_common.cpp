@@ -90,12 +90,14 @@ std::unique_ptr<service::AmqpClient> open_amqp_client(const ServiceOptions& opt,
       std::move(endpoint), [&io] { return io.was_interrupted(); },
       [&io](int level, std::string_view line) { io.trace(level, line); });
   // A token for the whole hub, as Microsoft's service SDKs put (docs/protocol.md §15.3).
-  const std::int64_t expiry = core::sas_expiry(io.now_unix_seconds(), 3600);
-  client->open(cs.host_name,
-               core::build_sas_token(cs.host_name, *cs.shared_access_key, expiry,
-                                     std::string_view(*cs.shared_access_key_name)),
-               deadline);
+  client->open(cs.host_name, policy_token(cs, cs.host_name, io), deadline);
   return client;
+}
+
+std::string policy_token(const core::ConnectionString& cs, std::string_view resource, Io& io, std::int64_t ttl_s,
+                         core::SasKey key) {
+  return core::build_sas_token(resource, *cs.shared_access_key, core::sas_expiry(io.now_unix_seconds(), ttl_s),
+                               std::string_view(*cs.shared_access_key_name), key);
 }
 
 service::Deadline request_deadline(std::chrono::seconds extra) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/io.hpp"
+#include "core/sas.hpp"
 #include "service/amqp_client.hpp"
 #include "service/service_client.hpp"
 
@@ -32,6 +33,15 @@ struct AmqpOptions {
   std::string transport = "amqp";
   std::uint16_t amqp_port = 5671;
 };
+// AMQP tokens live an hour and are put again at 45 minutes, as the service SDKs do
+// (docs/protocol.md §15.3).
+inline constexpr std::int64_t k_amqp_token_ttl_s = 3600;
+inline constexpr std::chrono::minutes k_amqp_token_renewal{45};
+// A policy SAS token from `cs` for `resource`, valid `ttl_s` from now; `key` as IoT Hub
+// (decoded) or Event Hubs (text) signs.
+[[nodiscard]] std::string policy_token(const core::ConnectionString& cs, std::string_view resource, Io& io,
+                                       std::int64_t ttl_s = k_amqp_token_ttl_s,
+                                       core::SasKey key = core::SasKey::decoded);
 // Adds --transport and --amqp-port; `rest` adds the rest choice.
 void add_amqp_options(CLI::App& cmd, AmqpOptions& opt, bool rest);
 // The service connection string from -c or the environment, checked to be a policy one.

@@ -24,9 +24,6 @@ struct FeedbackOptions {
   StreamOptions stream;
 };
 
-// The token is renewed at three quarters of its hour, as the SDKs do at 45 minutes.
-constexpr std::chrono::minutes k_token_renewal{45};
-constexpr std::int64_t k_token_ttl_s = 3600;
 
 std::string record_text(const core::FeedbackRecord& r) {
   std::string line = fmt::format("{} {} {} message {}", core::format_iso8601(r.enqueued_ms, true),
@@ -41,16 +38,12 @@ void run_feedback(const FeedbackOptions& opt, Io& io) {
   auto client = open_amqp_client(opt.svc, opt.amqp, io, request_deadline());
   auto token_put = std::chrono::steady_clock::now();
   while (!stop.done()) {
-    if (std::chrono::steady_clock::now() - token_put >= k_token_renewal) {
-      const std::int64_t expiry = core::sas_expiry(io.now_unix_seconds(), k_token_ttl_s);
-      client->put_token(cs.host_name,
-                        core::build_sas_token(cs.host_name, *cs.shared_access_key, expiry,
-                                              std::string_view(*cs.shared_access_key_name)),
-                        request_deadline());
+    if (std::chrono::steady_clock::now() - token_put >= k_amqp_token_renewal) {
+      client->put_token(cs.host_name, policy_token(cs, cs.host_name, io), request_deadline());
       token_put = std::chrono::steady_clock::now();
     }
     // Wake at least at the next renewal; the stop deadline bounds the wait otherwise.
-    auto wait_until = token_put + k_token_renewal;
+    auto wait_until = token_put + k_amqp_token_renewal;
     if (stop.deadline()) wait_until = std::min(wait_until, *stop.deadline());
     std::optional<service::AmqpDelivery> delivery;
     try {

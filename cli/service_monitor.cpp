@@ -74,8 +74,6 @@ void print_record(Io& io, const nlohmann::ordered_json& record) {
   }
 }
 
-constexpr std::chrono::minutes k_token_renewal{45};
-constexpr std::int64_t k_token_ttl_s = 3600;
 // Events the endpoint may send ahead per partition; the Event Hubs SDK's default prefetch is 300.
 constexpr int k_event_credit = 300;
 
@@ -98,9 +96,7 @@ EventHubsEndpoint find_event_hubs(const MonitorOptions& opt, const core::Connect
   endpoint.tls.proxy = resolve_proxy(opt.svc.proxy, io, cs.host_name, core::TargetScheme::https);
   endpoint.sasl = service::AmqpEndpoint::Sasl::plain;
   endpoint.sasl_user = fmt::format("{}@sas.root.{}", *cs.shared_access_key_name, core::amqp::event_hub_name(cs.host_name));
-  endpoint.sasl_password =
-      core::build_sas_token(cs.host_name + "/messages/events", *cs.shared_access_key,
-                            core::sas_expiry(io.now_unix_seconds(), 300), std::string_view(*cs.shared_access_key_name));
+  endpoint.sasl_password = policy_token(cs, cs.host_name + "/messages/events", io, 300);
   service::AmqpClient hub(std::move(endpoint), [&io] { return io.was_interrupted(); },
                           [&io](int level, std::string_view line) { io.trace(level, line); });
   const auto deadline = request_deadline();
@@ -153,8 +149,7 @@ void run_monitor_amqp(const MonitorOptions& opt, Io& io) {
       const std::string audience = fmt::format("sb://{}/{}", eh.host, eh.entity);
       const auto token = [&] {
         // Event Hubs signs with the key text (docs/protocol.md §15.7).
-        return core::build_sas_token(audience, *cs.shared_access_key, core::sas_expiry(io.now_unix_seconds(), k_token_ttl_s),
-                                     std::string_view(*cs.shared_access_key_name), core::SasKey::text);
+        return policy_token(cs, audience, io, k_amqp_token_ttl_s, core::SasKey::text);
       };
       client.connect(request_deadline());
       client.put_token(audience, token(), request_deadline());
@@ -212,11 +207,11 @@ void run_monitor_amqp(const MonitorOptions& opt, Io& io) {
       io.trace(1, fmt::format("monitor: reading {} partition(s) of {}", ids.size(), eh.entity));
       failures = 0;
       while (!stop.done()) {
-        if (std::chrono::steady_clock::now() - token_put >= k_token_renewal) {
+        if (std::chrono::steady_clock::now() - token_put >= k_amqp_token_renewal) {
           client.put_token(audience, token(), request_deadline());
           token_put = std::chrono::steady_clock::now();
         }
-        auto wait_until = token_put + k_token_renewal;
+        auto wait_until = token_put + k_amqp_token_renewal;
         if (stop.deadline()) wait_until = std::min(wait_until, *stop.deadline());
         auto got = client.receive_any(wait_until);
         if (!got) {

@@ -630,35 +630,28 @@ struct AmqpEngine::Impl {
     return any;
   }
 
-  void flush_cbs_replies() {
-    while (!cbs_replies.empty()) {
-      pn_link_t* link = find_link(Role::cbs_replies, cbs_replies.front().to);
-      if (link == nullptr || pn_link_credit(link) <= 0) return;
-      LinkState& state = links[link];
-      const std::string bytes = amqp::encode(cbs_replies.front());
-      cbs_replies.pop_front();
-      const std::uint64_t tag = state.next_tag++;
-      pn_delivery_t* d = pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
-      pn_link_send(link, bytes.data(), bytes.size());
-      pn_link_advance(link);
-      pn_delivery_settle(d);  // replies are sent settled: nothing waits on their outcome
-    }
+  // One transfer on `link`: a fresh delivery tag, the encoded message, advance.
+  static pn_delivery_t* send_message(pn_link_t* link, LinkState& state, const amqp::Message& message) {
+    const std::string bytes = amqp::encode(message);
+    const std::uint64_t tag = state.next_tag++;
+    pn_delivery_t* d = pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
+    pn_link_send(link, bytes.data(), bytes.size());
+    pn_link_advance(link);
+    return d;
   }
 
-  void flush_management_replies() {
-    while (!management_replies.empty()) {
-      pn_link_t* link = find_link(Role::management_replies, management_replies.front().to);
+  // Replies ($cbs, $management) wait for credit on the client's reply link: the one whose target
+  // is the request's reply-to, else any of that role. They go settled: nothing waits on them.
+  void flush_replies(Role role, std::deque<amqp::Message>& queue) {
+    while (!queue.empty()) {
+      pn_link_t* link = find_link(role, queue.front().to);
       if (link == nullptr || pn_link_credit(link) <= 0) return;
-      LinkState& state = links[link];
-      const std::string bytes = amqp::encode(management_replies.front());
-      management_replies.pop_front();
-      const std::uint64_t tag = state.next_tag++;
-      pn_delivery_t* d = pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
-      pn_link_send(link, bytes.data(), bytes.size());
-      pn_link_advance(link);
-      pn_delivery_settle(d);
+      pn_delivery_settle(send_message(link, links[link], queue.front()));
+      queue.pop_front();
     }
   }
+  void flush_cbs_replies() { flush_replies(Role::cbs_replies, cbs_replies); }
+  void flush_management_replies() { flush_replies(Role::management_replies, management_replies); }
 
   // Sends the partition's events after the link's cursor while the consumer has credit. Events
   // go unsettled and are forgotten whatever the outcome: an Event Hub does not redeliver; a
@@ -670,11 +663,7 @@ struct AmqpEngine::Impl {
                                  [](const D2cMessage& m, std::uint64_t seq) { return m.sequence_number < seq; });
       while (it != retained.end() && it->partition != state.partition) ++it;
       if (it == retained.end()) return;
-      const std::string bytes = amqp::encode(event_message(*it));
-      const std::uint64_t tag = state.next_tag++;
-      pn_delivery_t* d = pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
-      pn_link_send(link, bytes.data(), bytes.size());
-      pn_link_advance(link);
+      pn_delivery_t* d = send_message(link, state, event_message(*it));
       if (pn_link_snd_settle_mode(link) == PN_SND_SETTLED) pn_delivery_settle(d);
       state.cursor = it->sequence_number;
     }
@@ -715,12 +704,7 @@ struct AmqpEngine::Impl {
       m.annotations.emplace_back("iothub-enqueuedtime", amqp::Timestamp{clock.now_unix_ms()});
       m.body_kind = amqp::BodyKind::data;
       m.body = core::feedback_batch_json(batch->records);
-      const std::string bytes = amqp::encode(m);
-      const std::uint64_t tag = state.next_tag++;
-      pn_delivery_t* d = pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
-      pn_link_send(link, bytes.data(), bytes.size());
-      pn_link_advance(link);
-      state.feedback_locks[d] = batch->lock;
+      state.feedback_locks[send_message(link, state, m)] = batch->lock;
       log(2, fmt::format("amqp: sent {} feedback record(s) to {}", batch->records.size(), options.peer));
     }
   }

@@ -21,11 +21,9 @@ using azhub::core::build_sas_token;
 using azhub::core::FeedbackStatus;
 using azhub::emulator::testing::FakeClock;
 using azhub::emulator::testing::k_now_ms;
-
 using azhub::emulator::testing::FakeSession;
 
 namespace {
-
 
 struct Fixture {
   std::unique_ptr<Store> store = make_memory_store();

@@ -16,11 +16,9 @@ using azhub::core::build_sas_token;
 using nlohmann::json;
 using azhub::emulator::testing::FakeClock;
 using azhub::emulator::testing::k_now_ms;
-
 using azhub::emulator::testing::FakeSession;
 
 namespace {
-
 
 
 struct Fixture {

@@ -23,7 +23,6 @@ using azhub::emulator::testing::FakeSession;
 namespace {
 
 
-
 // Records what the REST server answers.
 class FakeExchange final : public HttpExchange {
  public:
