@@ -238,6 +238,51 @@ bool is_hub_events_address(std::string_view address) {
   return parts.size() >= 2 && iequals(parts[0], "messages") && iequals(parts[1], "events");
 }
 
+std::optional<DeviceAddress> parse_device_address(std::string_view address) {
+  auto parts = segments(strip_scheme_host(address));
+  if (parts.size() < 3 || !iequals(parts[0], "devices") || parts[1].empty()) return std::nullopt;
+  DeviceAddress a;
+  try {
+    a.device_id = url_decode(parts[1], "device id");
+    std::size_t at = 2;
+    if (parts.size() >= 5 && iequals(parts[2], "modules") && !parts[3].empty()) {
+      a.module_id = url_decode(parts[3], "module id");
+      at = 4;
+    }
+    const auto rest = std::vector<std::string_view>(parts.begin() + static_cast<std::ptrdiff_t>(at), parts.end());
+    if (rest.size() == 2 && iequals(rest[0], "messages") && iequals(rest[1], "events")) {
+      a.endpoint = DeviceEndpoint::telemetry;
+    } else if (rest.size() == 2 && iequals(rest[0], "messages") && iequals(rest[1], "devicebound")) {
+      a.endpoint = DeviceEndpoint::c2d;
+    } else if (rest.size() == 2 && iequals(rest[0], "methods") && iequals(rest[1], "devicebound")) {
+      a.endpoint = DeviceEndpoint::methods;
+    } else if (rest.size() == 1 && iequals(rest[0], "twin")) {
+      a.endpoint = DeviceEndpoint::twin;
+    } else {
+      return std::nullopt;
+    }
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  return a;
+}
+
+std::string device_address(const DeviceAddress& a) {
+  std::string base = "/devices/" + url_encode(a.device_id);
+  if (a.module_id) base += "/modules/" + url_encode(*a.module_id);
+  switch (a.endpoint) {
+    case DeviceEndpoint::telemetry:
+      return base + "/messages/events";
+    case DeviceEndpoint::c2d:
+      return base + "/messages/devicebound";
+    case DeviceEndpoint::methods:
+      return base + "/methods/devicebound";
+    case DeviceEndpoint::twin:
+      return base + "/twin";
+  }
+  return base;
+}
+
 std::optional<EventPosition> parse_event_filter(std::string_view filter, std::string* why) {
   auto fail = [why](std::string text) -> std::optional<EventPosition> {
     if (why != nullptr) *why = std::move(text);

@@ -133,6 +133,37 @@ struct EventPosition {
 // properties, and the hub's other annotations (iothub-*, dt-*) under "annotations".
 [[nodiscard]] nlohmann::ordered_json event_record_json(const Message& event, std::string_view partition);
 
+// --- device links (§15.6) ------------------------------------------------------------------
+// What a device or module link is for, from its address (optionally after "amqps://host/"):
+//   /devices/{d}/messages/events            telemetry (the device sends); for a module, its
+//                                           receiver on the same address takes input messages
+//   /devices/{d}/messages/devicebound       C2D (the device receives)
+//   /devices/{d}/methods/devicebound        direct methods (one link each way)
+//   /devices/{d}/twin                       twin requests and responses (one link each way)
+// and the same under /devices/{d}/modules/{m}/. Ids are percent-decoded.
+enum class DeviceEndpoint { telemetry, c2d, methods, twin };
+struct DeviceAddress {
+  std::string device_id;
+  std::optional<std::string> module_id;
+  DeviceEndpoint endpoint = DeviceEndpoint::telemetry;
+};
+[[nodiscard]] std::optional<DeviceAddress> parse_device_address(std::string_view address);
+[[nodiscard]] std::string device_address(const DeviceAddress& address);
+
+// Attach property pairing a device's two method or twin links ("methods:{uuid}", "twin:{uuid}").
+inline constexpr std::string_view k_channel_correlation_id = "com.microsoft:channel-correlation-id";
+// Direct methods: the request's application property naming the method, the response's status.
+inline constexpr std::string_view k_method_name_property = "IoThub-methodname";
+inline constexpr std::string_view k_method_status_property = "IoThub-status";
+// Twin requests: message annotations `operation` (GET, PATCH, PUT, DELETE) and `resource`;
+// responses: annotations `status` (int) and `version` (long).
+inline constexpr std::string_view k_twin_operation = "operation";
+inline constexpr std::string_view k_twin_resource = "resource";
+inline constexpr std::string_view k_twin_status = "status";
+inline constexpr std::string_view k_twin_version = "version";
+inline constexpr std::string_view k_twin_reported_resource = "/properties/reported";
+inline constexpr std::string_view k_twin_desired_resource = "/notifications/twin/properties/desired";
+
 // --- errors (§15.5) ------------------------------------------------------------------------
 inline constexpr std::string_view k_not_found = "amqp:not-found";
 inline constexpr std::string_view k_unauthorized = "amqp:unauthorized-access";
@@ -143,6 +174,7 @@ inline constexpr std::string_view k_internal_error = "amqp:internal-error";
 inline constexpr std::string_view k_not_allowed = "amqp:not-allowed";
 inline constexpr std::string_view k_decode_error = "amqp:decode-error";
 inline constexpr std::string_view k_redirect = "amqp:link:redirect";
+inline constexpr std::string_view k_detach_forced = "amqp:link:detach-forced";
 
 // The condition a disposition or detach carries for IoT Hub error `hub_code` (core/hub_errors.hpp).
 [[nodiscard]] std::string_view condition_for(int hub_code);

@@ -27,6 +27,7 @@
 #include "core/limits.hpp"
 #include "core/sas.hpp"
 #include "core/text.hpp"
+#include "emulator/amqp_device.hpp"
 #include "emulator/amqp_sasl.hpp"
 #include "emulator/rest_auth.hpp"
 
@@ -49,7 +50,17 @@ constexpr std::chrono::milliseconds k_redirect_delay{50};
 
 std::string_view sv(const char* s) { return s == nullptr ? std::string_view() : std::string_view(s); }
 
-enum class Role { cbs_requests, cbs_replies, management_requests, management_replies, c2d_send, feedback, consumer, refused };
+enum class Role {
+  cbs_requests, cbs_replies, management_requests, management_replies, c2d_send, feedback, consumer,
+  // device links (§15.6); "in" = the device sends, "out" = the device receives
+  device_telemetry, device_inputs, device_c2d, device_methods_in, device_methods_out, device_twin_in, device_twin_out,
+  refused
+};
+
+bool is_device_role(Role r) {
+  return r == Role::device_telemetry || r == Role::device_inputs || r == Role::device_c2d || r == Role::device_methods_in ||
+         r == Role::device_methods_out || r == Role::device_twin_in || r == Role::device_twin_out;
+}
 
 std::string_view role_name(Role r) {
   switch (r) {
@@ -65,6 +76,18 @@ std::string_view role_name(Role r) {
       return "C2D send";
     case Role::feedback:
       return "feedback";
+    case Role::device_telemetry:
+      return "device telemetry";
+    case Role::device_inputs:
+      return "module inputs";
+    case Role::device_c2d:
+      return "device C2D";
+    case Role::device_methods_in:
+    case Role::device_methods_out:
+      return "device methods";
+    case Role::device_twin_in:
+    case Role::device_twin_out:
+      return "device twin";
     case Role::refused:
       return "refused";
   }
@@ -81,6 +104,9 @@ struct LinkState {
   // consumer links: the partition, and the hub sequence number of the last event sent
   std::uint32_t partition = 0;
   std::uint64_t cursor = 0;
+  // device links: whose, and the C2D messages sent and not settled (delivery → Hub packet id)
+  IdentityKey identity;
+  std::map<pn_delivery_t*, std::uint16_t> c2d_packets;
 };
 
 struct Claim {
@@ -127,6 +153,10 @@ struct AmqpEngine::Impl {
   std::string sasl_user;
   bool alive = true;
   std::int64_t created_ms = 0;  // the Event Hub's created_at: when this connection's hub began
+  // The identities this connection carries (AMQP multiplexes devices, §15.6).
+  std::map<IdentityKey, std::unique_ptr<AmqpDeviceGateway>> devices;
+  bool devices_ready = false;  // a gateway has output or was closed: pump the device links
+  int depth = 0;               // inside an AmqpEngine call: wake() is not needed
 
   Impl(Hub& h, Clock& c, AmqpEngineOptions o, std::function<void()> w)
       : hub(h), clock(c), options(std::move(o)), wake(std::move(w)) {}
@@ -140,7 +170,9 @@ struct AmqpEngine::Impl {
 
   // Checks a SAS token presented for `audience`; returns the refusal, or nullopt and records
   // the claim.
-  std::optional<std::string> add_claim(const std::string& audience, const std::string& token) {
+  // `device` (optional) is set to the identity a device or module token names.
+  std::optional<std::string> add_claim(const std::string& audience, const std::string& token,
+                                       std::optional<IdentityKey>* device = nullptr) {
     core::SasToken parsed;
     try {
       parsed = core::parse_sas_token(token);
@@ -174,8 +206,8 @@ struct AmqpEngine::Impl {
       return std::nullopt;
     }
     if (!parsed.key_name) {
-      // A device or module token: its signature must be one of the identity's keys. The
-      // device plane over AMQP is not served yet, so it grants nothing here but is checked.
+      // A device or module token: its signature must be one of the identity's keys; it
+      // connects that identity (§15.6).
       auto resource = core::parse_sas_resource(parsed.sr);
       if (!resource || !resource->device_id) return std::string("the token names no shared access policy (skn)");
       IdentityKey key{*resource->device_id, resource->module_id};
@@ -185,6 +217,7 @@ struct AmqpEngine::Impl {
           !core::verify_sas_signature(parsed, identity->secondary_key))
         return std::string("the token signature does not match the identity's keys");
       if (parsed.expiry <= now_s()) return std::string("the token has expired");
+      if (device != nullptr) *device = key;
     } else {
       // A policy token must hold at least one right it could be used for; which right a link
       // needs is checked when the link attaches (authorized()).
@@ -303,6 +336,8 @@ struct AmqpEngine::Impl {
       state.role = Role::consumer;
       state.partition = consumer->partition;
       state.cursor = *start;
+    } else if (auto device = amqp::parse_device_address(state.address)) {
+      if (!open_device_link(link, state, *device, sender)) return;
     } else if (!sender && amqp::same_address(state.address, amqp::k_c2d_send_address)) {
       state.role = Role::c2d_send;
     } else if (sender && amqp::same_address(state.address, amqp::k_feedback_address)) {
@@ -338,6 +373,159 @@ struct AmqpEngine::Impl {
     if (state.role == Role::consumer) pump_events(link, state);
     if (state.role == Role::cbs_replies) flush_cbs_replies();
     if (state.role == Role::management_replies) flush_management_replies();
+    if (is_device_role(state.role)) {
+      // The device can now receive what the subscription brings (queued C2D, parked calls).
+      if (auto* gateway = device_of(state)) {
+        if (state.role == Role::device_c2d) gateway->subscribe(DeviceLink::c2d);
+        if (state.role == Role::device_methods_out) gateway->subscribe(DeviceLink::methods);
+        if (state.role == Role::device_twin_out) gateway->subscribe(DeviceLink::twin);
+      }
+      devices_ready = true;
+    }
+  }
+
+  // --- device links (§15.6) ----------------------------------------------------------------
+
+  // The gateway for `key`, authenticated with `token` or else with any live token of this
+  // connection the hub accepts for the identity (a policy token with DeviceConnect); nullptr
+  // with the refusal in `why` otherwise.
+  AmqpDeviceGateway* ensure_device(const IdentityKey& key, const std::string* token, std::string* why) {
+    auto found = devices.find(key);
+    if (found != devices.end() && found->second->closed()) {
+      drop_device(key, *found->second->closed());
+      found = devices.end();
+    }
+    if (found == devices.end()) {
+      ConnectInfo info{std::nullopt, options.transport, options.peer};
+      found = devices
+                  .emplace(key, std::make_unique<AmqpDeviceGateway>(hub, key, std::move(info),
+                                                                     [this] {
+                                                                       devices_ready = true;
+                                                                       if (depth == 0 && wake) wake();
+                                                                     }))
+                  .first;
+    }
+    AmqpDeviceGateway& gateway = *found->second;
+    std::optional<std::string> refusal;
+    if (token != nullptr) {
+      refusal = gateway.authenticate(*token);
+    } else if (!gateway.connected()) {
+      refusal = std::string("no token for this identity was put on $cbs for this connection");
+      for (const auto& c : claims) {
+        if (c.event_hubs || c.expiry_s <= now_s()) continue;
+        if (!gateway.authenticate(c.token)) {
+          refusal.reset();
+          break;
+        }
+      }
+    }
+    if (!refusal) return &gateway;
+    if (why != nullptr) *why = *refusal;
+    if (!gateway.connected()) devices.erase(key);
+    return nullptr;
+  }
+
+  AmqpDeviceGateway* device_of(const LinkState& state) {
+    auto it = devices.find(state.identity);
+    return it == devices.end() || !it->second->connected() ? nullptr : it->second.get();
+  }
+
+  // Chooses the role of a link to a device address and checks the connection may act as the
+  // identity; false when the link was refused.
+  bool open_device_link(pn_link_t* link, LinkState& state, const amqp::DeviceAddress& address, bool sender) {
+    using amqp::DeviceEndpoint;
+    const bool module = address.module_id.has_value();
+    switch (address.endpoint) {
+      case DeviceEndpoint::telemetry:
+        state.role = !sender ? Role::device_telemetry : module ? Role::device_inputs : Role::refused;
+        break;
+      case DeviceEndpoint::c2d:
+        state.role = sender && !module ? Role::device_c2d : Role::refused;
+        break;
+      case DeviceEndpoint::methods:
+        state.role = sender ? Role::device_methods_out : Role::device_methods_in;
+        break;
+      case DeviceEndpoint::twin:
+        state.role = sender ? Role::device_twin_out : Role::device_twin_in;
+        break;
+    }
+    if (state.role == Role::refused) {
+      refuse_link(link, state, amqp::k_not_found,
+                  fmt::format("The messaging entity '{}' could not be found on {}", state.address, hub.host_name()));
+      return false;
+    }
+    state.identity = IdentityKey{address.device_id, address.module_id};
+    std::string why;
+    if (ensure_device(state.identity, nullptr, &why) == nullptr) {
+      refuse_link(link, state, amqp::k_unauthorized, fmt::format("{} is not authenticated: {}", to_string(state.identity), why));
+      return false;
+    }
+    return true;
+  }
+
+  // Closes every link of `key` with `reason` and lets the identity go.
+  void drop_device(const IdentityKey& key, const std::string& reason) {
+    for (auto& [link, state] : links) {
+      if (!is_device_role(state.role) || state.identity != key) continue;
+      state.c2d_packets.clear();  // the hub let go: their locks lapse there
+      if (!(pn_link_state(link) & PN_LOCAL_ACTIVE)) continue;
+      set_condition(pn_link_condition(link), amqp::k_detach_forced, reason);
+      pn_link_close(link);
+      state.role = Role::refused;
+    }
+    log(1, fmt::format("amqp: {} lost {}: {}", options.peer, to_string(key), reason));
+    devices.erase(key);
+  }
+
+  pn_link_t* device_link(const IdentityKey& key, Role role) {
+    for (auto& [link, state] : links) {
+      if (state.role == role && state.identity == key && (pn_link_state(link) & PN_LOCAL_ACTIVE)) return link;
+    }
+    return nullptr;
+  }
+
+  // Sends what the gateways have for their devices while the links have credit.
+  void pump_devices() {
+    std::vector<std::pair<IdentityKey, std::string>> closed;
+    for (auto& [key, gateway] : devices) {
+      if (gateway->closed()) {
+        closed.emplace_back(key, *gateway->closed());
+        continue;
+      }
+      auto& outbox = gateway->outbox();
+      for (auto it = outbox.begin(); it != outbox.end();) {
+        const Role role = it->link == DeviceLink::c2d       ? Role::device_c2d
+                          : it->link == DeviceLink::methods ? Role::device_methods_out
+                                                            : Role::device_twin_out;
+        pn_link_t* link = device_link(key, role);
+        if (link == nullptr) {
+          // The receiving link went away: a C2D message goes back to the queue; an answer or a
+          // call has nobody to go to (the caller gets its timeout, §9).
+          if (role == Role::device_c2d) gateway->settle_c2d(it->c2d_packet, Hub::C2dSettlement::abandon);
+          it = outbox.erase(it);
+          continue;
+        }
+        if (pn_link_credit(link) <= 0) {
+          ++it;
+          continue;
+        }
+        LinkState& state = links[link];
+        if (role == Role::device_c2d) {
+          // A 16-byte tag: the .NET SDK reads the lock token from it as a GUID.
+          const amqp::Uuid tag = amqp::random_uuid();
+          pn_delivery_t* d = pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(tag.bytes.data()), tag.bytes.size()));
+          const std::string bytes = amqp::encode(it->message);
+          pn_link_send(link, bytes.data(), bytes.size());
+          pn_link_advance(link);
+          state.c2d_packets[d] = it->c2d_packet;
+        } else {
+          pn_delivery_t* d = send_message(link, state, it->message);
+          if (pn_link_snd_settle_mode(link) == PN_SND_SETTLED) pn_delivery_settle(d);
+        }
+        it = outbox.erase(it);
+      }
+    }
+    for (const auto& [key, reason] : closed) drop_device(key, reason);
   }
 
   // IoT Hub's own messages/events node answers with the Event Hubs-compatible endpoint's
@@ -436,8 +624,29 @@ struct AmqpEngine::Impl {
       // Feedback sent on it and not settled goes back to the hub's pool.
       for (const auto& [delivery, lock] : it->second.feedback_locks) hub.abandon_feedback(lock);
       it->second.feedback_locks.clear();
+      close_device_link(it->second);
     }
     if (pn_link_state(link) & PN_LOCAL_ACTIVE) pn_link_close(link);
+  }
+
+  // A device's receiving link went away: its subscription ends, and the C2D messages it held
+  // unsettled are abandoned (back in the queue at once, not after the 60 s lock).
+  void close_device_link(LinkState& state) {
+    if (!is_device_role(state.role)) return;
+    const Role role = state.role;
+    state.role = Role::refused;
+    auto* gateway = device_of(state);
+    if (gateway == nullptr) return;
+    if (role == Role::device_c2d || role == Role::device_methods_out || role == Role::device_twin_out) {
+      // (this link no longer counts: its role is cleared above)
+      if (device_link(state.identity, role) == nullptr) {
+        if (role == Role::device_c2d) gateway->unsubscribe(DeviceLink::c2d);
+        if (role == Role::device_methods_out) gateway->unsubscribe(DeviceLink::methods);
+        if (role == Role::device_twin_out) gateway->unsubscribe(DeviceLink::twin);
+      }
+    }
+    for (const auto& [d, packet] : state.c2d_packets) gateway->settle_c2d(packet, Hub::C2dSettlement::abandon);
+    state.c2d_packets.clear();
   }
 
   // --- incoming deliveries -----------------------------------------------------------------
@@ -503,6 +712,16 @@ struct AmqpEngine::Impl {
         return on_management_request(message);
       case Role::c2d_send:
         return on_c2d(state, message);
+      case Role::device_telemetry:
+      case Role::device_methods_in:
+      case Role::device_twin_in: {
+        auto* gateway = device_of(state);
+        if (gateway == nullptr) return reject(amqp::k_unauthorized, fmt::format("{} is not connected", to_string(state.identity)));
+        const DeviceOutcome o = state.role == Role::device_telemetry ? gateway->telemetry(message)
+                                : state.role == Role::device_methods_in ? gateway->method_response(message)
+                                                                        : gateway->twin_request(message);
+        return Outcome{o.accepted, o.condition, o.description};
+      }
       default:
         return reject(amqp::k_not_allowed, "this link does not take messages");
     }
@@ -516,7 +735,13 @@ struct AmqpEngine::Impl {
       queue_cbs_reply(amqp::make_cbs_reply(request, 400, why));
       return {};
     }
-    if (auto refusal = add_claim(put->audience, put->token)) {
+    std::optional<IdentityKey> device;
+    auto refusal = add_claim(put->audience, put->token, &device);
+    if (!refusal && device) {
+      std::string device_refusal;
+      if (ensure_device(*device, &put->token, &device_refusal) == nullptr) refusal = device_refusal;
+    }
+    if (refusal) {
       log(1, fmt::format("amqp: {} put-token for '{}' refused: {}", options.peer, put->audience, *refusal));
       queue_cbs_reply(amqp::make_cbs_reply(request, 401, *refusal));
       return {};
@@ -716,6 +941,19 @@ struct AmqpEngine::Impl {
       pn_delivery_settle(d);
       return;
     }
+    if (auto c2d = it->second.c2d_packets.find(d); c2d != it->second.c2d_packets.end()) {
+      const std::uint64_t remote = pn_delivery_remote_state(d);
+      std::optional<Hub::C2dSettlement> how;
+      if (remote == PN_ACCEPTED || (remote == 0 && pn_delivery_settled(d))) how = Hub::C2dSettlement::complete;
+      if (remote == PN_REJECTED) how = Hub::C2dSettlement::reject;
+      if (remote == PN_RELEASED || remote == PN_MODIFIED) how = Hub::C2dSettlement::abandon;
+      if (!how) return;  // received / no outcome yet
+      const std::uint16_t packet = c2d->second;
+      it->second.c2d_packets.erase(c2d);
+      pn_delivery_settle(d);
+      if (auto* gateway = device_of(it->second)) gateway->settle_c2d(packet, *how);
+      return;
+    }
     auto lock = it->second.feedback_locks.find(d);
     if (lock == it->second.feedback_locks.end()) {
       if (pn_delivery_remote_state(d) != 0 || pn_delivery_settled(d)) pn_delivery_settle(d);
@@ -762,6 +1000,7 @@ struct AmqpEngine::Impl {
         if (it->second.role == Role::consumer) pump_events(link, it->second);
         if (it->second.role == Role::cbs_replies) flush_cbs_replies();
         if (it->second.role == Role::management_replies) flush_management_replies();
+        if (is_device_role(it->second.role)) devices_ready = true;
         break;
       }
       case PN_DELIVERY: {
@@ -815,11 +1054,19 @@ struct AmqpEngine::Impl {
       hub.unsubscribe_d2c(*d2c_listener);
       d2c_listener.reset();
     }
+    for (auto& [link, state] : links) state.c2d_packets.clear();
+    devices.clear();  // each lets the hub know its identity disconnected
   }
 
   void process() {
+    ++depth;
     try {
-      while (pn_event_t* e = pn_connection_driver_next_event(&driver)) handle(e);
+      for (;;) {
+        while (pn_event_t* e = pn_connection_driver_next_event(&driver)) handle(e);
+        if (!devices_ready) break;
+        devices_ready = false;
+        pump_devices();
+      }
     } catch (const std::exception& ex) {
       // An exception must not leave io_context::run() (docs/conventions.md §3): this
       // connection goes instead (e.g. the state database failed).
@@ -829,6 +1076,7 @@ struct AmqpEngine::Impl {
       while (pn_connection_driver_next_event(&driver) != nullptr) {
       }
     }
+    --depth;
   }
 
   void revalidate_links() {
@@ -867,7 +1115,11 @@ AmqpEngine::AmqpEngine(Hub& hub, Clock& clock, AmqpEngineOptions options, std::f
     const auto at = user.find('@');
     if (at == std::string_view::npos) return false;
     impl->sasl_user = std::string(user.substr(0, at));
-    const auto refusal = impl->add_claim(impl->hub.host_name(), std::string(password));
+    const std::string token(password);
+    std::optional<IdentityKey> device;
+    auto refusal = impl->add_claim(impl->hub.host_name(), token, &device);
+    std::string why;
+    if (!refusal && device && impl->ensure_device(*device, &token, &why) == nullptr) refusal = why;
     if (refusal) impl->log(1, fmt::format("amqp: {} SASL PLAIN refused: {}", impl->options.peer, *refusal));
     return !refusal;
   });

@@ -212,6 +212,17 @@ class Hub {
   // becomes telemetry with iothub-MessageType=Will). A no-op for a session Hub let go.
   void disconnected(Session& session, bool graceful);
   [[nodiscard]] bool is_connected(const IdentityKey& key) const;
+  // A renewed SAS token for the connection `session` holds (AMQP's put-token on a live
+  // connection, docs/protocol.md §15.6): checked as at CONNECT (§3.3); when valid the connection
+  // now ends at its expiry instead. Returns the refusal (for the log; never a secret), or
+  // nullopt. An unknown session is refused.
+  [[nodiscard]] std::optional<std::string> reauthenticate(Session& session, const std::string& token);
+  // How a device settles a delivered C2D message over AMQP (§6, §15.6): accepted completes it
+  // (Success feedback), rejected drops it (Rejected feedback), released/modified abandons it
+  // (unlocked and delivered again at once, counting a delivery). Unlike MQTT's PUBACKs these
+  // may come in any order. A packet id not in flight (purged, lock expired) is ignored.
+  enum class C2dSettlement { complete, reject, abandon };
+  void settle_c2d(Session& session, std::uint16_t packet_id, C2dSettlement how);
 
   // Closes every connection (shutdown).
   void close_all(std::string_view reason);

@@ -7,6 +7,7 @@
 
 #include "core/duration.hpp"
 #include "core/encoding.hpp"
+#include "core/feedback.hpp"
 #include "core/identity.hpp"
 #include "core/limits.hpp"
 #include "core/properties.hpp"
@@ -203,6 +204,60 @@ mqtt::Connack Hub::connect(Session& session, const mqtt::Connect& packet, const 
                          info.transport, r.why));
     return mqtt::Connack{false, r.code};
   }
+}
+
+std::optional<std::string> Hub::reauthenticate(Session& session, const std::string& token) {
+  State& s = *m_state;
+  auto it = s.connections.find(&session);
+  if (it == s.connections.end()) return std::string("no live connection");
+  Connection& c = it->second;
+  std::int64_t expiry = 0;
+  try {
+    expiry = check_sas(*this, s.identities.at(c.key), token, s.now());
+  } catch (const Refusal& r) {
+    s.log(1, fmt::format("connect: renewed token of {} refused: {}", to_string(c.key), r.why));
+    return r.why;
+  }
+  if (c.expiry_timer != 0) s.clock.cancel_timer(c.expiry_timer);
+  State* state = &s;
+  const IdentityKey key = c.key;
+  const std::uint64_t serial = c.serial;
+  c.expiry_timer = s.clock.start_timer(std::chrono::milliseconds(expiry * 1000 - s.now()), [state, key, serial] {
+    Connection* live = state->connection_of(key);
+    if (live == nullptr || live->serial != serial) return;
+    live->expiry_timer = 0;
+    state->close_connection(key, "SAS token expired");
+  });
+  s.log(2, fmt::format("connect: {} renewed its token", to_string(key)));
+  return std::nullopt;
+}
+
+void Hub::settle_c2d(Session& session, std::uint16_t packet_id, C2dSettlement how) {
+  State& s = *m_state;
+  auto it = s.connections.find(&session);
+  if (it == s.connections.end()) return;
+  Connection& c = it->second;
+  auto& inflight = c.c2d_inflight;
+  auto f = std::find_if(inflight.begin(), inflight.end(), [&](const auto& p) { return p.first == packet_id; });
+  if (f == inflight.end()) return;
+  const std::uint64_t id = f->second;
+  inflight.erase(f);
+  auto queue = s.c2d.find(c.key.device_id);
+  if (queue == s.c2d.end()) return;
+  auto m = std::find_if(queue->second.begin(), queue->second.end(),
+                        [&](const QueuedC2dMessage& x) { return x.id == id; });
+  if (m == queue->second.end()) return;
+  if (how == C2dSettlement::abandon) {
+    s.log(1, fmt::format("c2d: {} abandoned a message", to_string(c.key)));
+    s.deliver_c2d(c);
+    return;
+  }
+  // Recorded first: a store failure after it may repeat a record, never lose one.
+  s.feedback(*m, how == C2dSettlement::complete ? core::FeedbackStatus::success : core::FeedbackStatus::rejected);
+  s.store.erase_c2d(id);
+  queue->second.erase(m);
+  s.log(how == C2dSettlement::complete ? 2 : 1,
+        fmt::format("c2d: {} {} a message", to_string(c.key), how == C2dSettlement::complete ? "completed" : "rejected"));
 }
 
 namespace {

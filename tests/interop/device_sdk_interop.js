@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Interoperability of `azhub emulate` with Microsoft's official Node.js device SDK
-// (azure-iot-device + azure-iot-device-mqtt, unmodified, pinned by package-lock.json).
+// (azure-iot-device with azure-iot-device-mqtt and azure-iot-device-amqp, unmodified, pinned by
+// package-lock.json).
 //
-// One emulator (`azhub -o json emulate --in-memory --mqtt-port 0 --https-port 0 --device dev1`);
+// One emulator (`azhub -o json emulate --in-memory --mqtt-port 0 --https-port 0 --amqp-port 0
+// --device dev1`);
 // the SDK's Client.fromConnectionString connects once over each transport and exercises every
 // device feature, each checked at the hub side through the emulator's REST API:
 //
@@ -12,6 +14,12 @@
 //   MqttWs  MQTT over WebSockets on ports.https. The SDK always dials
 //           wss://{host}:443/$iothub/websocket; its documented `mqtt.webSocketAgent` option (meant
 //           for proxies) is given an https.Agent that opens the TLS socket to ports.https.
+//   Amqp    AMQP over TLS on ports.amqps. The SDK dials amqps://{GatewayHostName || HostName}
+//           and parses a port in it (default 5671), so ";GatewayHostName=localhost:{amqps}"
+//           as for Mqtt; it authenticates with a put-token of the device SAS on $cbs.
+//   AmqpWs  AMQP over WebSockets (subprotocol AMQPWSB10) on ports.https; the SDK always dials
+//           wss://{host}:443/$iothub/websocket, and its `amqp.webSocketAgent` option gets the
+//           same port-redirecting agent as MqttWs.
 //
 // The emulator's CA reaches the SDK through client.setOptions({ca}), the SDK's own option.
 //
@@ -19,13 +27,16 @@
 // patches, one deleting a member with null (GET /twins/dev1: values and $version), a desired patch (PATCH /twins/dev1 -> the twin's
 // 'properties.desired' event), a direct method (POST /twins/dev1/methods -> onDeviceMethod ->
 // {status,payload} at the caller), and a C2D message (/_emulator C2D send -> 'message' event with
-// its properties -> complete -> the hub's queue for dev1 empties).
+// its properties -> complete -> the hub's queue for dev1 empties). AMQP only (MQTT cannot
+// settle a message any other way than completing it): client.reject -> the queue empties and
+// azure-iothub's feedback receiver reads a Rejected record for the message; client.abandon ->
+// the same message arrives again (delivery count counted), and completing it empties the queue.
 //
 // Every wait is bounded; any failure exits 1 with the transport and step named. The emulator is
 // always stopped (SIGTERM, then SIGKILL if it does not exit).
 //
-// Usage: AZHUB_BIN=/path/to/azhub node tests/interop/device_sdk_interop.js [mqtt|ws ...]
-//        (CTest sets AZHUB_BIN; no argument = both transports; AZHUB_INTEROP_TRACE=1 prints the
+// Usage: AZHUB_BIN=/path/to/azhub node tests/interop/device_sdk_interop.js [mqtt|ws|amqp|amqpws ...]
+//        (CTest sets AZHUB_BIN; no argument = all four transports; AZHUB_INTEROP_TRACE=1 prints the
 //        emulator's -vvv packet trace at the end)
 'use strict';
 
@@ -38,11 +49,15 @@ const readline = require('node:readline');
 
 let device;
 let deviceMqtt;
+let deviceAmqp;
 let common;
+let iothub;
 try {
   device = require('azure-iot-device');
   deviceMqtt = require('azure-iot-device-mqtt');
+  deviceAmqp = require('azure-iot-device-amqp');
   common = require('azure-iot-common');
+  iothub = require('azure-iothub');
 } catch (err) {
   console.error('device_sdk_interop: the Azure IoT Node.js SDK is not installed; run ' +
                 '`npm ci --prefix tests/interop` (scripts/setup.sh does it): ' + err.message);
@@ -50,13 +65,17 @@ try {
 }
 const { Client, Message } = device;
 const { Mqtt, MqttWs } = deviceMqtt;
+const { Amqp, AmqpWs } = deviceAmqp;
+const { routeAmqpTo } = require('./service_sdk_harness');
+const TRANSPORTS = ['mqtt', 'ws', 'amqp', 'amqpws'];
+const isAmqp = (transport) => transport === 'amqp' || transport === 'amqpws';
 const { SharedAccessSignature, ConnectionString, encodeUriComponentStrict } = common;
 
 const AZHUB = process.env.AZHUB_BIN || path.join(__dirname, '..', '..', 'build', 'release', 'cli', 'azhub');
 const API = 'api-version=2021-04-12';
 const DEVICE = 'dev1';
 const STEP_TIMEOUT_MS = 20000;   // one SDK operation or one hub-side observation
-const TOTAL_TIMEOUT_MS = 150000; // the whole file (CTest's TIMEOUT is above this)
+const TOTAL_TIMEOUT_MS = 180000; // the whole file (CTest's TIMEOUT is above this)
 
 let currentStep = 'start';
 
@@ -206,16 +225,89 @@ class EmulatorPortAgent extends https.Agent {
 }
 
 function makeClient(emu, transport) {
-  if (transport === 'mqtt') {
-    const cs = `${emu.deviceConnectionString};GatewayHostName=localhost:${emu.ready.ports.mqtts}`;
-    return { client: Client.fromConnectionString(cs, Mqtt), options: { ca: emu.ca } };
+  if (transport === 'mqtt' || transport === 'amqp') {
+    const port = transport === 'mqtt' ? emu.ready.ports.mqtts : emu.ready.ports.amqps;
+    const cs = `${emu.deviceConnectionString};GatewayHostName=localhost:${port}`;
+    return { client: Client.fromConnectionString(cs, transport === 'mqtt' ? Mqtt : Amqp), options: { ca: emu.ca } };
   }
   const agent = new EmulatorPortAgent(emu.ready.ports.https, emu.ca);
+  if (transport === 'amqpws') {
+    return {
+      client: Client.fromConnectionString(emu.deviceConnectionString, AmqpWs),
+      options: { ca: emu.ca, amqp: { webSocketAgent: agent } },
+      agent,
+    };
+  }
   return {
     client: Client.fromConnectionString(emu.deviceConnectionString, MqttWs),
     options: { ca: emu.ca, mqtt: { webSocketAgent: agent } },
     agent,
   };
+}
+
+// The next C2D message `client` receives with message id `id`, sent through the emulator's
+// REST path with `headers` (iothub-ack and the like).
+async function sendAndReceiveC2d(emu, client, id, body, headers = {}) {
+  const received = nextEvent(client, 'message', (m) => m.messageId === id, `C2D message ${id}`);
+  await emu.restOk('POST', `/_emulator/devices/${DEVICE}/messages/deviceBound`, {
+    body, headers: { 'Content-Type': 'application/json', 'iothub-messageid': id, ...headers },
+  });
+  const [message] = await received;
+  return message;
+}
+
+let routedAmqp = false;
+
+// AMQP's other two settlements, checked at the hub and by Microsoft's service SDK.
+async function rejectAndAbandon(emu, client, transport, tag) {
+  // The service SDK dials {HostName}:5671; routeAmqpTo points that at the emulator's AMQP port.
+  if (!routedAmqp) {
+    routeAmqpTo(emu.ready.ports, emu.ca);
+    routedAmqp = true;
+  }
+  const service = iothub.Client.fromConnectionString(emu.ready.serviceConnectionString);
+  await within(new Promise((resolve, reject) => service.open((err) => (err ? reject(err) : resolve()))),
+               'azure-iothub Client.open');
+  try {
+    const receiver = await within(new Promise((resolve, reject) =>
+      service.getFeedbackReceiver((err, r) => (err ? reject(err) : resolve(r)))), 'getFeedbackReceiver');
+    const rejectedId = `c2d-${transport}-rejected`;
+    const rejectedRecord = within(new Promise((resolve, reject) => {
+      const onMessage = (msg) => {
+        const records = JSON.parse(msg.getData().toString());
+        const hit = records.find((r) => r.originalMessageId === rejectedId);
+        if (hit) {
+          receiver.removeListener('message', onMessage);
+          resolve(hit);
+        }
+      };
+      receiver.on('message', onMessage);
+      receiver.on('errorReceived', reject);
+    }), `the feedback record of ${rejectedId}`);
+    const toReject = await sendAndReceiveC2d(emu, client, rejectedId, '{"reject":true}', { 'iothub-ack': 'full' });
+    await within(client.reject(toReject), 'client.reject');
+    const record = await rejectedRecord;
+    assert.equal(record.statusCode, 'Rejected', 'feedback status of a rejected message');
+    assert.equal(record.deviceId, DEVICE);
+    await waitUntil(async () => (await emu.restOk('GET', `/devices/${DEVICE}`)).cloudToDeviceMessageCount === 0,
+                    'the queue to empty after client.reject');
+    log(`${tag} C2D reject ok (feedback ${record.statusCode} read by azure-iothub)`);
+
+    const abandonedId = `c2d-${transport}-abandoned`;
+    const first = await sendAndReceiveC2d(emu, client, abandonedId, '{"abandon":true}');
+    const again = nextEvent(client, 'message', (m) => m.messageId === abandonedId, `${abandonedId} after abandon`);
+    await within(client.abandon(first), 'client.abandon');
+    const [second] = await again;
+    assert.equal(second.data.toString('utf8'), '{"abandon":true}', 'the abandoned message comes back whole');
+    const queued = await emu.restOk('GET', `/devices/${DEVICE}`);
+    assert.equal(queued.cloudToDeviceMessageCount, 1, 'an abandoned message stays queued');
+    await within(client.complete(second), 'client.complete after abandon');
+    await waitUntil(async () => (await emu.restOk('GET', `/devices/${DEVICE}`)).cloudToDeviceMessageCount === 0,
+                    'the queue to empty after completing the redelivered message');
+    log(`${tag} C2D abandon ok (delivered again, then completed)`);
+  } finally {
+    await within(new Promise((resolve) => service.close(() => resolve())), 'azure-iothub Client.close').catch(() => {});
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -260,7 +352,7 @@ async function runTransport(emu, transport) {
     step('setOptions({ca}) and open');
     await within(client.setOptions(options), 'client.setOptions');
     await within(client.open(), 'client.open');
-    if (agent) assert.ok(agent.dialed >= 1, 'MqttWs did not use the webSocketAgent');
+    if (agent) assert.ok(agent.dialed >= 1, `${transport} did not use the webSocketAgent`);
     const identity = await emu.restOk('GET', `/devices/${DEVICE}`);
     assert.equal(identity.connectionState, 'Connected', 'GET /devices: connectionState after open');
 
@@ -367,6 +459,11 @@ async function runTransport(emu, transport) {
     // C2D: queued at the hub, delivered once the SDK subscribes (adding the 'message'
     // listener does that), completed by the SDK's PUBACK.
     step('C2D message');
+    // A real application keeps its 'message' listener: over AMQP the SDK detaches the C2D link
+    // when the last one goes, and a message can only be settled on the link that delivered it
+    // (the emulator then abandons it: it comes back on the next link).
+    const keepC2dLink = () => {};
+    client.on('message', keepC2dLink);
     const c2dBody = `{"led":"on","transport":"${transport}"}`;
     const c2dId = `c2d-${transport}-1`;
     const received = nextEvent(client, 'message', (m) => m.messageId === c2dId, `C2D message ${c2dId}`);
@@ -394,6 +491,12 @@ async function runTransport(emu, transport) {
                     'cloudToDeviceMessageCount to drop to 0 after the SDK completed the message');
     log(`${tag} C2D ok (properties color=red mode=fast, completed)`);
 
+    if (isAmqp(transport)) {
+      step('C2D reject and abandon');
+      await rejectAndAbandon(emu, client, transport, tag);
+    }
+    client.removeListener('message', keepC2dLink);
+
     assert.deepEqual(clientErrors.map(String), [], 'client error events');
   } catch (err) {
     if (err && typeof err === 'object' && !err.step) err.step = currentStep;
@@ -409,10 +512,10 @@ async function runTransport(emu, transport) {
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  const transports = process.argv.slice(2).length ? process.argv.slice(2) : ['mqtt', 'ws'];
+  const transports = process.argv.slice(2).length ? process.argv.slice(2) : TRANSPORTS;
   for (const t of transports) {
-    if (t !== 'mqtt' && t !== 'ws') {
-      console.error(`device_sdk_interop: unknown transport '${t}' (mqtt or ws)`);
+    if (!TRANSPORTS.includes(t)) {
+      console.error(`device_sdk_interop: unknown transport '${t}' (${TRANSPORTS.join(', ')})`);
       return 2;
     }
   }
@@ -438,7 +541,7 @@ async function main() {
   try {
     currentStep = 'start the emulator';
     await emu.start();
-    log(`emulator ready: mqtts ${emu.ready.ports.mqtts}, https ${emu.ready.ports.https}`);
+    log(`emulator ready: mqtts ${emu.ready.ports.mqtts}, https ${emu.ready.ports.https}, amqps ${emu.ready.ports.amqps}`);
     for (const t of transports) await runTransport(emu, t);
   } catch (err) {
     status = 1;
