@@ -207,6 +207,9 @@ void AmqpDeviceGateway::send(mqtt::Packet packet) {
       if (m.absolute_expiry_ms) m.ttl_ms.reset();
       m.body_kind = amqp::BodyKind::data;
       m.body = p->payload;
+      // A lapsed lock sends the message again (§6); one still waiting here for link credit is
+      // replaced, not sent twice.
+      std::erase_if(m_outbox, [&](const DeviceBound& b) { return b.link == DeviceLink::c2d && b.message.message_id == m.message_id; });
       push(DeviceBound{DeviceLink::c2d, std::move(m), p->packet_id});
       return;
     }

@@ -72,7 +72,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Hub hub(options, *store, clock);
   IdentityRecord device;
   device.key = {"dev1", {}};
+  device.primary_key = std::string(k_key);  // the device-plane seeds sign with it
+  device.secondary_key = std::string(k_key);
   (void)hub.create_identity(device);
+  (void)hub.send_c2d("dev1", C2dSend{"to the device", {}, std::nullopt});  // for device_plane.bin's C2D link
   bool woken = false;
   {
     AmqpEngine engine(hub, clock, {}, [&woken] { woken = true; });

@@ -718,3 +718,30 @@ TEST_CASE("core::amqp event_record_json: missing annotations are null, binary bo
   CHECK(j["body"] == "/wAB");
   CHECK_FALSE(j.contains("annotations"));
 }
+
+TEST_CASE("core::amqp parse_device_address / device_address") {
+  auto a = parse_device_address("/devices/dev1/messages/events");
+  REQUIRE(a);
+  CHECK(a->device_id == "dev1");
+  CHECK_FALSE(a->module_id);
+  CHECK(a->endpoint == DeviceEndpoint::telemetry);
+  a = parse_device_address("amqps://hub.example/devices/dev%201/messages/deviceBound");
+  REQUIRE(a);
+  CHECK(a->device_id == "dev 1");
+  CHECK(a->endpoint == DeviceEndpoint::c2d);
+  a = parse_device_address("devices/dev1/modules/m1/methods/devicebound");
+  REQUIRE(a);
+  CHECK(a->module_id == "m1");
+  CHECK(a->endpoint == DeviceEndpoint::methods);
+  a = parse_device_address("/devices/dev1/modules/m1/twin");
+  REQUIRE(a);
+  CHECK(a->endpoint == DeviceEndpoint::twin);
+  CHECK(device_address(*a) == "/devices/dev1/modules/m1/twin");
+  CHECK(device_address(DeviceAddress{"a b", std::nullopt, DeviceEndpoint::c2d}) == "/devices/a%20b/messages/devicebound");
+  for (const char* bad : {"/devices", "/devices/dev1", "/devices/dev1/messages", "/devices/dev1/messages/other",
+                          "/devices/dev1/twin/extra", "/devices//twin", "/modules/m1/twin", "/devices/dev1/modules/m1",
+                          "/devices/dev1/files", "/messages/devicebound", "/devices/%zz/twin"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_device_address(bad));
+  }
+}
