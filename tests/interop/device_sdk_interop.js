@@ -31,6 +31,7 @@
 // settle a message any other way than completing it): client.reject -> the queue empties and
 // azure-iothub's feedback receiver reads a Rejected record for the message; client.abandon ->
 // the same message arrives again (delivery count counted), and completing it empties the queue.
+// Then, over AMQP, a module identity (ModuleClient): telemetry, module twin, module method.
 //
 // Every wait is bounded; any failure exits 1 with the transport and step named. The emulator is
 // always stopped (SIGTERM, then SIGKILL if it does not exit).
@@ -63,7 +64,7 @@ try {
                 '`npm ci --prefix tests/interop` (scripts/setup.sh does it): ' + err.message);
   process.exit(1);
 }
-const { Client, Message } = device;
+const { Client, ModuleClient, Message } = device;
 const { Mqtt, MqttWs } = deviceMqtt;
 const { Amqp, AmqpWs } = deviceAmqp;
 const { routeAmqpTo } = require('./service_sdk_harness');
@@ -509,6 +510,58 @@ async function runTransport(emu, transport) {
   assert.equal(after.connectionState, 'Disconnected', 'GET /devices: connectionState after close');
 }
 
+// A module identity over AMQP (its links live under /devices/dev1/modules/m1): open, telemetry
+// marked with the module id at the hub, reported properties in the module twin, a direct method
+// on the module, close.
+async function runModule(emu, transport) {
+  const tag = `[${transport} module]`;
+  currentStep = `${tag} create the module`;
+  const created = await emu.restOk('PUT', `/devices/${DEVICE}/modules/m1`, { body: { deviceId: DEVICE, moduleId: 'm1' } });
+  const key = created.authentication.symmetricKey.primaryKey;
+  const port = transport === 'amqp' ? emu.ready.ports.amqps : emu.ready.ports.https;
+  const base = `HostName=${emu.host};DeviceId=${DEVICE};ModuleId=m1;SharedAccessKey=${key}`;
+  const agent = new EmulatorPortAgent(port, emu.ca);
+  const client = transport === 'amqp'
+    ? ModuleClient.fromConnectionString(`${base};GatewayHostName=localhost:${port}`, Amqp)
+    : ModuleClient.fromConnectionString(base, AmqpWs);
+  const options = transport === 'amqp' ? { ca: emu.ca } : { ca: emu.ca, amqp: { webSocketAgent: agent } };
+  try {
+    currentStep = `${tag} open`;
+    await within(client.setOptions(options), 'ModuleClient.setOptions');
+    await within(client.open(), 'ModuleClient.open');
+    const identity = await emu.restOk('GET', `/devices/${DEVICE}/modules/m1`);
+    assert.equal(identity.connectionState, 'Connected', 'the module is connected after open');
+
+    currentStep = `${tag} telemetry`;
+    const since = await lastSequenceNumber(emu);
+    const msg = new Message('{"from":"m1"}');
+    msg.messageId = `mid-${transport}-module`;
+    await within(client.sendEvent(msg), 'ModuleClient.sendEvent');
+    const { message: seen } = await waitForTelemetry(emu, since, msg.messageId);
+    assert.equal(seen.moduleId, 'm1', 'telemetry names the module');
+    assert.equal(seen.body, '{"from":"m1"}');
+
+    currentStep = `${tag} twin`;
+    const twin = await within(client.getTwin(), 'ModuleClient.getTwin');
+    await within(new Promise((resolve, reject) =>
+      twin.properties.reported.update({ moduleSeen: transport }, (err) => (err ? reject(err) : resolve()))), 'module reported update');
+    const moduleTwin = await emu.restOk('GET', `/twins/${DEVICE}/modules/m1`);
+    assert.equal(moduleTwin.properties.reported.moduleSeen, transport, 'module reported property at the hub');
+
+    currentStep = `${tag} direct method`;
+    client.onMethod('ping', (request, response) => response.send(200, { pong: request.payload }, () => {}));
+    const invoked = await emu.restOk('POST', `/twins/${DEVICE}/modules/m1/methods`, {
+      body: { methodName: 'ping', payload: 7, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 10 },
+    });
+    assert.deepEqual(invoked, { status: 200, payload: { pong: 7 } }, 'module method result at the caller');
+    log(`${tag} open, telemetry, twin and method ok`);
+  } finally {
+    currentStep = `${tag} close`;
+    await within(client.close(), 'ModuleClient.close').catch((err) => log(`${tag} close: ${err.message}`));
+    await emu.restOk('DELETE', `/devices/${DEVICE}/modules/m1`, { headers: { 'If-Match': '*' } }, 204);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -542,7 +595,10 @@ async function main() {
     currentStep = 'start the emulator';
     await emu.start();
     log(`emulator ready: mqtts ${emu.ready.ports.mqtts}, https ${emu.ready.ports.https}, amqps ${emu.ready.ports.amqps}`);
-    for (const t of transports) await runTransport(emu, t);
+    for (const t of transports) {
+      await runTransport(emu, t);
+      if (isAmqp(t)) await runModule(emu, t);
+    }
   } catch (err) {
     status = 1;
     const where = (err && err.step) || currentStep;
