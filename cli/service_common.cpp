@@ -1,8 +1,11 @@
 #include "cli/service_common.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "cli/connection_options.hpp"
+#include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/json_text.hpp"
 #include "core/sas.hpp"
@@ -75,6 +78,21 @@ void add_amqp_options(CLI::App& cmd, AmqpOptions& opt, bool rest) {
       ->type_name("PORT")
       ->check(CLI::Range(1, 65535))
       ->group(group);
+  cmd.add_option("--token-ttl", opt.token_ttl,
+                 "Lifetime of the AMQP SAS tokens azhub makes, renewed at 3/4 of it (default 1h)")
+      ->type_name("DURATION")
+      ->group(group);
+}
+
+TokenLifetime amqp_token_lifetime(const AmqpOptions& opt) {
+  const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(core::parse_duration(opt.token_ttl, "--token-ttl"));
+  if (ttl < std::chrono::seconds(4)) throw core::usage_error("--token-ttl must be at least 4s");
+  TokenLifetime t;
+  t.ttl_s = std::chrono::duration_cast<std::chrono::seconds>(ttl).count();
+  // A token's expiry is a whole second, so it may end up to a second before ttl has passed;
+  // the renewal keeps two seconds' margin.
+  t.renew_after = std::min(std::chrono::milliseconds(t.ttl_s * 750), std::chrono::milliseconds((t.ttl_s - 2) * 1000));
+  return t;
 }
 
 std::unique_ptr<service::AmqpClient> open_amqp_client(const ServiceOptions& opt, const AmqpOptions& amqp, Io& io,
@@ -90,7 +108,7 @@ std::unique_ptr<service::AmqpClient> open_amqp_client(const ServiceOptions& opt,
       std::move(endpoint), [&io] { return io.was_interrupted(); },
       [&io](int level, std::string_view line) { io.trace(level, line); });
   // A token for the whole hub, as Microsoft's service SDKs put (docs/protocol.md §15.3).
-  client->open(cs.host_name, policy_token(cs, cs.host_name, io), deadline);
+  client->open(cs.host_name, policy_token(cs, cs.host_name, io, amqp_token_lifetime(amqp).ttl_s), deadline);
   return client;
 }
 

@@ -32,17 +32,24 @@ struct ServiceOptions {
 struct AmqpOptions {
   std::string transport = "amqp";
   std::uint16_t amqp_port = 5671;
+  std::string token_ttl = "1h";  // --token-ttl
 };
-// AMQP tokens live an hour and are put again at 45 minutes, as the service SDKs do
-// (docs/protocol.md §15.3).
+// AMQP tokens live an hour by default and are put again at three quarters of their life (45
+// minutes), as the service SDKs do (docs/protocol.md §15.3).
 inline constexpr std::int64_t k_amqp_token_ttl_s = 3600;
-inline constexpr std::chrono::minutes k_amqp_token_renewal{45};
+struct TokenLifetime {
+  std::int64_t ttl_s = k_amqp_token_ttl_s;
+  std::chrono::milliseconds renew_after{k_amqp_token_ttl_s * 750};
+};
+// --token-ttl as a lifetime and its renewal time (3/4 of it, and at least 2 s before it ends).
+// Throws Error(usage) for a bad duration or one under 4 s.
+[[nodiscard]] TokenLifetime amqp_token_lifetime(const AmqpOptions& opt);
 // A policy SAS token from `cs` for `resource`, valid `ttl_s` from now; `key` as IoT Hub
 // (decoded) or Event Hubs (text) signs.
 [[nodiscard]] std::string policy_token(const core::ConnectionString& cs, std::string_view resource, Io& io,
                                        std::int64_t ttl_s = k_amqp_token_ttl_s,
                                        core::SasKey key = core::SasKey::decoded);
-// Adds --transport and --amqp-port; `rest` adds the rest choice.
+// Adds --transport, --amqp-port and --token-ttl; `rest` adds the rest choice.
 void add_amqp_options(CLI::App& cmd, AmqpOptions& opt, bool rest);
 // The service connection string from -c or the environment, checked to be a policy one.
 [[nodiscard]] core::ConnectionString service_connection(const ServiceOptions& opt, Io& io);

@@ -35,15 +35,17 @@ std::string record_text(const core::FeedbackRecord& r) {
 void run_feedback(const FeedbackOptions& opt, Io& io) {
   StopAfter stop(opt.stream, std::chrono::steady_clock::now());
   const core::ConnectionString cs = service_connection(opt.svc, io);
-  auto client = open_amqp_client(opt.svc, opt.amqp, io, request_deadline());
+  const TokenLifetime lifetime = amqp_token_lifetime(opt.amqp);
   auto token_put = std::chrono::steady_clock::now();
+  auto client = open_amqp_client(opt.svc, opt.amqp, io, request_deadline());
   while (!stop.done()) {
-    if (std::chrono::steady_clock::now() - token_put >= k_amqp_token_renewal) {
-      client->put_token(cs.host_name, policy_token(cs, cs.host_name, io), request_deadline());
+    if (std::chrono::steady_clock::now() - token_put >= lifetime.renew_after) {
       token_put = std::chrono::steady_clock::now();
+      client->put_token(cs.host_name, policy_token(cs, cs.host_name, io, lifetime.ttl_s), request_deadline());
+      io.trace(2, "feedback: renewed the token");
     }
     // Wake at least at the next renewal; the stop deadline bounds the wait otherwise.
-    auto wait_until = token_put + k_amqp_token_renewal;
+    auto wait_until = token_put + lifetime.renew_after;
     if (stop.deadline()) wait_until = std::min(wait_until, *stop.deadline());
     std::optional<service::AmqpDelivery> delivery;
     try {

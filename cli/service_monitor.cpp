@@ -131,6 +131,7 @@ void run_monitor_amqp(const MonitorOptions& opt, Io& io) {
   std::optional<std::int64_t> enqueued_after_ms;
   if (opt.enqueued_after) enqueued_after_ms = core::parse_iso8601_millis(*opt.enqueued_after, "--enqueued-after");
   const core::ConnectionString cs = service_connection(opt.svc, io);
+  const TokenLifetime lifetime = amqp_token_lifetime(opt.amqp);
   std::map<std::string, std::int64_t> last;  // partition -> last sequence number printed (or skipped)
   int failures = 0;
   for (;;) {
@@ -149,7 +150,7 @@ void run_monitor_amqp(const MonitorOptions& opt, Io& io) {
       const std::string audience = fmt::format("sb://{}/{}", eh.host, eh.entity);
       const auto token = [&] {
         // Event Hubs signs with the key text (docs/protocol.md §15.7).
-        return policy_token(cs, audience, io, k_amqp_token_ttl_s, core::SasKey::text);
+        return policy_token(cs, audience, io, lifetime.ttl_s, core::SasKey::text);
       };
       client.connect(request_deadline());
       client.put_token(audience, token(), request_deadline());
@@ -207,11 +208,12 @@ void run_monitor_amqp(const MonitorOptions& opt, Io& io) {
       io.trace(1, fmt::format("monitor: reading {} partition(s) of {}", ids.size(), eh.entity));
       failures = 0;
       while (!stop.done()) {
-        if (std::chrono::steady_clock::now() - token_put >= k_amqp_token_renewal) {
-          client.put_token(audience, token(), request_deadline());
+        if (std::chrono::steady_clock::now() - token_put >= lifetime.renew_after) {
           token_put = std::chrono::steady_clock::now();
+          client.put_token(audience, token(), request_deadline());
+          io.trace(2, "monitor: renewed the token");
         }
-        auto wait_until = token_put + k_amqp_token_renewal;
+        auto wait_until = token_put + lifetime.renew_after;
         if (stop.deadline()) wait_until = std::min(wait_until, *stop.deadline());
         auto got = client.receive_any(wait_until);
         if (!got) {

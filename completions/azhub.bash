@@ -36,9 +36,9 @@ _azhub_options() {
     'service twin update') echo '--desired --tags --file --etag --module-id -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'service invoke') echo '--timeout --connect-timeout --module-id -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'service c2d') echo '-h --help -o --output -v --verbose' ;;
-    'service c2d send') echo '--file --prop --message-id --correlation-id --expiry --content-type --content-encoding --ack -c --connection-string --port --ca-file --proxy --transport --amqp-port -h --help -o --output -v --verbose' ;;
-    'service monitor') echo '--device-id --count --timeout --since-start --from-sequence --enqueued-after --consumer-group --partition -c --connection-string --port --ca-file --proxy --transport --amqp-port -h --help -o --output -v --verbose' ;;
-    'service feedback') echo '--count --timeout -c --connection-string --port --ca-file --proxy --transport --amqp-port -h --help -o --output -v --verbose' ;;
+    'service c2d send') echo '--file --prop --message-id --correlation-id --expiry --content-type --content-encoding --ack -c --connection-string --port --ca-file --proxy --transport --amqp-port --token-ttl -h --help -o --output -v --verbose' ;;
+    'service monitor') echo '--device-id --count --timeout --since-start --from-sequence --enqueued-after --consumer-group --partition -c --connection-string --port --ca-file --proxy --transport --amqp-port --token-ttl -h --help -o --output -v --verbose' ;;
+    'service feedback') echo '--count --timeout -c --connection-string --port --ca-file --proxy --transport --amqp-port --token-ttl -h --help -o --output -v --verbose' ;;
     'service query') echo '--top --page-size -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'service stats') echo '-c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'emulate') echo '--state-dir --in-memory --device --bind --mqtt-port --https-port --amqp-port --tcp-port --host-name --client-ca -h --help -o --output -v --verbose' ;;
@@ -267,6 +267,7 @@ _azhub_value() {
     'service c2d send|--proxy') echo 'value' ;;
     'service c2d send|--transport') echo 'choices:amqp amqp-ws rest' ;;
     'service c2d send|--amqp-port') echo 'value' ;;
+    'service c2d send|--token-ttl') echo 'value' ;;
     'service c2d send|-o'|'service c2d send|--output') echo 'choices:text json' ;;
     'service monitor|--device-id') echo 'value' ;;
     'service monitor|--count') echo 'value' ;;
@@ -281,6 +282,7 @@ _azhub_value() {
     'service monitor|--proxy') echo 'value' ;;
     'service monitor|--transport') echo 'choices:amqp amqp-ws rest' ;;
     'service monitor|--amqp-port') echo 'value' ;;
+    'service monitor|--token-ttl') echo 'value' ;;
     'service monitor|-o'|'service monitor|--output') echo 'choices:text json' ;;
     'service feedback|--count') echo 'value' ;;
     'service feedback|--timeout') echo 'value' ;;
@@ -290,6 +292,7 @@ _azhub_value() {
     'service feedback|--proxy') echo 'value' ;;
     'service feedback|--transport') echo 'choices:amqp amqp-ws' ;;
     'service feedback|--amqp-port') echo 'value' ;;
+    'service feedback|--token-ttl') echo 'value' ;;
     'service feedback|-o'|'service feedback|--output') echo 'choices:text json' ;;
     'service query|--top') echo 'value' ;;
     'service query|--page-size') echo 'value' ;;

@@ -156,6 +156,32 @@ class FeedbackTest(unittest.TestCase):
         got = records(self.cli.run("feedback", "--count", "1", "--timeout", "20s", json_out=True).stdout)
         self.assertEqual([r["originalMessageId"] for r in got], ["w1"])
 
+    def test_a_renewed_token_keeps_the_stream_past_its_first_lifetime(self):
+        # With --token-ttl 4s the first token expires 3-4 s after it is put (whole seconds), and
+        # the emulator then closes the feedback link (amqp:unauthorized-access: exit 1). The
+        # fresh token feedback puts at 2 s keeps it open; the second record, made after the
+        # first token's expiry, is read on the same link.
+        self.send_and_complete(["t1"])
+        proc = self.cli.popen("feedback", "--count", "2", "--timeout", "30s", "--token-ttl", "4s", json_out=True)
+        try:
+            first = json.loads(proc.stdout.readline())
+            self.assertEqual(first["originalMessageId"], "t1")
+            time.sleep(5)  # past the first token's expiry: the behaviour under test is time-driven
+            self.send_and_complete(["t2"])
+            out, err = proc.communicate(timeout=30)
+            self.assertEqual(proc.returncode, 0, err)
+            self.assertEqual([r["originalMessageId"] for r in records(out)], ["t2"])
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    def test_token_ttl_is_checked(self):
+        for bad, why in (("3s", "--token-ttl must be at least 4s"), ("soon", "--token-ttl")):
+            proc = self.cli.run("feedback", "--token-ttl", bad, "--timeout", "2s")
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn(why, proc.stderr)
+
     def test_ctrl_c_ends_the_stream_promptly(self):
         proc = self.cli.popen("feedback", verbose=1)
         try:
@@ -225,6 +251,31 @@ class MonitorOverAmqpTest(unittest.TestCase):
                 monitor.kill()
                 monitor.wait()
             emu.stop(expect_code=None)
+
+    def test_a_renewed_token_keeps_the_links_past_its_first_lifetime(self):
+        # As for feedback: the consumer links would close when the first 4 s token expires; the
+        # token put again at 2 s keeps them, so monitor never reconnects.
+        emu = Emulator(devices=["dev1"]).start()
+        self.addCleanup(emu.stop)
+        monitor = ServiceCli(emu).popen("monitor", "--count", "2", "--timeout", "30s", "--token-ttl", "4s",
+                                        json_out=True, verbose=1)
+        try:
+            wait_for_stderr_line(monitor, "monitor: reading")
+            d1 = emu.connect_device("dev1")
+            d1.publish("devices/dev1/messages/events/", b"before", qos=1)
+            first = json.loads(monitor.stdout.readline())
+            self.assertEqual(first["body"], "before")
+            time.sleep(5)  # past the first token's expiry: the behaviour under test is time-driven
+            d1.publish("devices/dev1/messages/events/", b"after", qos=1)
+            d1.disconnect()
+            out, err = monitor.communicate(timeout=30)
+            self.assertEqual(monitor.returncode, 0, err)
+            self.assertEqual([json.loads(line)["body"] for line in out.splitlines()], ["after"])
+            self.assertNotIn("reconnecting", err)
+        finally:
+            if monitor.poll() is None:
+                monitor.kill()
+                monitor.wait()
 
     def test_start_positions_and_device_filter(self):
         emu = Emulator(devices=["dev1", "dev2"]).start()
