@@ -1,4 +1,5 @@
 #include "core/service_requests.hpp"
+#include "core/http_message.hpp"
 
 #include <algorithm>
 #include <array>
@@ -298,19 +299,10 @@ ServiceRequest build_c2d_send_request(const OutgoingC2dMessage& message) {
   validate_message_size(message.body, message.properties, limits::k_c2d_message_bytes, "C2D message");
   ServiceRequest req =
       make_request("POST", "/_emulator" + device_path(message.device_id) + "/messages/deviceBound");
-  const SystemProperties& sys = message.properties.system;
   // Header names are those of IoT Hub's device-facing HTTPS message API (§12.4).
-  if (sys.message_id) req.headers.emplace_back("iothub-messageid", *sys.message_id);
-  if (sys.correlation_id) req.headers.emplace_back("iothub-correlationid", *sys.correlation_id);
-  if (sys.user_id) req.headers.emplace_back("iothub-userid", *sys.user_id);
-  if (sys.expiry) req.headers.emplace_back("iothub-expiry", *sys.expiry);
-  if (sys.ack) req.headers.emplace_back("iothub-ack", *sys.ack);
-  if (sys.content_type) req.headers.emplace_back("Content-Type", *sys.content_type);
-  if (sys.content_encoding) req.headers.emplace_back("Content-Encoding", *sys.content_encoding);
-  for (const auto& [name, value] : message.properties.application) {
-    validate_application_property(name, value.value_or(""));
-    req.headers.emplace_back("iothub-app-" + name, value.value_or(""));
-  }
+  for (const auto& [name, value] : message.properties.application) validate_application_property(name, value.value_or(""));
+  for (auto& header : http_message::headers_of(message.properties, http_message::ContentHeaders::standard))
+    req.headers.push_back(std::move(header));
   req.body = message.body;
   return req;
 }

@@ -171,6 +171,8 @@ class Hub {
   // Up to core::limits::k_feedback_batch_records of the oldest records not locked, locked
   // together for 60 s (then they return to the pool); nullopt when there are none.
   std::optional<FeedbackBatch> take_feedback();
+  // True while the batch `lock` names is taken and neither settled nor lapsed.
+  [[nodiscard]] bool feedback_lock_held(std::uint64_t lock) const;
   // Deletes the batch's records (durably). Unknown or expired locks: no-op.
   void complete_feedback(std::uint64_t lock);
   // Returns the batch's records to the pool, counting a delivery; a record abandoned
@@ -223,6 +225,26 @@ class Hub {
   // may come in any order. A packet id not in flight (purged, lock expired) is ignored.
   enum class C2dSettlement { complete, reject, abandon };
   void settle_c2d(Session& session, std::uint16_t packet_id, C2dSettlement how);
+
+  // --- device plane over HTTPS (§6.2) ---------------------------------------------------------
+  // The refusal of `token` (an Authorization header) for `key`, checked as CONNECT checks a
+  // password (§3.3): a SAS token of the identity, or of a policy with DeviceConnect covering it;
+  // the identity (and a module's device) must exist and be enabled. nullopt when accepted.
+  [[nodiscard]] std::optional<std::string> check_device_token(const IdentityKey& key, const std::string& token) const;
+  // Telemetry POSTed by `key`: the same checks and capture as a telemetry PUBLISH. Throws
+  // HubError 413001 over 256 KB, 400004 for bad properties.
+  void http_telemetry(const IdentityKey& key, std::string body, core::MessageProperties properties);
+  struct LockedC2d {
+    QueuedC2dMessage message;
+    std::string lock_token;  // the ETag the device settles it with
+  };
+  // The oldest queued C2D message of `device_id` that is neither locked by an earlier receive
+  // nor in flight on a connection, locked for 60 s. The lock lapsing returns it without
+  // counting a delivery; only an abandon counts one. nullopt when there is none. Throws 404001.
+  [[nodiscard]] std::optional<LockedC2d> receive_c2d_http(const std::string& device_id);
+  // Completes, rejects or abandons the message `lock_token` holds. Throws 404001, and 412002
+  // DeviceMessageLockLost for a lock that lapsed, was settled, or is not this device's.
+  void settle_c2d_http(const std::string& device_id, std::string_view lock_token, C2dSettlement how);
 
   // Closes every connection (shutdown).
   void close_all(std::string_view reason);

@@ -232,6 +232,37 @@ std::optional<std::string> Hub::reauthenticate(Session& session, const std::stri
   return std::nullopt;
 }
 
+std::optional<std::string> Hub::check_device_token(const IdentityKey& key, const std::string& token) const {
+  const State& s = *m_state;
+  auto found = s.identities.find(key);
+  if (found == s.identities.end()) return std::string("unknown identity");
+  bool disabled = found->second.status == DeviceStatus::disabled;
+  if (key.module_id) {
+    auto device = s.identities.find(IdentityKey{key.device_id, {}});
+    disabled = disabled || device == s.identities.end() || device->second.status == DeviceStatus::disabled;
+  }
+  if (disabled) return std::string("identity is disabled");
+  if (token.empty()) return std::string("no Authorization header (a SAS token)");
+  try {
+    (void)check_sas(*this, found->second, token, s.now());
+  } catch (const Refusal& r) {
+    return r.why;
+  }
+  return std::nullopt;
+}
+
+void Hub::http_telemetry(const IdentityKey& key, std::string body, core::MessageProperties properties) {
+  State& s = *m_state;
+  s.identity_or_throw(key);
+  try {
+    core::validate_message_size(body, properties, core::limits::k_d2c_message_bytes, "D2C message");
+  } catch (const core::Error& e) {
+    throw HubError(413001, e.what());
+  }
+  s.identities.at(key).last_activity_ms = s.now();
+  s.capture_d2c(key, std::move(body), std::move(properties));
+}
+
 void Hub::settle_c2d(Session& session, std::uint16_t packet_id, C2dSettlement how) {
   State& s = *m_state;
   auto it = s.connections.find(&session);

@@ -142,6 +142,8 @@ std::optional<FeedbackBatch> Hub::take_feedback() {
   return batch;
 }
 
+bool Hub::feedback_lock_held(std::uint64_t lock) const { return m_state->feedback_queue.locks.count(lock) != 0; }
+
 void Hub::complete_feedback(std::uint64_t lock) {
   State& s = *m_state;
   auto& q = s.feedback_queue;

@@ -116,7 +116,7 @@ void Hub::State::deliver_c2d(Connection& c) {
   for (auto m = queue.begin(); m != queue.end();) {
     bool in_flight = std::any_of(c.c2d_inflight.begin(), c.c2d_inflight.end(),
                                  [&](const auto& p) { return p.second == m->id; });
-    if (in_flight) {
+    if (in_flight || http_locked(m->id)) {
       ++m;
       continue;
     }
@@ -193,6 +193,79 @@ void Hub::State::complete_c2d(Connection& c, std::uint16_t packet_id) {
   store.erase_c2d(id);
   queue.erase(m);
   log(2, fmt::format("c2d: {} completed a message", c.key.device_id));
+}
+
+bool Hub::State::http_locked(std::uint64_t message_id) const {
+  return std::any_of(http_c2d_locks.begin(), http_c2d_locks.end(),
+                     [&](const auto& l) { return l.second.message_id == message_id; });
+}
+
+std::optional<Hub::LockedC2d> Hub::receive_c2d_http(const std::string& device_id) {
+  State& s = *m_state;
+  const IdentityKey key{device_id, {}};
+  s.identity_or_throw(key);
+  s.drop_expired_c2d(device_id);
+  auto it = s.c2d.find(device_id);
+  if (it == s.c2d.end()) return std::nullopt;
+  const Connection* live = s.connection_of(key);
+  for (auto& m : it->second) {
+    const bool in_flight = live != nullptr && std::any_of(live->c2d_inflight.begin(), live->c2d_inflight.end(),
+                                                          [&](const auto& p) { return p.second == m.id; });
+    if (in_flight || s.http_locked(m.id)) continue;
+    const std::string h = random_hex(16);
+    std::string token = fmt::format("{}-{}-{}-{}-{}", h.substr(0, 8), h.substr(8, 4), h.substr(12, 4), h.substr(16, 4),
+                                    h.substr(20));
+    State* state = &s;
+    const TimerId timer = s.clock.start_timer(k_c2d_lock, [state, token, device_id] {
+      // Lapsed: the message is available again, without counting a delivery (§6).
+      state->http_c2d_locks.erase(token);
+      state->log(1, fmt::format("c2d: the lock of a message received over HTTPS by {} lapsed", device_id));
+      if (Connection* c = state->connection_of(IdentityKey{device_id, {}})) state->deliver_c2d(*c);
+    });
+    s.http_c2d_locks[token] = State::HttpC2dLock{device_id, m.id, timer};
+    s.identities.at(key).last_activity_ms = s.now();
+    s.log(2, fmt::format("c2d: {} received a message over HTTPS", device_id));
+    return LockedC2d{m, std::move(token)};
+  }
+  return std::nullopt;
+}
+
+void Hub::settle_c2d_http(const std::string& device_id, std::string_view lock_token, C2dSettlement how) {
+  State& s = *m_state;
+  const IdentityKey key{device_id, {}};
+  s.identity_or_throw(key);
+  auto lock = s.http_c2d_locks.find(std::string(lock_token));
+  const HubError lost(412002, "The message lock is lost: it lapsed after 60 s, the message was already settled, or "
+                              "the lock token is not one this device received");
+  if (lock == s.http_c2d_locks.end() || lock->second.device_id != device_id) throw lost;
+  const std::uint64_t id = lock->second.message_id;
+  s.clock.cancel_timer(lock->second.timer);
+  s.http_c2d_locks.erase(lock);
+  auto queue = s.c2d.find(device_id);
+  if (queue == s.c2d.end()) throw lost;
+  auto m = std::find_if(queue->second.begin(), queue->second.end(), [&](const QueuedC2dMessage& x) { return x.id == id; });
+  if (m == queue->second.end()) throw lost;  // purged or expired meanwhile
+  s.identities.at(key).last_activity_ms = s.now();
+  if (how == C2dSettlement::abandon) {
+    // Over HTTPS only an abandon counts a delivery (§6.2); the 10th is the last.
+    m->delivery_count += 1;
+    if (m->delivery_count >= core::limits::k_c2d_max_delivery_count) {
+      s.log(1, fmt::format("c2d: message for {} abandoned {} times, dropped", device_id, m->delivery_count));
+      s.feedback(*m, core::FeedbackStatus::delivery_count_exceeded);
+      s.store.erase_c2d(id);
+      queue->second.erase(m);
+      return;
+    }
+    s.store.put_c2d(*m);
+    s.log(1, fmt::format("c2d: {} abandoned a message over HTTPS", device_id));
+    if (Connection* c = s.connection_of(key)) s.deliver_c2d(*c);
+    return;
+  }
+  s.feedback(*m, how == C2dSettlement::complete ? core::FeedbackStatus::success : core::FeedbackStatus::rejected);
+  s.store.erase_c2d(id);
+  queue->second.erase(m);
+  s.log(how == C2dSettlement::complete ? 2 : 1, fmt::format("c2d: {} {} a message over HTTPS", device_id,
+                                                            how == C2dSettlement::complete ? "completed" : "rejected"));
 }
 
 void Hub::State::capture_d2c(const IdentityKey& source, std::string body,

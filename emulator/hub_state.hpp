@@ -122,6 +122,14 @@ struct Hub::State {
   void arm_c2d_expiry(const QueuedC2dMessage& m);
   std::map<std::uint64_t, TimerId> c2d_expiry_timers;  // message id -> its expiry timer
   void deliver_c2d(Connection& c);
+  // C2D messages locked by an HTTPS receive (§6.2): lock token -> lock.
+  struct HttpC2dLock {
+    std::string device_id;
+    std::uint64_t message_id = 0;
+    TimerId timer = 0;
+  };
+  std::map<std::string, HttpC2dLock> http_c2d_locks;
+  [[nodiscard]] bool http_locked(std::uint64_t message_id) const;
   void complete_c2d(Connection& c, std::uint16_t packet_id);
   void start_c2d_lock(Connection& c, std::uint64_t message_id, std::uint16_t packet_id);
   void capture_d2c(const IdentityKey& source, std::string body, core::MessageProperties props);

@@ -1,5 +1,6 @@
 #include "emulator/rest_api.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -7,6 +8,8 @@
 
 #include "core/duration.hpp"
 #include "core/error.hpp"
+#include "core/feedback.hpp"
+#include "core/http_message.hpp"
 #include "core/json_text.hpp"
 #include "core/limits.hpp"
 #include "core/properties.hpp"
@@ -50,6 +53,13 @@ json request_json(const HttpRequest& request) {
   return doc;
 }
 
+core::http_message::Headers request_headers(const HttpRequest& request) {
+  core::http_message::Headers out;
+  for (const auto& field : request)
+    out.emplace_back(std::string(field.name_string().data(), field.name_string().size()), std::string(field.value()));
+  return out;
+}
+
 std::optional<std::string> request_header(const HttpRequest& request, std::string_view name) {
   const auto it = request.find(boost::beast::string_view(name.data(), name.size()));
   if (it == request.end() || it->value().empty()) return std::nullopt;
@@ -84,6 +94,16 @@ void RestApi::handle(const RestRoute& route, const HttpRequest& request, const R
       return handle_c2d_send(route, request, done);
     case RestResource::events:
       return handle_events(route, done);
+    case RestResource::device_events:
+      return handle_device_events(route, request, done);
+    case RestResource::device_bound:
+    case RestResource::device_bound_lock:
+    case RestResource::device_bound_abandon:
+      return handle_device_bound(route, request, done);
+    case RestResource::feedback:
+    case RestResource::feedback_lock:
+    case RestResource::feedback_abandon:
+      return handle_feedback(route, done);
     case RestResource::health:
     case RestResource::events_stream:
       break;
@@ -227,28 +247,10 @@ void RestApi::handle_c2d_send(const RestRoute& route, const HttpRequest& request
   // iothub-ack, Content-Type, Content-Encoding and iothub-app-{name}.
   C2dSend message;
   message.body = request.body();
-  auto& sys = message.properties.system;
-  sys.message_id = request_header(request, "iothub-messageid");
-  sys.correlation_id = request_header(request, "iothub-correlationid");
-  sys.user_id = request_header(request, "iothub-userid");
-  sys.content_type = request_header(request, "Content-Type");
-  sys.content_encoding = request_header(request, "Content-Encoding");
-  sys.ack = request_header(request, "iothub-ack");
-  if (const auto expiry = request_header(request, "iothub-expiry")) {
+  message.properties = core::http_message::properties_of(request_headers(request), core::http_message::ContentHeaders::standard);
+  message.properties.system.subject.reset();
+  if (const auto& expiry = message.properties.system.expiry)
     message.expiry_ms = core::parse_iso8601_millis(*expiry, "iothub-expiry");
-    sys.expiry = *expiry;
-  }
-  constexpr std::string_view k_app_prefix = "iothub-app-";
-  for (const auto& field : request) {
-    const std::string_view name(field.name_string().data(), field.name_string().size());
-    if (name.size() <= k_app_prefix.size()) continue;
-    if (!core::istarts_with(name, k_app_prefix)) continue;
-    const auto prop = std::string(name.substr(k_app_prefix.size()));
-    const auto value = std::string(field.value());
-    core::validate_application_property(prop, value);
-    message.properties.application.emplace_back(prop, value);
-  }
-  core::validate_system_properties(sys);
   const auto sent = m_hub.send_c2d(route.device_id, std::move(message));
   json out = {{"deviceId", route.device_id},
               {"messageId", sent.properties.system.message_id ? json(*sent.properties.system.message_id)
@@ -256,6 +258,88 @@ void RestApi::handle_c2d_send(const RestRoute& route, const HttpRequest& request
               {"expiryTimeUtc", format_rest_time(sent.expiry_ms, "")},
               {"queuedMessages", m_hub.queued_c2d(route.device_id).size()}};
   done(json_reply(std::move(out)));
+}
+
+void RestApi::handle_device_events(const RestRoute& route, const HttpRequest& request, const RestDone& done) {
+  namespace hm = core::http_message;
+  const auto key = key_of(route);
+  if (request.body().size() > core::limits::k_d2c_message_bytes)
+    throw HubError(413001, fmt::format("the request body is {} bytes; the limit is {}", request.body().size(),
+                                        core::limits::k_d2c_message_bytes));
+  const auto content_type = request_header(request, "Content-Type");
+  std::vector<hm::BatchItem> messages;
+  if (content_type && core::istarts_with(*content_type, hm::k_batch_content_type)) {
+    messages = hm::parse_batch(request.body());
+  } else {
+    messages.push_back(hm::BatchItem{request.body(), hm::properties_of(request_headers(request), hm::ContentHeaders::iothub)});
+  }
+  // A batch is taken whole or not at all.
+  for (auto& m : messages) {
+    m.properties.system.ack.reset();  // a C2D property
+    core::validate_message_size(m.body, m.properties, core::limits::k_d2c_message_bytes, "D2C message");
+  }
+  for (auto& m : messages) m_hub.http_telemetry(key, std::move(m.body), std::move(m.properties));
+  RestReply reply;
+  reply.status = 204;
+  done(std::move(reply));
+}
+
+void RestApi::handle_device_bound(const RestRoute& route, const HttpRequest& request, const RestDone& done) {
+  namespace hm = core::http_message;
+  RestReply reply;
+  reply.status = 204;
+  if (route.resource == RestResource::device_bound) {
+    auto got = m_hub.receive_c2d_http(route.device_id);
+    if (!got) return done(std::move(reply));  // the queue is empty (§6.2)
+    const QueuedC2dMessage& m = got->message;
+    reply.status = 200;
+    reply.etag = got->lock_token;
+    reply.headers = hm::headers_of(m.properties, hm::ContentHeaders::standard);
+    if (!m.properties.system.content_type) reply.headers.emplace_back("Content-Type", "application/octet-stream");
+    reply.headers.emplace_back("iothub-sequencenumber", std::to_string(m.id));
+    reply.headers.emplace_back("iothub-enqueuedtime", format_rest_time(m.enqueued_ms, ""));
+    reply.headers.emplace_back("iothub-deliverycount", std::to_string(m.delivery_count));
+    reply.raw_body = m.body;
+    return done(std::move(reply));
+  }
+  // If-Match repeats the lock token (quoted or not); one naming another lock is a lost lock.
+  if (const auto if_match = request_header(request, "If-Match")) {
+    if (parse_if_match(*if_match).value_or(route.lock_token) != route.lock_token)
+      throw HubError(412002, "If-Match names another lock token than the path");
+  }
+  Hub::C2dSettlement how = Hub::C2dSettlement::abandon;
+  if (route.resource == RestResource::device_bound_lock)
+    how = route.query.contains("reject") ? Hub::C2dSettlement::reject : Hub::C2dSettlement::complete;
+  m_hub.settle_c2d_http(route.device_id, route.lock_token, how);
+  done(std::move(reply));
+}
+
+void RestApi::handle_feedback(const RestRoute& route, const RestDone& done) {
+  RestReply reply;
+  reply.status = 204;
+  if (route.resource == RestResource::feedback) {
+    auto batch = m_hub.take_feedback();
+    if (!batch) return done(std::move(reply));
+    reply.status = 200;
+    reply.etag = std::to_string(batch->lock);
+    reply.headers.emplace_back("Content-Type", std::string(core::k_feedback_content_type));
+    reply.raw_body = core::feedback_batch_json(batch->records);
+    return done(std::move(reply));
+  }
+  std::uint64_t lock = 0;
+  const auto& text = route.lock_token;
+  const bool numeric = !text.empty() && text.size() <= 19 && std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= '0' && c <= '9';
+  });
+  if (numeric) lock = std::stoull(text);
+  if (!numeric || !m_hub.feedback_lock_held(lock))
+    throw HubError(412002, "The feedback lock is lost: it lapsed after 60 s, was settled, or was never given out");
+  if (route.resource == RestResource::feedback_lock) {
+    m_hub.complete_feedback(lock);
+  } else {
+    m_hub.abandon_feedback(lock);
+  }
+  done(std::move(reply));
 }
 
 void RestApi::handle_events(const RestRoute& route, const RestDone& done) {

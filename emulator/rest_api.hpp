@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/http_message.hpp"
 #include "emulator/http_router.hpp"
 #include "emulator/records.hpp"
 #include "emulator/rest_error.hpp"
@@ -30,12 +31,15 @@ struct RestReply {
   std::optional<std::string> etag;  // unquoted; sent as ETag: "{etag}"
   std::optional<HubError> error;
   std::vector<std::pair<std::string, std::string>> headers;  // more response headers
+  std::optional<std::string> raw_body;  // a body that is not JSON (its Content-Type in headers)
 };
 using RestDone = std::function<void(RestReply reply)>;
 
 // The JSON body of a request (core::parse_json, so nesting is bounded); HubError 400004 when it
 // has none or it is not JSON.
 [[nodiscard]] nlohmann::json request_json(const HttpRequest& request);
+// Every request header, in order.
+[[nodiscard]] core::http_message::Headers request_headers(const HttpRequest& request);
 // A request header's value; nullopt when absent or empty (a client that cannot drop a default
 // header sends it empty).
 [[nodiscard]] std::optional<std::string> request_header(const HttpRequest& request, std::string_view name);
@@ -57,6 +61,10 @@ class RestApi {
   void handle_purge(const RestRoute& route, const RestDone& done);
   void handle_c2d_send(const RestRoute& route, const HttpRequest& request, const RestDone& done);
   void handle_events(const RestRoute& route, const RestDone& done);
+  // the device-facing HTTPS API (§6.2) and feedback over REST (§6.1)
+  void handle_device_events(const RestRoute& route, const HttpRequest& request, const RestDone& done);
+  void handle_device_bound(const RestRoute& route, const HttpRequest& request, const RestDone& done);
+  void handle_feedback(const RestRoute& route, const RestDone& done);
 
   Hub& m_hub;
 };

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/encoding.hpp"
+#include "core/text.hpp"
 
 namespace azhub::emulator {
 namespace {
@@ -33,12 +34,30 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
   return out;
 }
 
+// /devices/{id}[/modules/{mid}]/messages/... of the device API (§6.2), from p[2] on.
+std::optional<RestResource> match_device_api(const std::vector<std::string_view>& p) {
+  using core::iequals;
+  const auto n = p.size();
+  if (n == 4 && iequals(p[2], "messages") && iequals(p[3], "events")) return RestResource::device_events;
+  if (n == 6 && p[2] == "modules" && !p[3].empty() && iequals(p[4], "messages") && iequals(p[5], "events"))
+    return RestResource::device_events;
+  if (n < 4 || !iequals(p[2], "messages") || !iequals(p[3], "deviceBound")) return std::nullopt;
+  if (n == 4) return RestResource::device_bound;
+  if (p[4].empty()) return std::nullopt;
+  if (n == 5) return RestResource::device_bound_lock;
+  if (n == 6 && iequals(p[5], "abandon")) return RestResource::device_bound_abandon;
+  return std::nullopt;
+}
+
 std::optional<RestResource> match(const std::vector<std::string_view>& p) {
   const auto n = p.size();
   if (n == 0) return std::nullopt;
   if (p[0] == "devices") {
     if (n == 1) return RestResource::devices;
     if (p[1].empty()) return std::nullopt;
+    if (n >= 4) {
+      if (auto device_api = match_device_api(p)) return device_api;
+    }
     // IoT Hub's query path shadows a device named "query" (docs/protocol.md §16).
     if (n == 2 && p[1] == "query") return RestResource::devices_query;
     if (n == 2) return RestResource::device;
@@ -54,6 +73,13 @@ std::optional<RestResource> match(const std::vector<std::string_view>& p) {
     if (n == 4 && p[2] == "modules" && !p[3].empty()) return RestResource::module_twin;
     if (n == 5 && p[2] == "modules" && !p[3].empty() && p[4] == "methods")
       return RestResource::module_methods;
+    return std::nullopt;
+  }
+  if (p[0] == "messages" && n >= 3 && core::iequals(p[1], "serviceBound") && core::iequals(p[2], "feedback")) {
+    if (n == 3) return RestResource::feedback;
+    if (p[3].empty()) return std::nullopt;
+    if (n == 4) return RestResource::feedback_lock;
+    if (n == 5 && core::iequals(p[4], "abandon")) return RestResource::feedback_abandon;
     return std::nullopt;
   }
   if (p[0] == "statistics" && n == 2) {
@@ -101,6 +127,21 @@ std::optional<RestRoute> parse_rest_route(std::string_view target) {
     case RestResource::c2d_send:
       route.device_id = core::url_decode(parts[2], "device id");
       break;
+    case RestResource::feedback:
+      break;
+    case RestResource::feedback_lock:
+    case RestResource::feedback_abandon:
+      route.lock_token = core::url_decode(parts[3], "lock token");
+      break;
+    case RestResource::device_events:
+      route.device_id = core::url_decode(parts[1], "device id");
+      if (parts.size() == 6) route.module_id = core::url_decode(parts[3], "module id");
+      break;
+    case RestResource::device_bound_lock:
+    case RestResource::device_bound_abandon:
+      route.device_id = core::url_decode(parts[1], "device id");
+      route.lock_token = core::url_decode(parts[4], "lock token");
+      break;
     case RestResource::module:
     case RestResource::module_twin:
     case RestResource::module_methods:
@@ -138,7 +179,16 @@ std::string rest_allowed_methods(RestResource resource) {
     case RestResource::methods:
     case RestResource::module_methods:
     case RestResource::c2d_send:
+    case RestResource::device_events:
+    case RestResource::device_bound_abandon:
+    case RestResource::feedback_abandon:
       return "POST";
+    case RestResource::device_bound:
+    case RestResource::feedback:
+      return "GET";
+    case RestResource::device_bound_lock:
+    case RestResource::feedback_lock:
+      return "DELETE";
   }
   return "";
 }
@@ -153,6 +203,11 @@ bool rest_method_allowed(RestResource resource, std::string_view method) {
     rest.remove_prefix(comma + 2);
   }
   return false;
+}
+
+bool is_device_path(RestResource resource) {
+  return resource == RestResource::device_events || resource == RestResource::device_bound ||
+         resource == RestResource::device_bound_lock || resource == RestResource::device_bound_abandon;
 }
 
 bool is_emulator_path(RestResource resource) {

@@ -26,12 +26,23 @@ enum class RestResource {
   devices_query,   // /devices/query
   statistics_devices,  // /statistics/devices
   statistics_service,  // /statistics/service
+  // the device-facing HTTPS API (§6.2), authenticated as the device; segment names compare
+  // case-insensitively (SDKs write "devicebound")
+  device_events,        // /devices/{id}[/modules/{mid}]/messages/events
+  device_bound,         // /devices/{id}/messages/deviceBound
+  device_bound_lock,    // /devices/{id}/messages/deviceBound/{lockToken}
+  device_bound_abandon, // /devices/{id}/messages/deviceBound/{lockToken}/abandon
+  // C2D feedback over REST (§6.1)
+  feedback,             // /messages/serviceBound/feedback
+  feedback_lock,        // /messages/serviceBound/feedback/{lockToken}
+  feedback_abandon,     // /messages/serviceBound/feedback/{lockToken}/abandon
 };
 
 struct RestRoute {
   RestResource resource = RestResource::health;
   std::string device_id;                    // decoded; empty when the path has none
   std::optional<std::string> module_id;     // decoded
+  std::string lock_token;                   // decoded; the *_lock and *_abandon resources
   std::string path;                         // the raw path, without the query
   std::map<std::string, std::string> query; // decoded keys and values ('+' stays '+')
 };
@@ -48,5 +59,8 @@ struct RestRoute {
 
 // True for the emulator-only paths (under /_emulator/).
 [[nodiscard]] bool is_emulator_path(RestResource resource);
+
+// True for the device-facing paths, which a device's own SAS token authorizes (§6.2).
+[[nodiscard]] bool is_device_path(RestResource resource);
 
 }  // namespace azhub::emulator

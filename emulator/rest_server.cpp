@@ -97,7 +97,14 @@ void RestServer::serve(const std::shared_ptr<HttpExchange>& exchange,
   if (!is_emulator_path(route->resource) && !route->query.contains("api-version"))
     throw HubError(400004, "the api-version query parameter is required");
 
-  if (const auto needed = required_permission(route->resource, method)) {
+  if (is_device_path(route->resource)) {
+    // The device API is authorized by the device's own token, as CONNECT is (§6.2).
+    const std::string token(header_value(request, http::field::authorization));
+    if (const auto refusal = m_hub.check_device_token(IdentityKey{route->device_id, route->module_id}, token)) {
+      log(1, fmt::format("rest: {} {} refused: {}", method, route->path, *refusal));
+      throw HubError(401002, fmt::format("Unauthorized: {}", *refusal));
+    }
+  } else if (const auto needed = required_permission(route->resource, method)) {
     const auto refusal = check_service_authorization(
         header_value(request, http::field::authorization), m_hub.host_name(), route->path,
         *needed, policy_lookup(m_hub), m_clock.now_unix_ms() / 1000);
@@ -111,7 +118,7 @@ void RestServer::serve(const std::shared_ptr<HttpExchange>& exchange,
     case RestResource::health:
       return reply(exchange, request_id,
                    RestReply{200, nlohmann::json{{"status", "ok"}, {"hostName", m_hub.host_name()}},
-                             std::nullopt, std::nullopt, {}});
+                             std::nullopt, std::nullopt, {}, std::nullopt});
     case RestResource::events_stream:
       log(1, fmt::format("rest: GET {} stream started", route->path));
       start_d2c_stream(m_hub, m_clock, exchange, stream_options(*route, request, request_id));
@@ -169,7 +176,9 @@ void RestServer::reply(const std::shared_ptr<HttpExchange>& exchange,
     response.result(result.status);
     if (result.etag) response.set(http::field::etag, fmt::format("\"{}\"", *result.etag));
     for (const auto& [name, value] : result.headers) response.set(name, value);
-    if (result.body) {
+    if (result.raw_body) {
+      response.body() = std::move(*result.raw_body);
+    } else if (result.body) {
       response.set(http::field::content_type, "application/json; charset=utf-8");
       response.body() =
           result.body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

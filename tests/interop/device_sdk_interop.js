@@ -20,6 +20,11 @@
 //   AmqpWs  AMQP over WebSockets (subprotocol AMQPWSB10) on ports.https; the SDK always dials
 //           wss://{host}:443/$iothub/websocket, and its `amqp.webSocketAgent` option gets the
 //           same port-redirecting agent as MqttWs.
+//   Http    the device-facing HTTPS API on ports.https (azure-iot-device-http); its documented
+//           `http.agent` option gets the same agent. HTTP has no twin or methods in the SDK, so
+//           its scenario is telemetry (one message and a batch) and C2D: received by polling,
+//           then completed, rejected and abandoned, each checked at the hub, the Success and
+//           Rejected feedback read with azure-iothub.
 //
 // The emulator's CA reaches the SDK through client.setOptions({ca}), the SDK's own option.
 //
@@ -51,12 +56,14 @@ const readline = require('node:readline');
 let device;
 let deviceMqtt;
 let deviceAmqp;
+let deviceHttp;
 let common;
 let iothub;
 try {
   device = require('azure-iot-device');
   deviceMqtt = require('azure-iot-device-mqtt');
   deviceAmqp = require('azure-iot-device-amqp');
+  deviceHttp = require('azure-iot-device-http');
   common = require('azure-iot-common');
   iothub = require('azure-iothub');
 } catch (err) {
@@ -68,7 +75,8 @@ const { Client, ModuleClient, Message } = device;
 const { Mqtt, MqttWs } = deviceMqtt;
 const { Amqp, AmqpWs } = deviceAmqp;
 const { routeAmqpTo } = require('./service_sdk_harness');
-const TRANSPORTS = ['mqtt', 'ws', 'amqp', 'amqpws'];
+const { Http } = deviceHttp;
+const TRANSPORTS = ['mqtt', 'ws', 'amqp', 'amqpws', 'http'];
 const isAmqp = (transport) => transport === 'amqp' || transport === 'amqpws';
 const { SharedAccessSignature, ConnectionString, encodeUriComponentStrict } = common;
 
@@ -562,6 +570,73 @@ async function runModule(emu, transport) {
   }
 }
 
+// The HTTPS device API through azure-iot-device-http.
+async function runHttp(emu) {
+  const tag = '[http]';
+  const agent = new EmulatorPortAgent(emu.ready.ports.https, emu.ca);
+  const client = Client.fromConnectionString(emu.deviceConnectionString, Http);
+  const clientErrors = [];
+  client.on('error', (err) => clientErrors.push(err));
+  const keep = () => {};
+  try {
+    currentStep = `${tag} setOptions and open`;
+    await within(client.setOptions({ ca: emu.ca, http: { agent, receivePolicy: { interval: 0.2 } } }), 'setOptions');
+    await within(client.open(), 'client.open');
+
+    currentStep = `${tag} telemetry`;
+    let since = await lastSequenceNumber(emu);
+    const msg = new Message('{"over":"https"}');
+    msg.messageId = 'mid-http-1';
+    msg.correlationId = 'cid-http';
+    msg.contentType = 'application/json';
+    msg.contentEncoding = 'utf-8';
+    msg.properties.add('alert', 'true');
+    msg.properties.add('room', 'a&b=c/d%e');  // a header name: no spaces over HTTPS
+    await within(client.sendEvent(msg), 'client.sendEvent');
+    const { message: seen } = await waitForTelemetry(emu, since, msg.messageId);
+    assert.equal(seen.body, '{"over":"https"}');
+    assert.equal(seen.systemProperties.correlationId, 'cid-http');
+    assert.equal(seen.systemProperties.contentType, 'application/json');
+    assert.equal(seen.systemProperties.contentEncoding, 'utf-8');
+    assert.deepEqual(seen.properties, { alert: 'true', room: 'a&b=c/d%e' }, 'application properties');
+    assert.ok(agent.dialed >= 1, 'Http did not use the http.agent option');
+
+    currentStep = `${tag} telemetry batch`;
+    since = await lastSequenceNumber(emu);
+    const batch = ['one', 'two', 'three'].map((body) => {
+      const m = new Message(body);
+      m.properties.add('n', body);
+      return m;
+    });
+    await within(client.sendEventBatch(batch), 'client.sendEventBatch');
+    const after = await emu.restOk('GET', `/_emulator/messages/events?device=${DEVICE}&since=${since}`);
+    assert.deepEqual(after.messages.map((m) => [m.body, m.properties.n]), [['one', 'one'], ['two', 'two'], ['three', 'three']],
+                     'the batch, in order, with its properties');
+    log(`${tag} telemetry ok (one message and a batch of 3)`);
+
+    currentStep = `${tag} C2D`;
+    client.on('message', keep);
+    const completeMe = await sendAndReceiveC2d(emu, client, 'c2d-http-complete', '{"led":"on"}',
+                                               { 'iothub-ack': 'full', 'iothub-app-color': 'red', 'iothub-correlationid': 'corr-http' });
+    assert.equal(completeMe.data.toString('utf8'), '{"led":"on"}');
+    assert.equal(completeMe.correlationId, 'corr-http');
+    assert.equal(completeMe.to, `/devices/${DEVICE}/messages/deviceBound`);
+    // The SDK keeps the header's name: the property is 'iothub-app-color'.
+    assert.equal(completeMe.properties.getValue('iothub-app-color'), 'red');
+    assert.ok(completeMe.lockToken, 'the ETag became the lock token');
+    await within(client.complete(completeMe), 'client.complete');
+    await waitUntil(async () => (await emu.restOk('GET', `/devices/${DEVICE}`)).cloudToDeviceMessageCount === 0,
+                    'the queue to empty after client.complete');
+    log(`${tag} C2D complete ok`);
+    await rejectAndAbandon(emu, client, 'http', tag);
+    assert.deepEqual(clientErrors.map(String), [], 'client error events');
+  } finally {
+    client.removeListener('message', keep);
+    currentStep = `${tag} close`;
+    await within(client.close(), 'client.close').catch((err) => log(`${tag} close: ${err.message}`));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -596,6 +671,10 @@ async function main() {
     await emu.start();
     log(`emulator ready: mqtts ${emu.ready.ports.mqtts}, https ${emu.ready.ports.https}, amqps ${emu.ready.ports.amqps}`);
     for (const t of transports) {
+      if (t === 'http') {
+        await runHttp(emu);
+        continue;
+      }
       await runTransport(emu, t);
       if (isAmqp(t)) await runModule(emu, t);
     }

@@ -106,3 +106,52 @@ TEST_CASE("emulator::rest_method_allowed") {
   CHECK(azhub::emulator::is_emulator_path(RestResource::events_stream));
   CHECK_FALSE(azhub::emulator::is_emulator_path(RestResource::devices));
 }
+
+TEST_CASE("emulator::parse_rest_route: the device-facing HTTPS API and feedback over REST") {
+  auto route = parse_rest_route("/devices/dev%231/messages/events?api-version=2020-09-30");
+  REQUIRE(route);
+  CHECK(route->resource == RestResource::device_events);
+  CHECK(route->device_id == "dev#1");
+  CHECK_FALSE(route->module_id);
+  route = parse_rest_route("/devices/dev1/modules/m1/messages/events");
+  REQUIRE(route);
+  CHECK(route->resource == RestResource::device_events);
+  CHECK(route->module_id == "m1");
+  for (const char* spelling : {"/devices/dev1/messages/deviceBound", "/devices/dev1/messages/devicebound",
+                               "/devices/dev1/Messages/DeviceBound"}) {
+    CAPTURE(spelling);
+    route = parse_rest_route(spelling);
+    REQUIRE(route);
+    CHECK(route->resource == RestResource::device_bound);
+    CHECK(route->device_id == "dev1");
+  }
+  route = parse_rest_route("/devices/dev1/messages/devicebound/0b1c-lock?api-version=x&reject");
+  REQUIRE(route);
+  CHECK(route->resource == RestResource::device_bound_lock);
+  CHECK(route->lock_token == "0b1c-lock");
+  CHECK(route->query.contains("reject"));
+  route = parse_rest_route("/devices/dev1/messages/deviceBound/0b1c-lock/abandon");
+  REQUIRE(route);
+  CHECK(route->resource == RestResource::device_bound_abandon);
+  CHECK(route->lock_token == "0b1c-lock");
+  route = parse_rest_route("/messages/serviceBound/feedback");
+  REQUIRE(route);
+  CHECK(route->resource == RestResource::feedback);
+  route = parse_rest_route("/messages/servicebound/feedback/12");
+  REQUIRE(route);
+  CHECK(route->resource == RestResource::feedback_lock);
+  CHECK(route->lock_token == "12");
+  route = parse_rest_route("/messages/serviceBound/feedback/12/abandon");
+  REQUIRE(route);
+  CHECK(route->resource == RestResource::feedback_abandon);
+  for (const char* bad : {"/devices/dev1/messages", "/devices/dev1/messages/deviceBound/lock/complete",
+                          "/devices/dev1/messages/other", "/messages/serviceBound", "/messages/serviceBound/feedback/1/x",
+                          "/devices/dev1/modules/m1/messages/deviceBound"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_rest_route(bad));
+  }
+  CHECK(azhub::emulator::is_device_path(RestResource::device_bound));
+  CHECK_FALSE(azhub::emulator::is_device_path(RestResource::feedback));
+  CHECK(azhub::emulator::rest_allowed_methods(RestResource::device_bound_lock) == "DELETE");
+  CHECK(azhub::emulator::rest_allowed_methods(RestResource::device_events) == "POST");
+}
