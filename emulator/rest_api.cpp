@@ -294,7 +294,10 @@ void RestApi::handle_device_bound(const RestRoute& route, const HttpRequest& req
     const QueuedC2dMessage& m = got->message;
     reply.status = 200;
     reply.etag = got->lock_token;
-    reply.headers = hm::headers_of(m.properties, hm::ContentHeaders::standard);
+    core::MessageProperties properties = m.properties;
+    // The expiry is always known (the hub's default TTL when none was given).
+    if (!properties.system.expiry) properties.system.expiry = core::format_iso8601(m.expiry_ms, true);
+    reply.headers = hm::headers_of(properties, hm::ContentHeaders::standard);
     if (!m.properties.system.content_type) reply.headers.emplace_back("Content-Type", "application/octet-stream");
     reply.headers.emplace_back("iothub-sequencenumber", std::to_string(m.id));
     reply.headers.emplace_back("iothub-enqueuedtime", format_rest_time(m.enqueued_ms, ""));

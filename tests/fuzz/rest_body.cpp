@@ -1,6 +1,7 @@
 // Fuzzes what the emulator does with a REST request body before the hub sees it: the bounded JSON
 // parse (core/json_text), the identity, twin and method-invocation readers (emulator/rest_json,
-// emulator/rest_request), the twin rules and merge patch (core/twin) and the ordered writer.
+// emulator/rest_request), the telemetry batch reader of the HTTPS device API (core/http_message),
+// the twin rules and merge patch (core/twin) and the ordered writer.
 // Any bytes must end in a value or a refusal (core::Error, HubError included), never a crash; a
 // document the bound accepts is no deeper than the bound.
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/http_message.hpp"
 #include "core/json_text.hpp"
 #include "core/twin.hpp"
 #include "emulator/rest_json.hpp"
@@ -41,6 +43,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   using namespace azhub;
   refusal_allowed([&] { (void)emulator::parse_method_invocation(input); });
+  refusal_allowed([&] {
+    for (const auto& item : core::http_message::parse_batch(input))
+      FUZZ_CHECK(item.body.size() <= input.size());  // base64 only shrinks
+  });
   const nlohmann::json doc = core::parse_json(input);
   if (doc.is_discarded()) {
     FUZZ_CHECK(!core::bad_json_reason(input).empty());
