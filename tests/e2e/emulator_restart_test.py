@@ -8,7 +8,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Emulator, free_state_dir  # noqa: E402
+from harness import Emulator, device_sas_token, free_state_dir  # noqa: E402
 
 
 class RestartTest(unittest.TestCase):
@@ -78,6 +78,44 @@ class RestartTest(unittest.TestCase):
         try:
             status, _, dev = emu.rest("GET", "/devices/dev1")
             self.assertEqual(dev["cloudToDeviceMessageCount"], 0, json.dumps(dev))
+        finally:
+            emu.stop()
+
+    def test_kill_9_loses_nothing_acknowledged_over_https(self):
+        # The device-facing HTTPS API (docs/protocol.md §6.2): telemetry answered 204, a C2D
+        # message completed (204) and one rejected with iothub-ack=full (their feedback
+        # records), and one received but not settled when the emulator is killed.
+        emu = self.start()
+        try:
+            token = device_sas_token(emu.host_name, "dev1", emu.device_key("dev1"))
+
+            def device(method, path, raw=None):
+                return emu.rest(method, path, raw=raw, token=token, api_version="2020-09-30")
+
+            for i in range(5):
+                self.assertEqual(device("POST", "/devices/dev1/messages/events", raw=b"h%d" % i)[0], 204)
+            for mid in ("done", "nope", "held"):
+                self.assertEqual(emu.c2d_send("dev1", mid.encode(), message_id=mid, ack="full")[0], 200)
+            locks = [device("GET", "/devices/dev1/messages/deviceBound")[1]["etag"].strip('"') for _ in range(3)]
+            self.assertEqual(device("DELETE", "/devices/dev1/messages/deviceBound/" + locks[0])[0], 204)
+            self.assertEqual(device("DELETE", "/devices/dev1/messages/deviceBound/%s?reject" % locks[1])[0], 204)
+        finally:
+            emu.kill()
+
+        emu = self.start()
+        try:
+            self.assertEqual([m["body"] for m in emu.events(0, "dev1")], ["h0", "h1", "h2", "h3", "h4"])
+            token = device_sas_token(emu.host_name, "dev1", emu.device_key("dev1"))
+            # The held message is still queued (its lock did not survive), and only it.
+            status, headers, body = emu.rest("GET", "/devices/dev1/messages/deviceBound", token=token,
+                                             api_version="2020-09-30")
+            self.assertEqual((status, headers["iothub-messageid"], body), (200, "held", b"held"))
+            self.assertEqual(emu.rest("GET", "/devices/dev1/messages/deviceBound", token=token,
+                                      api_version="2020-09-30")[0], 204)
+            status, _, records = emu.rest("GET", "/messages/serviceBound/feedback", api_version="2020-09-30")
+            self.assertEqual(status, 200)
+            self.assertEqual(sorted((r["originalMessageId"], r["statusCode"]) for r in records),
+                             [("done", "Success"), ("nope", "Rejected")])
         finally:
             emu.stop()
 
