@@ -4,7 +4,8 @@
 # nothing about them. See bench/README.md.
 #
 #   bench/emulator_bench.sh [--build-dir DIR] [--devices N] [--messages M] [--payload BYTES]
-#                           [--inflight W] [--rounds R] [--idle N] [--no-idle] [--no-throughput]
+#                           [--inflight W] [--rounds R] [--idle N] [--starts S]
+#                           [--no-idle] [--no-throughput] [--no-startup]
 #
 # Loopback only; every process it starts is stopped on exit (also on Ctrl-C or failure).
 set -euo pipefail
@@ -17,8 +18,10 @@ payload=100
 inflight=10
 rounds=3
 idle=2000
+starts=10
 do_idle=1
 do_throughput=1
+do_startup=1
 run_timeout=120
 
 usage() { sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
@@ -33,11 +36,13 @@ while (($#)); do
     --idle) idle=$2; shift 2 ;;
     --no-idle) do_idle=0; shift ;;
     --no-throughput) do_throughput=0; shift ;;
+    --starts) starts=$2; shift 2 ;;
+    --no-startup) do_startup=0; shift ;;
     -h|--help) usage 0 ;;
     *) echo "emulator_bench: unknown argument '$1'" >&2; usage 2 >&2 ;;
   esac
 done
-for n in "$devices" "$messages" "$payload" "$inflight" "$rounds" "$idle"; do
+for n in "$devices" "$messages" "$payload" "$inflight" "$rounds" "$idle" "$starts"; do
   [[ $n =~ ^[0-9]+$ ]] || { echo "emulator_bench: '$n' is not a number" >&2; exit 2; }
 done
 
@@ -139,16 +144,16 @@ mosq_pid=
 mosq_port=
 mosq_ca="$work/mosq/ca.pem"
 make_mosquitto_certs() {
-  # RSA 2048 CA and server certificate for localhost, like the emulator's own.
+  # ECDSA P-256 CA and server certificate for localhost, like the emulator's own.
   mkdir -p "$work/mosq"
   chmod 755 "$work" "$work/mosq"
   (
     cd "$work/mosq"
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 \
       -subj "/CN=azhub bench CA" -addext "basicConstraints=critical,CA:TRUE" \
       -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
-    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >ext.cnf
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >ext.cnf
     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
       -extfile ext.cnf 2>/dev/null
     chmod 644 ./*.pem ./*.key
@@ -259,6 +264,67 @@ print(f"median: azhub emulate {e:.0f} msg/s, mosquitto {m:.0f} msg/s, ratio emul
 EOF
   stop_pid "$emu_pid"
   stop_pid "$mosq_pid"
+fi
+
+if ((do_startup)); then
+  echo
+  echo "== start-up: launch to ready, $starts start(s) each (azhub emulate --in-memory: its ready line, which"
+  echo "   comes after every listener is open; mosquitto: its TLS port accepting a connection)"
+  mosq_port=$(free_port)
+  cat >"$work/mosq/startup.conf" <<EOF
+per_listener_settings false
+allow_anonymous true
+persistence false
+log_dest none
+user $(id -un)
+listener $mosq_port 127.0.0.1
+certfile $work/mosq/server.pem
+keyfile $work/mosq/server.key
+cafile $work/mosq/ca.pem
+EOF
+  python3 - "$azhub" "$work/mosq/startup.conf" "$mosq_port" "$starts" <<'EOF'
+import socket, statistics, subprocess, sys, time
+azhub, conf, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+
+def stop(p):
+    p.terminate()
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+def azhub_once():
+    t0 = time.monotonic()
+    p = subprocess.Popen([azhub, "-o", "json", "emulate", "--in-memory", "--mqtt-port", "0", "--https-port", "0",
+                          "--amqp-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        line = p.stdout.readline()
+        if b'"event":"ready"' not in line:
+            raise SystemExit("emulator_bench: azhub emulate printed no ready line")
+        return (time.monotonic() - t0) * 1000
+    finally:
+        stop(p)
+
+def mosquitto_once():
+    t0 = time.monotonic()
+    p = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return (time.monotonic() - t0) * 1000
+            except OSError:
+                if p.poll() is not None or time.monotonic() - t0 > 30:
+                    raise SystemExit("emulator_bench: mosquitto did not start")
+                time.sleep(0.002)
+    finally:
+        stop(p)
+
+for who, once in (("azhub emulate", azhub_once), ("mosquitto", mosquitto_once)):
+    times = [once() for _ in range(n)]
+    print(f"{who:14s} median {statistics.median(times):6.1f} ms  min {min(times):6.1f}  max {max(times):6.1f}  ({n} starts)")
+EOF
 fi
 
 if ((do_idle)); then

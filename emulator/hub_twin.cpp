@@ -21,23 +21,27 @@ std::string iso(std::int64_t ms) {
 }
 
 // Marks every member `patch` touches as updated at `now` (deleted members lose their entry).
-void update_metadata(json& meta, const json& patch, const std::string& now) {
+// Desired properties also record the section's `$version` that wrote them,
+// `$lastUpdatedVersion` (docs/protocol.md §8.2); reported properties do not.
+void update_metadata(json& meta, const json& patch, const std::string& now, std::optional<std::int64_t> version) {
   if (!meta.is_object()) meta = json::object();
   meta["$lastUpdated"] = now;
+  if (version) meta["$lastUpdatedVersion"] = *version;
   for (const auto& [k, v] : patch.items()) {
     if (v.is_null()) {
       meta.erase(k);
     } else if (v.is_object()) {
-      update_metadata(meta[k], v, now);
+      update_metadata(meta[k], v, now, version);
     } else {
       meta[k] = json{{"$lastUpdated", now}};
+      if (version) meta[k]["$lastUpdatedVersion"] = *version;
     }
   }
 }
 
-json build_metadata(const json& section, const std::string& now) {
+json build_metadata(const json& section, const std::string& now, std::optional<std::int64_t> version) {
   json meta = json::object();
-  update_metadata(meta, section, now);
+  update_metadata(meta, section, now, version);
   return meta;
 }
 
@@ -127,8 +131,8 @@ nlohmann::ordered_json Hub::update_twin(const IdentityKey& key, const json& patc
       validate_section(d, "properties.desired", core::limits::k_twin_desired_bytes);
       core::apply_merge_patch(next.desired, d);
       check_size(next.desired, "properties.desired", core::limits::k_twin_desired_bytes);
-      update_metadata(next.desired_metadata, d, now);
       next.desired_version += 1;
+      update_metadata(next.desired_metadata, d, now, next.desired_version);
       desired_patch = d;
       changed = true;
     }
@@ -167,8 +171,8 @@ nlohmann::ordered_json Hub::replace_twin(const IdentityKey& key, const json& doc
   next.tags = tags;
   bool desired_changed = next.desired != desired;
   next.desired = desired;
-  next.desired_metadata = build_metadata(desired, now);
   next.desired_version += 1;
+  next.desired_metadata = build_metadata(desired, now, next.desired_version);
   next.etag_counter += 1;
   next.version += 1;
   s.store.put_twin(next);
@@ -197,7 +201,7 @@ std::int64_t Hub::State::patch_reported(const IdentityKey& key, const json& patc
   TwinRecord next = twin;
   core::apply_merge_patch(next.reported, patch);
   check_size(next.reported, "reported properties", core::limits::k_twin_reported_bytes);
-  update_metadata(next.reported_metadata, patch, core::format_iso8601(now(), true));
+  update_metadata(next.reported_metadata, patch, core::format_iso8601(now(), true), std::nullopt);
   next.reported_version += 1;
   next.version += 1;
   store.put_twin(next);

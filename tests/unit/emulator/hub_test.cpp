@@ -368,9 +368,12 @@ TEST_CASE("emulator::Hub twin over MQTT and REST") {
                                            "capabilities", "tags", "properties"});
     const std::string desired = view["properties"]["desired"].dump();
     CHECK(desired.starts_with(R"({"speed":5,"$metadata":{"$lastUpdated":")"));
-    CHECK(desired.find(R"(Z","speed":{"$lastUpdated":")") != std::string::npos);
-    CHECK(desired.ends_with(R"(},"$version":2})"));
-    CHECK(view["properties"]["reported"].dump().ends_with(R"(,"$version":3})"));
+    // Desired metadata names the $version that wrote each member, right after $lastUpdated.
+    CHECK(desired.find(R"(Z","$lastUpdatedVersion":2,"speed":{"$lastUpdated":")") != std::string::npos);
+    CHECK(desired.ends_with(R"(Z","$lastUpdatedVersion":2}},"$version":2})"));
+    const std::string reported = view["properties"]["reported"].dump();
+    CHECK(reported.ends_with(R"(,"$version":3})"));
+    CHECK(reported.find("$lastUpdatedVersion") == std::string::npos);
   }
   try {
     (void)f.hub->update_twin(f.dev1.key, json::parse(R"({"properties":{"reported":{"a":2}}})"), std::nullopt);
