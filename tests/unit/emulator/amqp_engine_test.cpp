@@ -463,17 +463,28 @@ TEST_CASE("emulator::AmqpEngine: close() ends the connection with the condition"
 TEST_CASE("emulator::AmqpEngine: fuzz seed byte streams") {
   const char* dir = std::getenv("AZHUB_AMQP_SEED_DIR");
   constexpr std::string_view k_seed_key = "c2VlZC1rZXktZm9yLXRoZS1hbXFwLWZ1enotdGFyZ2V0LTMyYg==";
-  auto make = [&](Sasl sasl, bool feedback) {
-    auto store = make_memory_store();
-    store->put_policy(Policy{"iothubowner", std::string(k_seed_key), std::string(k_seed_key),
-                             right_registry_read | right_registry_write | right_service_connect});
+  // The fuzz target's hub: the iothubowner policy and dev1, both keyed with k_seed_key.
+  struct SeedHub {
+    std::unique_ptr<Store> store = make_memory_store();
     FakeClock clock;
-    HubOptions o;
-    o.host_name = std::string(k_host);
-    Hub hub(o, *store, clock);
-    IdentityRecord r;
-    r.key = {"dev1", {}};
-    (void)hub.create_identity(r);
+    std::unique_ptr<Hub> hub;
+    explicit SeedHub(std::string_view key) {
+      store->put_policy(Policy{"iothubowner", std::string(key), std::string(key),
+                               right_registry_read | right_registry_write | right_service_connect});
+      HubOptions o;
+      o.host_name = std::string(k_host);
+      hub = std::make_unique<Hub>(o, *store, clock);
+      IdentityRecord r;
+      r.key = {"dev1", {}};
+      r.primary_key = std::string(key);
+      r.secondary_key = std::string(key);
+      (void)hub->create_identity(r);
+    }
+  };
+  auto make = [&](Sasl sasl, bool feedback) {
+    SeedHub seed(k_seed_key);
+    Hub& hub = *seed.hub;
+    FakeClock& clock = seed.clock;
     AmqpEngine engine(hub, clock, {}, [] {});
     const std::string token =
         azhub::core::build_sas_token(k_host, k_seed_key, clock.now / 1000 + 3600, "iothubowner");
@@ -498,18 +509,9 @@ TEST_CASE("emulator::AmqpEngine: fuzz seed byte streams") {
   // The device plane: dev1's token on $cbs, telemetry, a C2D message accepted, twin GET and
   // reported PATCH, the method links.
   auto make_device = [&] {
-    auto store = make_memory_store();
-    store->put_policy(Policy{"iothubowner", std::string(k_seed_key), std::string(k_seed_key),
-                             right_registry_read | right_registry_write | right_service_connect});
-    FakeClock clock;
-    HubOptions o;
-    o.host_name = std::string(k_host);
-    Hub hub(o, *store, clock);
-    IdentityRecord r;
-    r.key = {"dev1", {}};
-    r.primary_key = std::string(k_seed_key);
-    r.secondary_key = std::string(k_seed_key);
-    (void)hub.create_identity(r);
+    SeedHub seed(k_seed_key);
+    Hub& hub = *seed.hub;
+    FakeClock& clock = seed.clock;
     (void)hub.send_c2d("dev1", C2dSend{"to the device", {}, std::nullopt});
     AmqpEngine engine(hub, clock, {}, [] {});
     Client client(engine);

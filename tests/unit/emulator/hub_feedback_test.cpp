@@ -15,6 +15,7 @@
 #include "emulator/hub.hpp"
 #include "fake_clock.hpp"
 #include "fake_session.hpp"
+#include "hub_fixture.hpp"
 
 using namespace azhub::emulator;
 using azhub::core::build_sas_token;
@@ -25,34 +26,12 @@ using azhub::emulator::testing::FakeSession;
 
 namespace {
 
-struct Fixture {
-  std::unique_ptr<Store> store = make_memory_store();
-  FakeClock clock;
-  std::unique_ptr<Hub> hub;
-  IdentityRecord dev1;
-
-  explicit Fixture(std::unique_ptr<Store> s = make_memory_store()) : store(std::move(s)) {
-    open();
-    IdentityRecord r;
-    r.key = {"dev1", {}};
-    dev1 = hub->create_identity(r);
-  }
-  void open() {
-    hub.reset();
-    HubOptions o;
-    o.host_name = "hub.example";
-    hub = std::make_unique<Hub>(o, *store, clock);
-  }
+// The shared hub, with dev1 online meaning connected and subscribed to C2D.
+struct Fixture : azhub::emulator::testing::HubFixture {
+  using HubFixture::HubFixture;
   FakeSession& online(FakeSession& s) {
-    mqtt::Connect c;
-    c.client_id = "dev1";
-    c.username = "hub.example/dev1/?api-version=2021-04-12";
-    c.password =
-        build_sas_token(azhub::core::device_resource_uri("hub.example", "dev1", std::nullopt),
-                        dev1.primary_key, clock.now / 1000 + 7200);
-    c.clean_session = true;
-    REQUIRE(hub->connect(s, c, {}).code == mqtt::ConnectReturn::accepted);
-    hub->handle_packet(s, mqtt::Subscribe{1, {{"devices/dev1/messages/devicebound/#", 1}}});
+    HubFixture::online(s, true);
+    subscribe(s, {{"devices/dev1/messages/devicebound/#", 1}});
     return s;
   }
   QueuedC2dMessage send(std::optional<std::string> ack, std::string mid = "m1",

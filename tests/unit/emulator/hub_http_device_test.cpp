@@ -11,6 +11,7 @@
 #include "emulator/hub.hpp"
 #include "fake_clock.hpp"
 #include "fake_session.hpp"
+#include "hub_fixture.hpp"
 
 using namespace azhub::emulator;
 using azhub::core::FeedbackStatus;
@@ -19,25 +20,9 @@ using azhub::emulator::testing::FakeSession;
 
 namespace {
 
-struct Fixture {
-  std::unique_ptr<Store> store = make_memory_store();
-  FakeClock clock;
-  std::unique_ptr<Hub> hub;
-  IdentityRecord dev1;
+struct Fixture : azhub::emulator::testing::HubFixture {
   const IdentityKey key{"dev1", {}};
-
-  Fixture() {
-    HubOptions o;
-    o.host_name = "hub.example";
-    hub = std::make_unique<Hub>(o, *store, clock);
-    IdentityRecord r;
-    r.key = key;
-    dev1 = hub->create_identity(r);
-  }
-  std::string token(std::int64_t ttl_s = 3600, const std::string& device = "dev1") const {
-    return azhub::core::build_sas_token(azhub::core::device_resource_uri("hub.example", device, std::nullopt),
-                                        dev1.primary_key, clock.now / 1000 + ttl_s);
-  }
+  std::string token(std::int64_t ttl_s = 3600) const { return HubFixture::token(key, dev1.primary_key, ttl_s); }
   void send(const std::string& id, std::optional<std::string> ack = std::string("full")) {
     C2dSend m;
     m.body = "body " + id;

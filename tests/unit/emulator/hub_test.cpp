@@ -10,6 +10,7 @@
 #include "core/topics.hpp"
 #include "fake_clock.hpp"
 #include "fake_session.hpp"
+#include "hub_fixture.hpp"
 
 using namespace azhub::emulator;
 using azhub::core::build_sas_token;
@@ -21,53 +22,7 @@ using azhub::emulator::testing::FakeSession;
 namespace {
 
 
-struct Fixture {
-  std::unique_ptr<Store> store = make_memory_store();
-  FakeClock clock;
-  std::unique_ptr<Hub> hub;
-  IdentityRecord dev1;
-  std::vector<std::string> logs;
-
-  Fixture() {
-    open();
-    IdentityRecord r;
-    r.key = {"dev1", {}};
-    dev1 = hub->create_identity(r);
-  }
-  void open() {
-    HubOptions o;
-    o.host_name = "hub.example";
-    o.log = [this](int, std::string_view m) { logs.emplace_back(m); };
-    hub = std::make_unique<Hub>(o, *store, clock);
-  }
-  std::string token(const IdentityKey& key, const std::string& k, std::int64_t ttl_s = 3600) {
-    std::optional<std::string_view> module;
-    if (key.module_id) module = *key.module_id;
-    return build_sas_token(azhub::core::device_resource_uri("hub.example", key.device_id, module), k,
-                           clock.now / 1000 + ttl_s);
-  }
-  mqtt::Connect connect_packet(const IdentityKey& key, const std::string& password, bool clean = false) {
-    mqtt::Connect c;
-    c.client_id = to_string(key);
-    c.username = "hub.example/" + to_string(key) + "/?api-version=2021-04-12";
-    c.password = password;
-    c.clean_session = clean;
-    return c;
-  }
-  mqtt::ConnectReturn connect(FakeSession& s, const IdentityKey& key, const std::string& password,
-                              bool clean = false, ConnectInfo info = {}) {
-    auto ack = hub->connect(s, connect_packet(key, password, clean), info);
-    return ack.code;
-  }
-  FakeSession& online(FakeSession& s, bool clean = false) {
-    REQUIRE(connect(s, dev1.key, token(dev1.key, dev1.primary_key), clean) == mqtt::ConnectReturn::accepted);
-    clock.advance(0);
-    return s;
-  }
-  void subscribe(FakeSession& s, std::vector<std::pair<std::string, std::uint8_t>> filters) {
-    hub->handle_packet(s, mqtt::Subscribe{1, std::move(filters)});
-  }
-};
+using Fixture = azhub::emulator::testing::HubFixture;
 
 }  // namespace
 
