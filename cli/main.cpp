@@ -4,14 +4,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <iterator>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 #include <openssl/crypto.h>
@@ -97,6 +102,34 @@ std::string stdout_failure(int error) {
   return std::string("writing to stdout: ") + (error != 0 ? std::strerror(error) : "write failed");
 }
 
+// The top-level command argv names: its first argument that is neither an option nor the value of
+// -o/--output; empty when there is none (azhub --help, azhub -v) or after "--". `after_globals`:
+// only azhub's own options (-o, --output, -v, --verbose) come before it.
+struct NamedCommand {
+  std::string_view name;
+  bool after_globals = true;
+};
+NamedCommand named_command(int argc, char** argv) {
+  NamedCommand out;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") return {};
+    if (arg == "-o" || arg == "--output") {
+      ++i;
+      continue;
+    }
+    if (!arg.empty() && arg.front() == '-') {
+      const bool global = arg.starts_with("--output=") || arg == "--verbose" || arg.starts_with("-o") ||
+                          arg.find_first_not_of('v', 1) == std::string_view::npos;
+      out.after_globals = out.after_globals && global;
+      continue;
+    }
+    out.name = arg;
+    return out;
+  }
+  return {};
+}
+
 bool smart_terminal(int fd) {
   if (isatty(fd) == 0) return false;
   const char* term = std::getenv("TERM");
@@ -107,10 +140,17 @@ bool smart_terminal(int fd) {
 
 int main(int argc, char** argv) {
   reserve_standard_descriptors();
+  const NamedCommand named = named_command(argc, argv);
+  const std::string_view command = named.name;
   // Paho's worker threads can still be exiting, and freeing their per-thread OpenSSL state,
   // when OpenSSL's atexit cleanup frees the same state from the main thread: a double free at
   // exit. azhub never needs that cleanup (the process is ending), so it is not registered.
-  OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
+  // `sas` only computes an HMAC: it skips reading the system's OpenSSL configuration (its TLS
+  // policy), a few milliseconds of a command scripts call in loops. Every other command loads
+  // it, as OpenSSL does by default (once skipped, it could not be loaded later).
+  std::uint64_t openssl_options = OPENSSL_INIT_NO_ATEXIT;
+  if (command == "sas") openssl_options |= OPENSSL_INIT_NO_LOAD_CONFIG;
+  OPENSSL_init_crypto(openssl_options, nullptr);
   using azhub::cli::Io;
   using azhub::core::Error;
 
@@ -144,14 +184,27 @@ int main(int argc, char** argv) {
   app.footer("Exit codes: 0 ok, 1 operation failed, 2 usage or input error, 3 could not connect\n"
              "or authenticate, 4 timed out, 130 interrupted. See azhub(1).");
 
-  // One line per subcommand, in the order `azhub --help` lists them.
-  azhub::cli::add_sas_command(app, io);
-  azhub::cli::add_send_command(app, io);
-  azhub::cli::add_listen_command(app, io);
-  azhub::cli::add_twin_command(app, io);
-  azhub::cli::add_method_command(app, io);
-  azhub::cli::add_service_command(app, io);
-  azhub::cli::add_emulate_command(app, io);
+  // One line per subcommand, in the order `azhub --help` lists them. Building every command's
+  // options is a noticeable part of a short command's run, so when argv names one of them only
+  // that one is built; otherwise (no command, an unknown one: help and errors list them all)
+  // every one is.
+  using AddCommand = void (*)(CLI::App&, Io&);
+  const std::pair<std::string_view, AddCommand> commands[] = {
+      {"sas", azhub::cli::add_sas_command},         {"send", azhub::cli::add_send_command},
+      {"listen", azhub::cli::add_listen_command},   {"twin", azhub::cli::add_twin_command},
+      {"method", azhub::cli::add_method_command},   {"service", azhub::cli::add_service_command},
+      {"emulate", azhub::cli::add_emulate_command},
+  };
+  const bool known = std::any_of(std::begin(commands), std::end(commands), [&](const auto& c) { return c.first == command; });
+  for (const auto& [name, add] : commands) {
+    if (!known || name == command) add(app, io);
+  }
+  if (!known && !command.empty() && named.after_globals) {
+    std::string names;
+    for (const auto& [name, add] : commands) names += (names.empty() ? "" : ", ") + std::string(name);
+    std::cerr << "azhub: error: unknown command '" << command << "' (commands: " << names << "; see 'azhub --help')\n";
+    return static_cast<int>(azhub::core::ExitCode::usage);
+  }
 
   install_signal_handlers();
   watch_stdout_pipe();

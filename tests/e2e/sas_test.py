@@ -341,6 +341,26 @@ class HelpTests(SasTestCase):
         self.assertEqual(len(lines), 1)
         self.assertIn("SAS token", lines[0])
 
+    def test_global_options_before_the_command(self):
+        # azhub builds only the command argv names (cli/main.cpp); the global options may come
+        # first in each spelling, and a command nobody named still gets the full list.
+        expected = expected_token(HOST + "/devices/dev1", KEY, 1900000000)
+        for prefix in (["-o", "json"], ["--output", "json"], ["--output=json"], ["-v", "-o", "text"], ["-vv"]):
+            r = run(prefix + ["sas", "-c", DEVICE_CS, "--expiry", "1900000000"])
+            self.assertEqual(r.returncode, 0, msg="%s: %s" % (prefix, r.stderr))
+            self.assertIn(expected, r.stdout, msg=prefix)
+        for argv in (["bogus"], ["-o", "json", "bogus", "--flag"]):
+            r = run(argv)
+            self.assertEqual(r.returncode, 2)
+            self.assertEqual(r.stderr, "azhub: error: unknown command 'bogus' (commands: sas, send, listen, twin, "
+                                       "method, service, emulate; see 'azhub --help')\n")
+        r = run(["-o", "json"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("subcommand", r.stderr.lower())
+        # The value of -o is not taken for the command.
+        r = run(["-o", "sas"])
+        self.assertEqual(r.returncode, 2)
+
     def test_version(self):
         r = run(["--version"])
         self.assertEqual(r.returncode, 0)
