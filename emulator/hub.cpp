@@ -237,6 +237,7 @@ Hub::Hub(HubOptions options, Store& store, Clock& clock)
 Hub::~Hub() {
   for (const auto& [id, timer] : m_state->c2d_expiry_timers) m_state->clock.cancel_timer(timer);
   for (const auto& [token, lock] : m_state->http_c2d_locks) m_state->clock.cancel_timer(lock.timer);
+  for (const TimerId id : m_state->loose_timers) m_state->clock.cancel_timer(id);
   for (auto& [rid, call] : m_state->methods) {
     if (call.timer != 0) m_state->clock.cancel_timer(call.timer);
   }

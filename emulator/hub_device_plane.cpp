@@ -192,7 +192,7 @@ mqtt::Connack Hub::connect(Session& session, const mqtt::Connect& packet, const 
     // CONNACK is out: deferred, since the session sends the CONNACK after we return.
     State* state = &s;
     std::uint64_t serial = s.connections[&session].serial;
-    s.clock.start_timer(std::chrono::milliseconds(0), [state, key, serial] {
+    s.start_loose_timer(std::chrono::milliseconds(0), [state, key, serial] {
       Connection* live = state->connection_of(key);
       if (live == nullptr || live->serial != serial) return;
       state->deliver_c2d(*live);

@@ -160,7 +160,7 @@ void Hub::State::start_c2d_lock(Connection& c, std::uint64_t message_id, std::ui
   State* state = this;
   IdentityKey key = c.key;
   std::uint64_t serial = c.serial;
-  clock.start_timer(k_c2d_lock, [state, key, serial, message_id, packet_id] {
+  start_loose_timer(k_c2d_lock, [state, key, serial, message_id, packet_id] {
     Connection* live = state->connection_of(key);
     if (live == nullptr || live->serial != serial) return;
     auto& inflight = live->c2d_inflight;

@@ -3,6 +3,8 @@
 // device plane). Not part of the emulator's API.
 #include <array>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <map>
 #include <set>
 
@@ -97,6 +99,19 @@ struct Hub::State {
   State(HubOptions o, Store& s, Clock& c)
       : options(std::move(o)), store(s), clock(c), feedback_queue(c) {
     load_feedback();
+  }
+
+  // Timers Hub keeps no other handle to (a C2D lock, the delivery after a CONNACK): remembered
+  // until they fire, so that ~Hub cancels them and none runs on a destroyed Hub.
+  std::set<TimerId> loose_timers;
+  void start_loose_timer(std::chrono::milliseconds after, std::function<void()> fn) {
+    auto id = std::make_shared<TimerId>(0);
+    State* self = this;
+    *id = clock.start_timer(after, [self, id, fn = std::move(fn)] {
+      self->loose_timers.erase(*id);
+      fn();
+    });
+    loose_timers.insert(*id);
   }
 
   void log(int level, std::string_view message) const {

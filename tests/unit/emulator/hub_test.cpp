@@ -564,3 +564,21 @@ TEST_CASE("emulator::Hub registry") {
   CHECK(f.hub->list_devices().empty());
 }
 
+
+TEST_CASE("emulator::Hub: no timer of a destroyed Hub runs") {
+  // A C2D lock and the delivery after a CONNACK were timers ~Hub did not cancel: run later (the
+  // clock outlives the hub at shutdown), they used the freed state (AddressSanitizer reports it).
+  Fixture f;
+  FakeSession s;
+  f.online(s);
+  f.subscribe(s, {{"devices/dev1/messages/devicebound/#", 1}});
+  C2dSend m;
+  m.body = "locked";
+  (void)f.hub->send_c2d("dev1", m);
+  REQUIRE(s.publishes().size() == 1);  // delivered: its 60 s lock is running
+  FakeSession again;
+  REQUIRE(f.connect(again, f.dev1.key, f.token(f.dev1.key, f.dev1.primary_key)) == mqtt::ConnectReturn::accepted);
+  f.hub.reset();  // with the post-CONNACK delivery and the lock still pending
+  f.clock.advance(61'000);
+  CHECK(again.publishes().empty());
+}
