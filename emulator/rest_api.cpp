@@ -276,7 +276,11 @@ void RestApi::handle_device_events(const RestRoute& route, const HttpRequest& re
   // A batch is taken whole or not at all.
   for (auto& m : messages) {
     m.properties.system.ack.reset();  // a C2D property
-    core::validate_message_size(m.body, m.properties, core::limits::k_d2c_message_bytes, "D2C message");
+    try {
+      core::validate_message_size(m.body, m.properties, core::limits::k_d2c_message_bytes, "D2C message");
+    } catch (const core::Error& e) {
+      throw HubError(413001, e.what());
+    }
   }
   for (auto& m : messages) m_hub.http_telemetry(key, std::move(m.body), std::move(m.properties));
   RestReply reply;

@@ -60,6 +60,19 @@ class DeviceHttpsApiTest(unittest.TestCase):
         self.assertEqual(m["systemProperties"]["contentEncoding"], "utf-8")
         self.assertEqual(m["properties"], {"room": "a&b=c", "Floor": "2"})
 
+    def test_module_telemetry(self):
+        key = self.emu.create_device("dev1", "m1")["authentication"]["symmetricKey"]["primaryKey"]
+        token = device_sas_token(self.emu.host_name, "dev1", key, module_id="m1")
+        status, _, _ = self.device("POST", "/devices/dev1/modules/m1/messages/events", raw=b"from m1",
+                                   headers={"iothub-app-k": "v"}, token=token)
+        self.assertEqual(status, 204)
+        [m] = self.events()
+        self.assertEqual((m["body"], m["moduleId"], m["properties"]), ("from m1", "m1", {"k": "v"}))
+        # The device's own token does not speak for its module.
+        self.assertEqual(self.device("POST", "/devices/dev1/modules/m1/messages/events", raw=b"x")[0], 401)
+        # Nor is there a C2D queue for modules.
+        self.assertEqual(self.device("GET", "/devices/dev1/modules/m1/messages/deviceBound", token=token)[0], 404)
+
     def test_a_batch_is_taken_whole_or_not_at_all(self):
         batch = [{"body": base64.b64encode(b"one").decode(), "properties": {"iothub-app-n": "1"}},
                  {"body": base64.b64encode(b"two").decode()}]
