@@ -99,29 +99,34 @@ void Server::accept_tls(tcp::acceptor& acceptor, const char* what,
     if (!ec) {
       socket.set_option(tcp::no_delay(true));
       std::string peer = peer_of(socket);
-      auto tls = std::make_unique<TlsSocket>(std::move(socket), m_tls);
-      TlsSocket* raw = tls.get();
-      // The handshake owns the socket until it completes; then the session does.
-      auto holder = std::make_shared<std::unique_ptr<TlsSocket>>(std::move(tls));
+      std::unique_ptr<FdTlsStream> tls;
+      try {
+        tls = std::make_unique<FdTlsStream>(std::move(socket), m_tls.native_handle());
+      } catch (const core::Error& e) {
+        if (m_options.log) m_options.log(1, fmt::format("{}: {} refused: {}", what, peer, e.what()));
+        accept_tls(acceptor, what, start);
+        return;
+      }
+      FdTlsStream* raw = tls.get();
+      // The handshake owns the stream until it completes; then the session does.
+      auto holder = std::make_shared<std::unique_ptr<FdTlsStream>>(std::move(tls));
       // A client that never completes the handshake must not hold its socket forever.
       auto deadline = std::make_shared<boost::asio::steady_timer>(m_io, std::chrono::seconds(10));
       deadline->async_wait([holder](const boost::system::error_code& tec) {
         if (tec || !*holder) return;
-        boost::system::error_code ignored;
-        (*holder)->next_layer().close(ignored);
+        (*holder)->close();
       });
-      raw->async_handshake(boost::asio::ssl::stream_base::server,
-                           [this, holder, peer, deadline, what, start](const boost::system::error_code& hec) {
-                             deadline->cancel();
-                             if (hec || m_stopped) {
-                               if (m_options.log)
-                                 m_options.log(1, fmt::format("{}: TLS handshake with {} failed: {}", what, peer,
-                                                              hec ? hec.message() : "stopping"));
-                               return;
-                             }
-                             ConnectInfo info{describe_peer_certificate((*holder)->native_handle()), what, peer};
-                             start(make_tls_stream(std::move(*holder)), std::move(info));
-                           });
+      raw->async_handshake([this, holder, peer, deadline, what, start](const boost::system::error_code& hec) {
+        deadline->cancel();
+        if (hec || m_stopped) {
+          if (m_options.log)
+            m_options.log(1, fmt::format("{}: TLS handshake with {} failed: {}", what, peer,
+                                         hec ? hec.message() : "stopping"));
+          return;
+        }
+        ConnectInfo info{describe_peer_certificate((*holder)->native_handle()), what, peer};
+        start(std::move(*holder), std::move(info));
+      });
     }
     accept_tls(acceptor, what, start);
   });
