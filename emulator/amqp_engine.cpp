@@ -513,11 +513,9 @@ struct AmqpEngine::Impl {
         if (role == Role::device_c2d) {
           // A 16-byte tag: the .NET SDK reads the lock token from it as a GUID.
           const amqp::Uuid tag = amqp::random_uuid();
-          pn_delivery_t* d = pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(tag.bytes.data()), tag.bytes.size()));
-          const std::string bytes = amqp::encode(it->message);
-          pn_link_send(link, bytes.data(), bytes.size());
-          pn_link_advance(link);
-          state.c2d_packets[d] = it->c2d_packet;
+          state.c2d_packets[send_message(link, state, it->message,
+                                         std::string_view(reinterpret_cast<const char*>(tag.bytes.data()), tag.bytes.size()))] =
+              it->c2d_packet;
         } else {
           pn_delivery_t* d = send_message(link, state, it->message);
           if (pn_link_snd_settle_mode(link) == PN_SND_SETTLED) pn_delivery_settle(d);
@@ -855,11 +853,14 @@ struct AmqpEngine::Impl {
     return any;
   }
 
-  // One transfer on `link`: a fresh delivery tag, the encoded message, advance.
-  static pn_delivery_t* send_message(pn_link_t* link, LinkState& state, const amqp::Message& message) {
+  // One transfer on `link`: a delivery tag (`tag`, or the link's next number), the encoded
+  // message, advance.
+  static pn_delivery_t* send_message(pn_link_t* link, LinkState& state, const amqp::Message& message,
+                                     std::string_view tag = {}) {
     const std::string bytes = amqp::encode(message);
-    const std::uint64_t tag = state.next_tag++;
-    pn_delivery_t* d = pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
+    const std::uint64_t number = state.next_tag++;
+    pn_delivery_t* d = tag.empty() ? pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&number), sizeof number))
+                                   : pn_delivery(link, pn_dtag(tag.data(), tag.size()));
     pn_link_send(link, bytes.data(), bytes.size());
     pn_link_advance(link);
     return d;

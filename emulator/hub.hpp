@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/http_message.hpp"
 #include "core/hub_errors.hpp"
 #include "emulator/clock.hpp"
 #include "emulator/mqtt_codec.hpp"
@@ -231,9 +232,10 @@ class Hub {
   // password (§3.3): a SAS token of the identity, or of a policy with DeviceConnect covering it;
   // the identity (and a module's device) must exist and be enabled. nullopt when accepted.
   [[nodiscard]] std::optional<std::string> check_device_token(const IdentityKey& key, const std::string& token) const;
-  // Telemetry POSTed by `key`: the same checks and capture as a telemetry PUBLISH. Throws
-  // HubError 413001 over 256 KB, 400004 for bad properties.
-  void http_telemetry(const IdentityKey& key, std::string body, core::MessageProperties properties);
+  // Telemetry POSTed by `key`, one message or a batch: the size limit of a telemetry PUBLISH for
+  // each, then the capture. A batch is taken whole or not at all. Throws HubError 413001 when a
+  // message is over 256 KB.
+  void http_telemetry(const IdentityKey& key, std::vector<core::http_message::BatchItem> messages);
   struct LockedC2d {
     QueuedC2dMessage message;
     std::string lock_token;  // the ETag the device settles it with

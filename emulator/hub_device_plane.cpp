@@ -119,13 +119,7 @@ mqtt::Connack Hub::connect(Session& session, const mqtt::Connect& packet, const 
     auto found = s.identities.find(key);
     if (found == s.identities.end()) throw Refusal{ConnectReturn::not_authorized, "unknown identity"};
     const IdentityRecord& identity = found->second;
-    bool disabled = identity.status == DeviceStatus::disabled;
-    if (key.module_id) {
-      auto device = s.identities.find(IdentityKey{key.device_id, {}});
-      disabled = disabled || device == s.identities.end() ||
-                 device->second.status == DeviceStatus::disabled;
-    }
-    if (disabled) throw Refusal{ConnectReturn::not_authorized, "identity is disabled"};
+    if (s.identity_disabled(key)) throw Refusal{ConnectReturn::not_authorized, "identity is disabled"};
     std::optional<std::int64_t> expiry;
     if (packet.password && !packet.password->empty()) {
       expiry = check_sas(*this, identity, *packet.password, s.now());
@@ -161,18 +155,8 @@ mqtt::Connack Hub::connect(Session& session, const mqtt::Connect& packet, const 
       s.sessions[key] = SessionRecord{key, {}};
       s.store.put_session(s.sessions[key]);
     }
-    if (expiry) {
-      // The hub drops the connection when the token expires (§2.2); the device reconnects.
-      State* state = &s;
-      std::uint64_t serial = c.serial;
-      auto left = std::chrono::milliseconds(*expiry * 1000 - s.now());
-      c.expiry_timer = s.clock.start_timer(left, [state, key, serial] {
-        Connection* live = state->connection_of(key);
-        if (live == nullptr || live->serial != serial) return;
-        live->expiry_timer = 0;
-        state->close_connection(key, "SAS token expired");
-      });
-    }
+    // The hub drops the connection when the token expires (§2.2); the device reconnects.
+    if (expiry) s.arm_token_expiry(c, *expiry);
     s.connections[&session] = std::move(c);
     s.current[key] = &session;
     s.connection_changed_ms[key] = s.now();
@@ -218,30 +202,37 @@ std::optional<std::string> Hub::reauthenticate(Session& session, const std::stri
     s.log(1, fmt::format("connect: renewed token of {} refused: {}", to_string(c.key), r.why));
     return r.why;
   }
-  if (c.expiry_timer != 0) s.clock.cancel_timer(c.expiry_timer);
-  State* state = &s;
+  s.arm_token_expiry(c, expiry);
+  s.log(2, fmt::format("connect: {} renewed its token", to_string(c.key)));
+  return std::nullopt;
+}
+
+bool Hub::State::identity_disabled(const IdentityKey& key) const {
+  auto found = identities.find(key);
+  if (found == identities.end() || found->second.status == DeviceStatus::disabled) return true;
+  if (!key.module_id) return false;
+  auto device = identities.find(IdentityKey{key.device_id, {}});
+  return device == identities.end() || device->second.status == DeviceStatus::disabled;
+}
+
+void Hub::State::arm_token_expiry(Connection& c, std::int64_t expiry_s) {
+  if (c.expiry_timer != 0) clock.cancel_timer(c.expiry_timer);
+  State* state = this;
   const IdentityKey key = c.key;
   const std::uint64_t serial = c.serial;
-  c.expiry_timer = s.clock.start_timer(std::chrono::milliseconds(expiry * 1000 - s.now()), [state, key, serial] {
+  c.expiry_timer = clock.start_timer(std::chrono::milliseconds(expiry_s * 1000 - now()), [state, key, serial] {
     Connection* live = state->connection_of(key);
     if (live == nullptr || live->serial != serial) return;
     live->expiry_timer = 0;
     state->close_connection(key, "SAS token expired");
   });
-  s.log(2, fmt::format("connect: {} renewed its token", to_string(key)));
-  return std::nullopt;
 }
 
 std::optional<std::string> Hub::check_device_token(const IdentityKey& key, const std::string& token) const {
   const State& s = *m_state;
   auto found = s.identities.find(key);
   if (found == s.identities.end()) return std::string("unknown identity");
-  bool disabled = found->second.status == DeviceStatus::disabled;
-  if (key.module_id) {
-    auto device = s.identities.find(IdentityKey{key.device_id, {}});
-    disabled = disabled || device == s.identities.end() || device->second.status == DeviceStatus::disabled;
-  }
-  if (disabled) return std::string("identity is disabled");
+  if (s.identity_disabled(key)) return std::string("identity is disabled");
   if (token.empty()) return std::string("no Authorization header (a SAS token)");
   try {
     (void)check_sas(*this, found->second, token, s.now());
@@ -251,16 +242,19 @@ std::optional<std::string> Hub::check_device_token(const IdentityKey& key, const
   return std::nullopt;
 }
 
-void Hub::http_telemetry(const IdentityKey& key, std::string body, core::MessageProperties properties) {
+void Hub::http_telemetry(const IdentityKey& key, std::vector<core::http_message::BatchItem> messages) {
   State& s = *m_state;
   s.identity_or_throw(key);
-  try {
-    core::validate_message_size(body, properties, core::limits::k_d2c_message_bytes, "D2C message");
-  } catch (const core::Error& e) {
-    throw HubError(413001, e.what());
+  for (auto& m : messages) {
+    m.properties.system.ack.reset();  // a C2D property
+    try {
+      core::validate_message_size(m.body, m.properties, core::limits::k_d2c_message_bytes, "D2C message");
+    } catch (const core::Error& e) {
+      throw HubError(413001, e.what());
+    }
   }
   s.identities.at(key).last_activity_ms = s.now();
-  s.capture_d2c(key, std::move(body), std::move(properties));
+  for (auto& m : messages) s.capture_d2c(key, std::move(m.body), std::move(m.properties));
 }
 
 void Hub::settle_c2d(Session& session, std::uint16_t packet_id, C2dSettlement how) {
@@ -273,22 +267,15 @@ void Hub::settle_c2d(Session& session, std::uint16_t packet_id, C2dSettlement ho
   if (f == inflight.end()) return;
   const std::uint64_t id = f->second;
   inflight.erase(f);
-  auto queue = s.c2d.find(c.key.device_id);
-  if (queue == s.c2d.end()) return;
-  auto m = std::find_if(queue->second.begin(), queue->second.end(),
-                        [&](const QueuedC2dMessage& x) { return x.id == id; });
-  if (m == queue->second.end()) return;
+  if (s.queued_message(c.key.device_id, id) == nullptr) return;
   if (how == C2dSettlement::abandon) {
     s.log(1, fmt::format("c2d: {} abandoned a message", to_string(c.key)));
     s.deliver_c2d(c);
     return;
   }
-  // Recorded first: a store failure after it may repeat a record, never lose one.
-  s.feedback(*m, how == C2dSettlement::complete ? core::FeedbackStatus::success : core::FeedbackStatus::rejected);
-  s.store.erase_c2d(id);
-  queue->second.erase(m);
-  s.log(how == C2dSettlement::complete ? 2 : 1,
-        fmt::format("c2d: {} {} a message", to_string(c.key), how == C2dSettlement::complete ? "completed" : "rejected"));
+  const bool complete = how == C2dSettlement::complete;
+  s.finish_c2d(c.key.device_id, id, complete ? core::FeedbackStatus::success : core::FeedbackStatus::rejected);
+  s.log(complete ? 2 : 1, fmt::format("c2d: {} {} a message", to_string(c.key), complete ? "completed" : "rejected"));
 }
 
 namespace {

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/amqp_message.hpp"
 #include "core/duration.hpp"
 #include "core/feedback.hpp"
 #include "core/limits.hpp"
@@ -183,16 +184,26 @@ void Hub::State::complete_c2d(Connection& c, std::uint16_t packet_id) {
   }
   std::uint64_t id = c.c2d_inflight.front().second;
   c.c2d_inflight.pop_front();
-  auto it = c2d.find(c.key.device_id);
-  if (it == c2d.end()) return;
-  auto& queue = it->second;
-  auto m = std::find_if(queue.begin(), queue.end(), [&](const QueuedC2dMessage& x) { return x.id == id; });
-  if (m == queue.end()) return;
-  // Recorded first: a store failure after it may repeat a record, never lose one.
-  feedback(*m, core::FeedbackStatus::success);
+  if (finish_c2d(c.key.device_id, id, core::FeedbackStatus::success))
+    log(2, fmt::format("c2d: {} completed a message", c.key.device_id));
+}
+
+QueuedC2dMessage* Hub::State::queued_message(const std::string& device_id, std::uint64_t id) {
+  auto queue = c2d.find(device_id);
+  if (queue == c2d.end()) return nullptr;
+  auto m = std::find_if(queue->second.begin(), queue->second.end(), [&](const QueuedC2dMessage& x) { return x.id == id; });
+  return m == queue->second.end() ? nullptr : &*m;
+}
+
+bool Hub::State::finish_c2d(const std::string& device_id, std::uint64_t id, core::FeedbackStatus status) {
+  auto queue = c2d.find(device_id);
+  if (queue == c2d.end()) return false;
+  auto m = std::find_if(queue->second.begin(), queue->second.end(), [&](const QueuedC2dMessage& x) { return x.id == id; });
+  if (m == queue->second.end()) return false;
+  feedback(*m, status);
   store.erase_c2d(id);
-  queue.erase(m);
-  log(2, fmt::format("c2d: {} completed a message", c.key.device_id));
+  queue->second.erase(m);
+  return true;
 }
 
 bool Hub::State::http_locked(std::uint64_t message_id) const {
@@ -212,9 +223,7 @@ std::optional<Hub::LockedC2d> Hub::receive_c2d_http(const std::string& device_id
     const bool in_flight = live != nullptr && std::any_of(live->c2d_inflight.begin(), live->c2d_inflight.end(),
                                                           [&](const auto& p) { return p.second == m.id; });
     if (in_flight || s.http_locked(m.id)) continue;
-    const std::string h = random_hex(16);
-    std::string token = fmt::format("{}-{}-{}-{}-{}", h.substr(0, 8), h.substr(8, 4), h.substr(12, 4), h.substr(16, 4),
-                                    h.substr(20));
+    std::string token = core::amqp::to_string(core::amqp::random_uuid());
     State* state = &s;
     const TimerId timer = s.clock.start_timer(k_c2d_lock, [state, token, device_id] {
       // Lapsed: the message is available again, without counting a delivery (§6).
@@ -241,19 +250,15 @@ void Hub::settle_c2d_http(const std::string& device_id, std::string_view lock_to
   const std::uint64_t id = lock->second.message_id;
   s.clock.cancel_timer(lock->second.timer);
   s.http_c2d_locks.erase(lock);
-  auto queue = s.c2d.find(device_id);
-  if (queue == s.c2d.end()) throw lost;
-  auto m = std::find_if(queue->second.begin(), queue->second.end(), [&](const QueuedC2dMessage& x) { return x.id == id; });
-  if (m == queue->second.end()) throw lost;  // purged or expired meanwhile
+  QueuedC2dMessage* m = s.queued_message(device_id, id);
+  if (m == nullptr) throw lost;  // purged or expired meanwhile
   s.identities.at(key).last_activity_ms = s.now();
   if (how == C2dSettlement::abandon) {
     // Over HTTPS only an abandon counts a delivery (§6.2); the 10th is the last.
     m->delivery_count += 1;
     if (m->delivery_count >= core::limits::k_c2d_max_delivery_count) {
       s.log(1, fmt::format("c2d: message for {} abandoned {} times, dropped", device_id, m->delivery_count));
-      s.feedback(*m, core::FeedbackStatus::delivery_count_exceeded);
-      s.store.erase_c2d(id);
-      queue->second.erase(m);
+      s.finish_c2d(device_id, id, core::FeedbackStatus::delivery_count_exceeded);
       return;
     }
     s.store.put_c2d(*m);
@@ -261,11 +266,9 @@ void Hub::settle_c2d_http(const std::string& device_id, std::string_view lock_to
     if (Connection* c = s.connection_of(key)) s.deliver_c2d(*c);
     return;
   }
-  s.feedback(*m, how == C2dSettlement::complete ? core::FeedbackStatus::success : core::FeedbackStatus::rejected);
-  s.store.erase_c2d(id);
-  queue->second.erase(m);
-  s.log(how == C2dSettlement::complete ? 2 : 1, fmt::format("c2d: {} {} a message over HTTPS", device_id,
-                                                            how == C2dSettlement::complete ? "completed" : "rejected"));
+  const bool complete = how == C2dSettlement::complete;
+  s.finish_c2d(device_id, id, complete ? core::FeedbackStatus::success : core::FeedbackStatus::rejected);
+  s.log(complete ? 2 : 1, fmt::format("c2d: {} {} a message over HTTPS", device_id, complete ? "completed" : "rejected"));
 }
 
 void Hub::State::capture_d2c(const IdentityKey& source, std::string body,

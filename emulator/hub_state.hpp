@@ -127,6 +127,11 @@ struct Hub::State {
   [[nodiscard]] std::string new_etag();
 
   Connection* connection_of(const IdentityKey& key);
+  // The identity, or a module's device, is disabled (or the device is gone): no connection.
+  [[nodiscard]] bool identity_disabled(const IdentityKey& key) const;
+  // The connection ends when the SAS token it authenticated with expires (§2.2); replaces the
+  // timer of an earlier token.
+  void arm_token_expiry(Connection& c, std::int64_t expiry_s);
   void close_connection(const IdentityKey& key, std::string_view reason);
   std::uint16_t next_packet_id(Connection& c);
 
@@ -146,6 +151,13 @@ struct Hub::State {
   std::map<std::string, HttpC2dLock> http_c2d_locks;
   [[nodiscard]] bool http_locked(std::uint64_t message_id) const;
   void complete_c2d(Connection& c, std::uint16_t packet_id);
+  // The queued message `id` of `device_id`, or nullptr (purged, expired).
+  QueuedC2dMessage* queued_message(const std::string& device_id, std::uint64_t id);
+  // Ends queued message `id` with `status` (Success, Rejected, DeliveryCountExceeded): its
+  // feedback record first (a store failure after it may repeat a record, never lose one), then
+  // the store and the queue. The one ending of a settled message, over MQTT, AMQP and HTTPS.
+  // False when it is no longer queued.
+  bool finish_c2d(const std::string& device_id, std::uint64_t id, core::FeedbackStatus status);
   void start_c2d_lock(Connection& c, std::uint64_t message_id, std::uint16_t packet_id);
   void capture_d2c(const IdentityKey& source, std::string body, core::MessageProperties props);
 

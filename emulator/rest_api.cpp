@@ -273,16 +273,7 @@ void RestApi::handle_device_events(const RestRoute& route, const HttpRequest& re
   } else {
     messages.push_back(hm::BatchItem{request.body(), hm::properties_of(request_headers(request), hm::ContentHeaders::iothub)});
   }
-  // A batch is taken whole or not at all.
-  for (auto& m : messages) {
-    m.properties.system.ack.reset();  // a C2D property
-    try {
-      core::validate_message_size(m.body, m.properties, core::limits::k_d2c_message_bytes, "D2C message");
-    } catch (const core::Error& e) {
-      throw HubError(413001, e.what());
-    }
-  }
-  for (auto& m : messages) m_hub.http_telemetry(key, std::move(m.body), std::move(m.properties));
+  m_hub.http_telemetry(key, std::move(messages));
   RestReply reply;
   reply.status = 204;
   done(std::move(reply));

@@ -79,12 +79,13 @@ TEST_CASE("emulator::Hub HTTPS: telemetry is captured with its properties; over 
   azhub::core::MessageProperties p;
   p.system.message_id = "m1";
   p.application.emplace_back("k", "v");
-  f.hub->http_telemetry(f.key, "hello", p);
+  f.hub->http_telemetry(f.key, {{"hello", p}});
   REQUIRE(f.hub->d2c_retained().size() == 1);
   CHECK(f.hub->d2c_retained().front().body == "hello");
   CHECK(f.hub->d2c_retained().front().properties == p);
   try {
-    f.hub->http_telemetry(f.key, std::string(257 * 1024, 'x'), {});
+    // A batch with one message too large is refused whole.
+    f.hub->http_telemetry(f.key, {{"fine", {}}, {std::string(257 * 1024, 'x'), {}}});
     FAIL("no error");
   } catch (const HubError& e) {
     CHECK(e.error_code() == 413001);
