@@ -218,6 +218,7 @@ void add_service_command(CLI::App& app, Io& io) {
   add_service_feedback_command(*service, io);
   add_service_query_command(*service, io);
   add_service_stats_command(*service, io);
+  add_service_job_command(*service, io);
 }
 
 }  // namespace azhub::cli

@@ -118,6 +118,13 @@ std::string policy_token(const core::ConnectionString& cs, std::string_view reso
                                std::string_view(*cs.shared_access_key_name), key);
 }
 
+int whole_seconds(const std::string& text, std::string_view flag) {
+  const auto ms = core::parse_duration(text, flag).count();
+  if (ms % 1000 != 0) throw core::usage_error(fmt::format("{}: the hub takes whole seconds, got {}", flag, text));
+  if (ms / 1000 > 100000) throw core::usage_error(fmt::format("{}: {} is too long", flag, text));
+  return static_cast<int>(ms / 1000);
+}
+
 service::Deadline request_deadline(std::chrono::seconds extra) {
   return std::chrono::steady_clock::now() + std::chrono::seconds(60) + extra;
 }

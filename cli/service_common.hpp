@@ -65,6 +65,10 @@ void add_service_options(CLI::App& cmd, ServiceOptions& opt);
 // Error(usage) naming the source otherwise.
 [[nodiscard]] service::ServiceClient make_service_client(const ServiceOptions& opt, Io& io);
 
+// A duration flag the hub takes in whole seconds ("30s", "2m", "45"). Throws Error(usage)
+// naming `flag` for a fraction of a second or an absurd length.
+[[nodiscard]] int whole_seconds(const std::string& text, std::string_view flag);
+
 // The deadline for one plain REST call.
 [[nodiscard]] service::Deadline request_deadline(std::chrono::seconds extra = std::chrono::seconds(0));
 
@@ -87,5 +91,6 @@ void add_service_monitor_command(CLI::App& service, Io& io);
 void add_service_feedback_command(CLI::App& service, Io& io);  // cli/service_feedback.cpp
 void add_service_query_command(CLI::App& service, Io& io);  // cli/service_query.cpp
 void add_service_stats_command(CLI::App& service, Io& io);  // cli/service_query.cpp
+void add_service_job_command(CLI::App& service, Io& io);    // cli/service_job.cpp
 
 }  // namespace azhub::cli

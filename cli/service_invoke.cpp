@@ -22,13 +22,6 @@ struct InvokeOptions {
   std::string connect_timeout = "0";
 };
 
-int whole_seconds(const std::string& text, std::string_view flag) {
-  const auto ms = core::parse_duration(text, flag).count();
-  if (ms % 1000 != 0) throw core::usage_error(fmt::format("{}: the hub takes whole seconds, got {}", flag, text));
-  if (ms / 1000 > 100000) throw core::usage_error(fmt::format("{}: {} is too long", flag, text));
-  return static_cast<int>(ms / 1000);
-}
-
 void run_invoke(const InvokeOptions& opt, Io& io) {
   core::MethodInvocation invocation;
   invocation.device_id = opt.device_id;

@@ -6,10 +6,11 @@ _azhub_subcommands() {
     '') echo 'sas send listen twin method service emulate' ;;
     'twin') echo 'get patch watch' ;;
     'method') echo 'serve' ;;
-    'service') echo 'device twin invoke c2d monitor feedback query stats' ;;
+    'service') echo 'device twin invoke c2d monitor feedback query stats job' ;;
     'service device') echo 'create show list delete' ;;
     'service twin') echo 'show update' ;;
     'service c2d') echo 'send' ;;
+    'service job') echo 'schedule-twin schedule-method show cancel list' ;;
   esac
 }
 
@@ -41,6 +42,12 @@ _azhub_options() {
     'service feedback') echo '--count --timeout -c --connection-string --port --ca-file --proxy --transport --amqp-port --token-ttl -h --help -o --output -v --verbose' ;;
     'service query') echo '--top --page-size -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'service stats') echo '-c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
+    'service job') echo '-h --help -o --output -v --verbose' ;;
+    'service job schedule-twin') echo '--desired --tags --job-id --where --start --max-time --wait -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
+    'service job schedule-method') echo '--method --payload --timeout --connect-timeout --job-id --where --start --max-time --wait -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
+    'service job show') echo '--wait -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
+    'service job cancel') echo '-c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
+    'service job list') echo '--type --status --page-size -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'emulate') echo '--state-dir --in-memory --device --bind --mqtt-port --https-port --amqp-port --tcp-port --host-name --client-ca -h --help -o --output -v --verbose' ;;
   esac
 }
@@ -306,6 +313,49 @@ _azhub_value() {
     'service stats|--ca-file') echo 'file' ;;
     'service stats|--proxy') echo 'value' ;;
     'service stats|-o'|'service stats|--output') echo 'choices:text json' ;;
+    'service job|-o'|'service job|--output') echo 'choices:text json' ;;
+    'service job schedule-twin|--desired') echo 'value' ;;
+    'service job schedule-twin|--tags') echo 'value' ;;
+    'service job schedule-twin|--job-id') echo 'value' ;;
+    'service job schedule-twin|--where') echo 'value' ;;
+    'service job schedule-twin|--start') echo 'value' ;;
+    'service job schedule-twin|--max-time') echo 'value' ;;
+    'service job schedule-twin|-c'|'service job schedule-twin|--connection-string') echo 'value' ;;
+    'service job schedule-twin|--port') echo 'value' ;;
+    'service job schedule-twin|--ca-file') echo 'file' ;;
+    'service job schedule-twin|--proxy') echo 'value' ;;
+    'service job schedule-twin|-o'|'service job schedule-twin|--output') echo 'choices:text json' ;;
+    'service job schedule-method|--method') echo 'value' ;;
+    'service job schedule-method|--payload') echo 'value' ;;
+    'service job schedule-method|--timeout') echo 'value' ;;
+    'service job schedule-method|--connect-timeout') echo 'value' ;;
+    'service job schedule-method|--job-id') echo 'value' ;;
+    'service job schedule-method|--where') echo 'value' ;;
+    'service job schedule-method|--start') echo 'value' ;;
+    'service job schedule-method|--max-time') echo 'value' ;;
+    'service job schedule-method|-c'|'service job schedule-method|--connection-string') echo 'value' ;;
+    'service job schedule-method|--port') echo 'value' ;;
+    'service job schedule-method|--ca-file') echo 'file' ;;
+    'service job schedule-method|--proxy') echo 'value' ;;
+    'service job schedule-method|-o'|'service job schedule-method|--output') echo 'choices:text json' ;;
+    'service job show|-c'|'service job show|--connection-string') echo 'value' ;;
+    'service job show|--port') echo 'value' ;;
+    'service job show|--ca-file') echo 'file' ;;
+    'service job show|--proxy') echo 'value' ;;
+    'service job show|-o'|'service job show|--output') echo 'choices:text json' ;;
+    'service job cancel|-c'|'service job cancel|--connection-string') echo 'value' ;;
+    'service job cancel|--port') echo 'value' ;;
+    'service job cancel|--ca-file') echo 'file' ;;
+    'service job cancel|--proxy') echo 'value' ;;
+    'service job cancel|-o'|'service job cancel|--output') echo 'choices:text json' ;;
+    'service job list|--type') echo 'value' ;;
+    'service job list|--status') echo 'value' ;;
+    'service job list|--page-size') echo 'value' ;;
+    'service job list|-c'|'service job list|--connection-string') echo 'value' ;;
+    'service job list|--port') echo 'value' ;;
+    'service job list|--ca-file') echo 'file' ;;
+    'service job list|--proxy') echo 'value' ;;
+    'service job list|-o'|'service job list|--output') echo 'choices:text json' ;;
     'emulate|--state-dir') echo 'dir' ;;
     'emulate|--in-memory') echo 'value' ;;
     'emulate|--device') echo 'value' ;;

@@ -28,12 +28,6 @@ Error cs_error(std::string_view detail) {
   return usage_error(fmt::format("connection string: {}", detail));
 }
 
-std::string_view trim(std::string_view s) {
-  const auto is_space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 void validate_host(std::string_view value, std::string_view field) {
   for (char c : value) {

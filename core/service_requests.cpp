@@ -286,6 +286,35 @@ ServiceRequest build_twin_query_request(std::string_view query, std::optional<in
   return req;
 }
 
+ServiceRequest build_schedule_job_request(const jobs::Job& job) {
+  jobs::validate_job_id(job.job_id);
+  ServiceRequest req = make_request("PUT", "/jobs/v2/" + url_encode(job.job_id));
+  set_json_body(req, jobs::job_request_json(job));
+  return req;
+}
+
+ServiceRequest build_get_job_request(std::string_view job_id) {
+  jobs::validate_job_id(job_id);
+  return make_request("GET", "/jobs/v2/" + url_encode(job_id));
+}
+
+ServiceRequest build_cancel_job_request(std::string_view job_id) {
+  jobs::validate_job_id(job_id);
+  return make_request("POST", "/jobs/v2/" + url_encode(job_id) + "/cancel");
+}
+
+ServiceRequest build_jobs_query_request(std::optional<jobs::JobType> type, std::optional<jobs::JobStatus> status,
+                                        std::optional<int> page_size, std::optional<std::string_view> continuation) {
+  if (page_size && (*page_size < 1 || *page_size > k_query_max_page_size))
+    throw usage_error(fmt::format("--page-size: expected 1 to {}", k_query_max_page_size));
+  ServiceRequest req = make_request("GET", "/jobs/v2/query");
+  if (type) req.query.emplace_back("jobType", std::string(jobs::to_string(*type)));
+  if (status) req.query.emplace_back("jobStatus", std::string(jobs::to_string(*status)));
+  if (page_size) req.headers.emplace_back("x-ms-max-item-count", std::to_string(*page_size));
+  if (continuation) req.headers.emplace_back("x-ms-continuation", std::string(*continuation));
+  return req;
+}
+
 ServiceRequest build_registry_statistics_request() { return make_request("GET", "/statistics/devices"); }
 
 ServiceRequest build_service_statistics_request() { return make_request("GET", "/statistics/service"); }

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/jobs.hpp"
+
 #include "core/error.hpp"
 #include "core/hub_errors.hpp"
 #include "core/properties.hpp"
@@ -116,6 +118,18 @@ struct MethodInvocation {
 
 // `GET /statistics/service`: {"connectedDeviceCount"}.
 [[nodiscard]] ServiceRequest build_service_statistics_request();
+
+// --- jobs v2 (§17) ----------------------------------------------------------------------------
+// PUT /jobs/v2/{id} with core::jobs::job_request_json(job). Throws HubError(400004) for a job id
+// the hub would refuse.
+[[nodiscard]] ServiceRequest build_schedule_job_request(const jobs::Job& job);
+[[nodiscard]] ServiceRequest build_get_job_request(std::string_view job_id);
+[[nodiscard]] ServiceRequest build_cancel_job_request(std::string_view job_id);
+// GET /jobs/v2/query[?jobType=..][&jobStatus=..] with x-ms-max-item-count / x-ms-continuation.
+[[nodiscard]] ServiceRequest build_jobs_query_request(std::optional<jobs::JobType> type,
+                                                      std::optional<jobs::JobStatus> status,
+                                                      std::optional<int> page_size,
+                                                      std::optional<std::string_view> continuation);
 
 // --- emulator-only paths (§12.4) -------------------------------------------------------------
 // `GET /_emulator/health`: answered by `azhub emulate`, 404 on a real hub.

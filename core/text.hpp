@@ -25,6 +25,14 @@ namespace azhub::core {
 }
 
 // How an error message shows one byte of user input: "'x'", "' ' (space)" or "byte 0x1F".
+// `text` without leading and trailing whitespace (std::isspace in the C locale).
+[[nodiscard]] constexpr std::string_view trim(std::string_view text) noexcept {
+  constexpr auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return text;
+}
+
 [[nodiscard]] inline std::string describe_byte(char c) {
   const auto u = static_cast<unsigned char>(c);
   if (c == ' ') return "' ' (space)";

@@ -202,6 +202,7 @@ std::uint16_t Hub::State::next_packet_id(Connection& c) {
 Hub::Hub(HubOptions options, Store& store, Clock& clock)
     : m_state(std::make_unique<State>(std::move(options), store, clock)) {
   State& s = *m_state;
+  s.hub = this;
   StoreSnapshot snap = store.load();
   for (auto& r : snap.identities) s.identities[r.key] = std::move(r);
   for (auto& t : snap.twins) s.twins[t.key] = std::move(t);
@@ -232,6 +233,7 @@ Hub::Hub(HubOptions options, Store& store, Clock& clock)
   for (const auto& [device, queue] : s.c2d) {
     for (const auto& m : queue) s.arm_c2d_expiry(m);
   }
+  s.load_jobs();
 }
 
 Hub::~Hub() {
@@ -244,6 +246,7 @@ Hub::~Hub() {
   for (auto& [session, c] : m_state->connections) {
     if (c.expiry_timer != 0) m_state->clock.cancel_timer(c.expiry_timer);
   }
+  for (auto& [id, run] : m_state->jobs) m_state->cancel_job_timers(run);
 }
 
 const std::string& Hub::host_name() const noexcept { return m_state->options.host_name; }

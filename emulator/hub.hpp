@@ -20,6 +20,7 @@
 
 #include "core/http_message.hpp"
 #include "core/hub_errors.hpp"
+#include "core/jobs.hpp"
 #include "emulator/clock.hpp"
 #include "emulator/mqtt_codec.hpp"
 #include "emulator/records.hpp"
@@ -201,6 +202,24 @@ class Hub {
   void invoke_method(const IdentityKey& key, const std::string& name, std::string payload,
                      std::chrono::seconds response_timeout, std::chrono::seconds connect_timeout,
                      MethodCallback done);
+
+  // --- jobs (§17) ----------------------------------------------------------------------------
+  // Accepts `job` (core::jobs::parse_job_request's): its queryCondition must be a WHERE
+  // condition over devices and its updateTwin a twin patch the twin rules accept. Stores it and
+  // starts it at its start time, on this thread, a slice of devices at a time: the devices the
+  // condition selects then (pending), each updated or called (running → completed/failed),
+  // then the job completed; failed when maxExecutionTimeInSeconds runs out first. Throws
+  // HubError 400004 (bad condition or patch), 409 JobAlreadyExists... see §17.
+  core::jobs::Job create_job(core::jobs::Job job);
+  [[nodiscard]] std::optional<core::jobs::Job> get_job(const std::string& job_id) const;
+  // Every job, oldest first (creation time, then id).
+  [[nodiscard]] std::vector<core::jobs::Job> list_jobs() const;
+  // Stops a job that has not finished: cancelled, its pending devices cancelled; a method call
+  // already sent still records its outcome. A finished job is returned as it is. Throws 404002.
+  core::jobs::Job cancel_job(const std::string& job_id);
+  // Each device's part of each job, by (job id, device id): what FROM devices.jobs reads.
+  using DeviceJobs = std::map<std::pair<std::string, std::string>, core::jobs::DeviceJob>;
+  [[nodiscard]] const DeviceJobs& device_jobs() const noexcept;
 
   // --- device plane (MQTT sessions) ----------------------------------------------------------
   // Authenticates a CONNECT (§2, §3.3). On accept the session becomes the identity's current

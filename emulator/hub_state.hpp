@@ -70,8 +70,22 @@ struct FeedbackQueue {
 // How long a batch taken by take_feedback stays locked (§6.1).
 inline constexpr std::chrono::milliseconds k_feedback_lock{60'000};
 
+// A job's progress (hub_jobs.cpp, docs/protocol.md §17): the document, the devices it selected,
+// and where it is. Device parts live in State::device_jobs.
+struct JobRun {
+  core::jobs::Job job;
+  std::vector<std::string> targets;     // device ids the condition selected, in id order
+  bool scanned = false;                 // targets is complete (the scan reached the end)
+  std::optional<std::string> scan_after;  // the scan's position: the last device id seen
+  std::size_t next = 0;                 // the next target to start
+  std::size_t in_flight = 0;            // method calls sent and not answered
+  TimerId step_timer = 0;               // the start time, or the next slice
+  TimerId deadline_timer = 0;           // maxExecutionTimeInSeconds after the start
+};
+
 struct Hub::State {
   HubOptions options;
+  Hub* hub = nullptr;  // the Hub this is the state of (jobs call its service API)
   Store& store;
   Clock& clock;
   std::vector<Policy> policies;
@@ -95,6 +109,8 @@ struct Hub::State {
   std::uint64_t next_rid = 1;
   std::uint64_t next_etag = 1;
   FeedbackQueue feedback_queue;
+  std::map<std::string, JobRun> jobs;  // job id -> its progress
+  Hub::DeviceJobs device_jobs;         // (job id, device id) -> that device's part
 
   State(HubOptions o, Store& s, Clock& c)
       : options(std::move(o)), store(s), clock(c), feedback_queue(c) {
@@ -174,12 +190,31 @@ struct Hub::State {
   void notify_desired(const IdentityKey& key, const nlohmann::json& patch, std::int64_t version);
   std::int64_t patch_reported(const IdentityKey& key, const nlohmann::json& patch);
 
+  // jobs (hub_jobs.cpp)
+  void load_jobs();
+  void schedule_job_step(JobRun& run, std::chrono::milliseconds after);
+  void job_step(const std::string& job_id);
+  void begin_job(JobRun& run);
+  void scan_job_targets(JobRun& run);
+  void run_twin_slice(JobRun& run);
+  void run_method_calls(JobRun& run);
+  void method_job_done(const std::string& job_id, const std::string& device_id, const MethodResult& result);
+  void end_job(JobRun& run, core::jobs::JobStatus status, std::optional<std::string> reason);
+  // Moves a device's part to `status` (keeping the job's statistics) and stamps the times.
+  void set_device_job(JobRun& run, core::jobs::DeviceJob& part, core::jobs::DeviceJobStatus status);
+  void save_job(const JobRun& run);
+  void cancel_job_timers(JobRun& run);
+
   // methods (hub_methods.cpp)
   void send_method(const std::string& rid, PendingMethod& call, Connection& c);
   void flush_methods(Connection& c);
   void finish_method(const std::string& rid, MethodResult result);
   void method_response(Connection& c, int status, const std::string& rid, std::string payload);
 };
+
+// The checks update_twin makes of a PATCH before applying it (tags and properties.desired
+// sections by the twin rules, no properties.reported). Throws HubError 400004.
+void validate_twin_update(const nlohmann::json& patch);
 
 // base64 of `counter` as 8 big-endian bytes (the twin etag form, docs/protocol.md §8.2).
 [[nodiscard]] std::string counter_etag(std::uint64_t counter);

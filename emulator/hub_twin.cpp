@@ -71,6 +71,20 @@ void check_size(const json& section, std::string_view what, std::size_t max_byte
 
 }  // namespace
 
+void validate_twin_update(const json& patch) {
+  if (!patch.is_object()) throw HubError(400004, "twin patch must be a JSON object");
+  if (patch.contains("tags") && !patch["tags"].is_null())
+    validate_section(patch["tags"], "tags", core::limits::k_twin_tags_bytes);
+  if (patch.contains("properties")) {
+    const json& props = patch["properties"];
+    if (!props.is_object()) throw HubError(400004, "properties must be a JSON object");
+    if (props.contains("reported"))
+      throw HubError(400004, "properties.reported is written by the device only");
+    if (props.contains("desired") && !props["desired"].is_null())
+      validate_section(props["desired"], "properties.desired", core::limits::k_twin_desired_bytes);
+  }
+}
+
 const TwinRecord& Hub::get_twin(const IdentityKey& key) const {
   return m_state->twin_or_throw(key);
 }
@@ -108,7 +122,7 @@ nlohmann::ordered_json Hub::update_twin(const IdentityKey& key, const json& patc
                       std::optional<std::string_view> if_match) {
   State& s = *m_state;
   TwinRecord& twin = s.twin_or_throw(key);
-  if (!patch.is_object()) throw HubError(400004, "twin patch must be a JSON object");
+  validate_twin_update(patch);
   if (!if_match_ok(if_match, counter_etag(twin.etag_counter)))
     throw HubError(412001, fmt::format("twin etag of '{}' does not match If-Match", to_string(key)));
   TwinRecord next = twin;
@@ -116,19 +130,14 @@ nlohmann::ordered_json Hub::update_twin(const IdentityKey& key, const json& patc
   bool changed = false;
   std::optional<json> desired_patch;
   if (patch.contains("tags") && !patch["tags"].is_null()) {
-    validate_section(patch["tags"], "tags", core::limits::k_twin_tags_bytes);
     core::apply_merge_patch(next.tags, patch["tags"]);
     check_size(next.tags, "tags", core::limits::k_twin_tags_bytes);
     changed = true;
   }
   if (patch.contains("properties")) {
     const json& props = patch["properties"];
-    if (!props.is_object()) throw HubError(400004, "properties must be a JSON object");
-    if (props.contains("reported"))
-      throw HubError(400004, "properties.reported is written by the device only");
     if (props.contains("desired") && !props["desired"].is_null()) {
       const json& d = props["desired"];
-      validate_section(d, "properties.desired", core::limits::k_twin_desired_bytes);
       core::apply_merge_patch(next.desired, d);
       check_size(next.desired, "properties.desired", core::limits::k_twin_desired_bytes);
       next.desired_version += 1;

@@ -1,6 +1,7 @@
 // Store kept in memory (--in-memory): nothing survives the process, but a Hub reopened over the
 // same object sees everything, which is what the unit tests of persistence use.
 #include <map>
+#include <utility>
 
 #include "emulator/store.hpp"
 
@@ -48,6 +49,20 @@ class MemoryStore final : public Store {
     while (m_d2c.size() > keep) m_d2c.erase(m_d2c.begin());
   }
   void put_policy(const Policy& policy) override { m_policies[policy.name] = policy; }
+  std::vector<core::jobs::Job> load_jobs() override {
+    std::vector<core::jobs::Job> out;
+    for (const auto& [k, v] : m_jobs) out.push_back(v);
+    return out;
+  }
+  std::vector<core::jobs::DeviceJob> load_device_jobs() override {
+    std::vector<core::jobs::DeviceJob> out;
+    for (const auto& [k, v] : m_device_jobs) out.push_back(v);
+    return out;
+  }
+  void put_job(const core::jobs::Job& job) override { m_jobs[job.job_id] = job; }
+  void put_device_jobs(const std::vector<core::jobs::DeviceJob>& jobs) override {
+    for (const auto& job : jobs) m_device_jobs[{job.job_id, job.device_id}] = job;
+  }
   void put_session(const SessionRecord& session) override { m_sessions[session.key] = session; }
   void erase_session(const IdentityKey& key) override { m_sessions.erase(key); }
 
@@ -59,6 +74,8 @@ class MemoryStore final : public Store {
   std::map<std::uint64_t, D2cMessage> m_d2c;
   std::map<std::string, Policy> m_policies;
   std::map<IdentityKey, SessionRecord> m_sessions;
+  std::map<std::string, core::jobs::Job> m_jobs;
+  std::map<std::pair<std::string, std::string>, core::jobs::DeviceJob> m_device_jobs;
 };
 
 }  // namespace

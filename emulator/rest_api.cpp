@@ -15,6 +15,7 @@
 #include "core/properties.hpp"
 #include "core/text.hpp"
 #include "emulator/hub.hpp"
+#include "emulator/rest_jobs.hpp"
 #include "emulator/rest_json.hpp"
 #include "emulator/rest_query.hpp"
 
@@ -82,6 +83,12 @@ void RestApi::handle(const RestRoute& route, const HttpRequest& request, const R
       return done(handle_registry_statistics(m_hub));
     case RestResource::statistics_service:
       return done(handle_service_statistics(m_hub));
+    case RestResource::job:
+      return done(handle_job(m_hub, route.job_id, request));
+    case RestResource::job_cancel:
+      return done(handle_job_cancel(m_hub, route.job_id));
+    case RestResource::jobs_query:
+      return done(handle_jobs_query(m_hub, route.query, request));
     case RestResource::twin:
     case RestResource::module_twin:
       return handle_twin(route, request, done);

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/encoding.hpp"
+#include "core/jobs.hpp"
 #include "core/json_text.hpp"
 #include "core/text.hpp"
 #include "core/twin_query.hpp"
@@ -48,11 +49,14 @@ struct Cursor {
   std::optional<IdentityKey> after;
   std::size_t offset = 0;
   std::int64_t sent = 0;
+  std::optional<std::pair<std::string, std::string>> after_job;  // devices.jobs: (job id, device id)
 };
 
 std::string encode_cursor(const Cursor& cursor) {
   json doc = {{"n", cursor.sent}};
-  if (cursor.after) {
+  if (cursor.after_job) {
+    doc["j"] = {cursor.after_job->first, cursor.after_job->second};
+  } else if (cursor.after) {
     doc["d"] = cursor.after->device_id;
     if (cursor.after->module_id) doc["m"] = *cursor.after->module_id;
   } else {
@@ -71,7 +75,10 @@ Cursor decode_cursor(std::string_view token) {
   if (!doc.is_object() || !doc.contains("n") || !doc["n"].is_number_integer()) throw refuse();
   Cursor cursor;
   cursor.sent = doc["n"].get<std::int64_t>();
-  if (const auto d = doc.find("d"); d != doc.end()) {
+  if (const auto j = doc.find("j"); j != doc.end()) {
+    if (!j->is_array() || j->size() != 2 || !(*j)[0].is_string() || !(*j)[1].is_string()) throw refuse();
+    cursor.after_job.emplace((*j)[0].get<std::string>(), (*j)[1].get<std::string>());
+  } else if (const auto d = doc.find("d"); d != doc.end()) {
     if (!d->is_string()) throw refuse();
     IdentityKey key{d->get<std::string>(), {}};
     if (const auto m = doc.find("m"); m != doc.end()) {
@@ -96,7 +103,6 @@ bool key_less(const IdentityKey& a, const IdentityKey& b) {
 // module id), so a cursor names a position that survives identities being added or deleted.
 std::vector<IdentityKey> collection_keys(const Hub& hub, core::QueryCollection collection) {
   std::vector<IdentityKey> keys;
-  if (collection == core::QueryCollection::jobs) return keys;  // the emulator runs no jobs
   for (const auto& device : hub.list_devices()) {
     if (collection == core::QueryCollection::devices) {
       keys.push_back(device.key);
@@ -109,7 +115,37 @@ std::vector<IdentityKey> collection_keys(const Hub& hub, core::QueryCollection c
   return keys;
 }
 
-int page_size_of(const HttpRequest& request) {
+// FROM devices.jobs (§17): each device's part of each job, by job id then device id. The
+// service takes SELECT * only there: no projections, no aggregates.
+BodyJson device_job_rows(const Hub& hub, const core::TwinQuery& query, const Cursor& cursor, std::int64_t limit,
+                         std::optional<Cursor>& next) {
+  if (!query.selects_whole_twins() || query.is_aggregate())
+    throw HubError(400004, "query: FROM devices.jobs takes SELECT * only (no projections or aggregates)");
+  const auto& parts = hub.device_jobs();
+  auto it = cursor.after_job ? parts.upper_bound(*cursor.after_job) : parts.begin();
+  BodyJson rows = BodyJson::array();
+  std::size_t scanned = 0;
+  std::optional<std::pair<std::string, std::string>> last = cursor.after_job;
+  for (; it != parts.end(); ++it) {
+    if (static_cast<std::int64_t>(rows.size()) >= limit || scanned == k_query_scan_budget) break;
+    ++scanned;
+    last = it->first;
+    auto row = core::jobs::to_json(it->second);
+    if (query.matches(json(row))) rows.push_back(std::move(row));
+  }
+  const bool top_reached = query.top() && cursor.sent + static_cast<std::int64_t>(rows.size()) >= *query.top();
+  if (it != parts.end() && !top_reached) {
+    Cursor c;
+    c.after_job = last;
+    c.sent = cursor.sent + static_cast<std::int64_t>(rows.size());
+    next = c;
+  }
+  return rows;
+}
+
+}  // namespace
+
+int query_page_size(const HttpRequest& request) {
   const auto value = request_header(request, "x-ms-max-item-count");
   if (!value) return core::k_query_default_page_size;
   const auto n = parse_query_number(*value, "x-ms-max-item-count", 1, std::numeric_limits<int>::max());
@@ -117,28 +153,27 @@ int page_size_of(const HttpRequest& request) {
   return static_cast<int>(std::min<std::int64_t>(n, core::k_query_max_page_size));
 }
 
-}  // namespace
-
 RestReply handle_twin_query(Hub& hub, const HttpRequest& request) {
   const auto body = request_json(request);
   if (!body.is_object() || !body.contains("query") || !body["query"].is_string())
     throw HubError(400004, "the body must be {\"query\":\"SELECT ...\"}");
   const auto query = core::TwinQuery::parse(body["query"].get<std::string>());
-  const int page_size = page_size_of(request);
+  const int page_size = query_page_size(request);
   Cursor cursor;
   if (const auto token = request_header(request, "x-ms-continuation")) cursor = decode_cursor(*token);
 
   std::int64_t limit = page_size;
   if (query.top()) limit = std::min<std::int64_t>(limit, std::max<std::int64_t>(*query.top() - cursor.sent, 0));
 
-  const auto keys = collection_keys(hub, query.collection());
   BodyJson rows = BodyJson::array();
   std::optional<Cursor> next;
-  if (query.is_aggregate()) {
+  if (query.collection() == core::QueryCollection::jobs) {
+    rows = device_job_rows(hub, query, cursor, limit, next);
+  } else if (query.is_aggregate()) {
     // Aggregates need every twin before their first row: one pass per request over the whole
     // collection (§16), then the rows are paged by offset.
     core::TwinQuery::Aggregation aggregation(query);
-    for (const auto& key : keys) {
+    for (const auto& key : collection_keys(hub, query.collection())) {
       const auto twin = hub.service_twin_view(key);
       std::optional<json> holder;
       const json& doc = plain(twin, holder);
@@ -148,8 +183,9 @@ RestReply handle_twin_query(Hub& hub, const HttpRequest& request) {
     std::size_t i = cursor.offset;
     for (; i < all.size() && static_cast<std::int64_t>(rows.size()) < limit; ++i) rows.push_back(BodyJson(all[i]));
     const bool top_reached = query.top() && cursor.sent + static_cast<std::int64_t>(rows.size()) >= *query.top();
-    if (i < all.size() && !top_reached) next = Cursor{std::nullopt, i, cursor.sent + static_cast<std::int64_t>(rows.size())};
+    if (i < all.size() && !top_reached) next = Cursor{std::nullopt, i, cursor.sent + static_cast<std::int64_t>(rows.size()), std::nullopt};
   } else {
+    const auto keys = collection_keys(hub, query.collection());
     auto it = cursor.after ? std::upper_bound(keys.begin(), keys.end(), *cursor.after, key_less) : keys.begin();
     std::size_t scanned = 0;
     std::optional<IdentityKey> last = cursor.after;
@@ -167,7 +203,7 @@ RestReply handle_twin_query(Hub& hub, const HttpRequest& request) {
     }
     const bool top_reached = query.top() && cursor.sent + static_cast<std::int64_t>(rows.size()) >= *query.top();
     if (it != keys.end() && !top_reached)
-      next = Cursor{last, 0, cursor.sent + static_cast<std::int64_t>(rows.size())};
+      next = Cursor{last, 0, cursor.sent + static_cast<std::int64_t>(rows.size()), std::nullopt};
   }
 
   RestReply reply = json_reply(std::move(rows));

@@ -17,6 +17,10 @@ class Hub;
 // (aggregates excepted: they see every twin of the collection in one request).
 inline constexpr std::size_t k_query_scan_budget = 2000;
 
+// The page size a query request asks for (x-ms-max-item-count): core::k_query_default_page_size
+// without one, at most core::k_query_max_page_size. Throws HubError 400004 for a bad value.
+[[nodiscard]] int query_page_size(const HttpRequest& request);
+
 // POST /devices/query: {"query":"..."} → a JSON array of rows, x-ms-item-type, and
 // x-ms-continuation while more rows follow. Throws HubError 400004 for a bad body, query,
 // page size or continuation token.

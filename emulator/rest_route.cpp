@@ -82,6 +82,12 @@ std::optional<RestResource> match(const std::vector<std::string_view>& p) {
     if (n == 5 && core::iequals(p[4], "abandon")) return RestResource::feedback_abandon;
     return std::nullopt;
   }
+  if (p[0] == "jobs" && n >= 3 && p[1] == "v2" && !p[2].empty()) {
+    // As with /devices/query, the query path shadows a job named "query".
+    if (n == 3) return p[2] == "query" ? RestResource::jobs_query : RestResource::job;
+    if (n == 4 && p[3] == "cancel") return RestResource::job_cancel;
+    return std::nullopt;
+  }
   if (p[0] == "statistics" && n == 2) {
     if (p[1] == "devices") return RestResource::statistics_devices;
     if (p[1] == "service") return RestResource::statistics_service;
@@ -123,6 +129,11 @@ std::optional<RestRoute> parse_rest_route(std::string_view target) {
     case RestResource::devices_query:
     case RestResource::statistics_devices:
     case RestResource::statistics_service:
+    case RestResource::jobs_query:
+      break;
+    case RestResource::job:
+    case RestResource::job_cancel:
+      route.job_id = core::url_decode(parts[2], "job id");
       break;
     case RestResource::c2d_send:
       route.device_id = core::url_decode(parts[2], "device id");
@@ -163,7 +174,12 @@ std::string rest_allowed_methods(RestResource resource) {
     case RestResource::events_stream:
     case RestResource::statistics_devices:
     case RestResource::statistics_service:
+    case RestResource::jobs_query:
       return "GET";
+    case RestResource::job:
+      return "GET, PUT";
+    case RestResource::job_cancel:
+      return "POST";
     case RestResource::devices:
       return "GET, POST";  // POST: bulk registry operations (§16)
     case RestResource::devices_query:

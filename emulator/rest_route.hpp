@@ -36,6 +36,10 @@ enum class RestResource {
   feedback,             // /messages/serviceBound/feedback
   feedback_lock,        // /messages/serviceBound/feedback/{lockToken}
   feedback_abandon,     // /messages/serviceBound/feedback/{lockToken}/abandon
+  // jobs v2 (§17)
+  jobs_query,           // /jobs/v2/query
+  job,                  // /jobs/v2/{jobId}
+  job_cancel,           // /jobs/v2/{jobId}/cancel
 };
 
 struct RestRoute {
@@ -43,6 +47,7 @@ struct RestRoute {
   std::string device_id;                    // decoded; empty when the path has none
   std::optional<std::string> module_id;     // decoded
   std::string lock_token;                   // decoded; the *_lock and *_abandon resources
+  std::string job_id;                       // decoded; job and job_cancel
   std::string path;                         // the raw path, without the query
   std::map<std::string, std::string> query; // decoded keys and values ('+' stays '+')
 };

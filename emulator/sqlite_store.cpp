@@ -235,6 +235,9 @@ class SqliteStore final : public Store {
     exec("CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, doc TEXT NOT NULL)");
     // Added after the first release; IF NOT EXISTS lets older state directories open.
     exec("CREATE TABLE IF NOT EXISTS feedback (id INTEGER PRIMARY KEY, doc TEXT NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, doc TEXT NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS device_jobs (job TEXT NOT NULL, device TEXT NOT NULL, doc TEXT NOT NULL, "
+         "PRIMARY KEY (job, device))");
   }
   ~SqliteStore() override { sqlite3_close(m_db); }
   SqliteStore(const SqliteStore&) = delete;
@@ -362,6 +365,42 @@ class SqliteStore final : public Store {
            {"rights", p.rights}};
     Statement(m_db, "INSERT OR REPLACE INTO policies (name, doc) VALUES (?, ?)")
         .bind(1, p.name).bind(2, j.dump()).step();
+  }
+  std::vector<core::jobs::Job> load_jobs() override {
+    std::vector<core::jobs::Job> out;
+    try {
+      for (Statement q(m_db, "SELECT doc FROM jobs"); q.step();) out.push_back(core::jobs::job_from_json(json::parse(q.text(0))));
+    } catch (const json::exception& e) {
+      throw core::Error(core::ExitCode::failure, fmt::format("state database is corrupt: {}", e.what()));
+    }
+    return out;
+  }
+  std::vector<core::jobs::DeviceJob> load_device_jobs() override {
+    std::vector<core::jobs::DeviceJob> out;
+    try {
+      for (Statement q(m_db, "SELECT doc FROM device_jobs ORDER BY job, device"); q.step();)
+        out.push_back(core::jobs::device_job_from_json(json::parse(q.text(0))));
+    } catch (const json::exception& e) {
+      throw core::Error(core::ExitCode::failure, fmt::format("state database is corrupt: {}", e.what()));
+    }
+    return out;
+  }
+  void put_job(const core::jobs::Job& job) override {
+    Statement(m_db, "INSERT OR REPLACE INTO jobs (id, doc) VALUES (?, ?)")
+        .bind(1, job.job_id).bind(2, core::jobs::to_json(job).dump()).step();
+  }
+  void put_device_jobs(const std::vector<core::jobs::DeviceJob>& jobs) override {
+    if (jobs.empty()) return;
+    exec("BEGIN");
+    try {
+      for (const auto& job : jobs)
+        Statement(m_db, "INSERT OR REPLACE INTO device_jobs (job, device, doc) VALUES (?, ?, ?)")
+            .bind(1, job.job_id).bind(2, job.device_id).bind(3, core::jobs::to_json(job).dump()).step();
+      exec("COMMIT");
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
   }
   void put_session(const SessionRecord& r) override {
     json subs = json::array();

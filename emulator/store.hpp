@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/jobs.hpp"
 #include "emulator/records.hpp"
 
 namespace azhub::emulator {
@@ -40,6 +41,12 @@ class Store {
   // Appends and keeps at most `keep` newest captured messages.
   virtual void put_d2c(const D2cMessage& message, std::size_t keep) = 0;
   virtual void put_policy(const Policy& policy) = 0;
+  // Jobs and their devices' parts (docs/protocol.md §17), loaded apart from the snapshot by
+  // Hub's state when it is built. put_device_jobs writes all of them in one transaction.
+  [[nodiscard]] virtual std::vector<core::jobs::Job> load_jobs() = 0;
+  [[nodiscard]] virtual std::vector<core::jobs::DeviceJob> load_device_jobs() = 0;
+  virtual void put_job(const core::jobs::Job& job) = 0;
+  virtual void put_device_jobs(const std::vector<core::jobs::DeviceJob>& jobs) = 0;
   virtual void put_session(const SessionRecord& session) = 0;
   virtual void erase_session(const IdentityKey& key) = 0;
 };
