@@ -125,10 +125,10 @@ T parsed(std::optional<T> value, const char* what) {
 
 void validate_job_id(std::string_view id) {
   if (id.empty() || id.size() > k_job_id_max_chars)
-    refuse(fmt::format("job id '{}': must be 1 to {} characters", id, k_job_id_max_chars));
+    throw usage_error(fmt::format("job id '{}': must be 1 to {} characters", id, k_job_id_max_chars));
   for (const char c : id) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
-    if (!ok) refuse(fmt::format("job id '{}': only ASCII letters, digits and '-' are allowed", id));
+    if (!ok) throw usage_error(fmt::format("job id '{}': only ASCII letters, digits and '-' are allowed", id));
   }
 }
 
@@ -146,7 +146,11 @@ bool is_finished(JobStatus status) {
 }
 
 Job parse_job_request(const json& body, std::string_view path_job_id) {
-  validate_job_id(path_job_id);
+  try {
+    validate_job_id(path_job_id);
+  } catch (const Error& e) {
+    refuse(e.what());
+  }
   if (!body.is_object()) refuse("the body must be a JSON object describing the job");
   Job job;
   job.job_id = std::string(path_job_id);

@@ -88,7 +88,7 @@ struct DeviceJob {
 inline constexpr std::int64_t k_max_execution_default_s = 3600;
 // Job ids: 1-64 ASCII letters, digits and '-' (§17).
 inline constexpr std::size_t k_job_id_max_chars = 64;
-// Throws HubError(400004) naming the id otherwise.
+// Throws Error(usage) naming the id otherwise (parse_job_request: HubError 400004).
 void validate_job_id(std::string_view id);
 
 // Checks a PUT /jobs/v2/{id} body for the job `path_job_id` and returns the job it asks for:

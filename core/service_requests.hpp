@@ -120,8 +120,8 @@ struct MethodInvocation {
 [[nodiscard]] ServiceRequest build_service_statistics_request();
 
 // --- jobs v2 (§17) ----------------------------------------------------------------------------
-// PUT /jobs/v2/{id} with core::jobs::job_request_json(job). Throws HubError(400004) for a job id
-// the hub would refuse.
+// PUT /jobs/v2/{id} with core::jobs::job_request_json(job). Each builder throws Error(usage)
+// for a job id the hub would refuse.
 [[nodiscard]] ServiceRequest build_schedule_job_request(const jobs::Job& job);
 [[nodiscard]] ServiceRequest build_get_job_request(std::string_view job_id);
 [[nodiscard]] ServiceRequest build_cancel_job_request(std::string_view job_id);

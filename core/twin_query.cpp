@@ -1,8 +1,11 @@
 #include "core/twin_query.hpp"
 
+#include <set>
+
 #include <cmath>
 #include <limits>
 #include <map>
+#include <set>
 #include <utility>
 #include <variant>
 
@@ -866,6 +869,23 @@ std::optional<std::int64_t> TwinQuery::top() const noexcept { return m_ast->top;
 std::string_view TwinQuery::item_type() const noexcept {
   if (m_ast->collection == QueryCollection::jobs) return "deviceJob";
   return selects_whole_twins() ? "twin" : "raw";
+}
+
+namespace {
+void collect_members(const Expr& e, std::set<std::string>& out) {
+  if (e.kind == Expr::Kind::path && !e.path.empty()) out.insert(to_lower(e.path.front()));
+  for (const auto& arg : e.args) collect_members(arg, out);
+}
+}  // namespace
+
+std::set<std::string> TwinQuery::referenced_members(bool where_only) const {
+  std::set<std::string> out;
+  if (m_ast->where) collect_members(*m_ast->where, out);
+  if (where_only) return out;
+  for (const auto& item : m_ast->items)
+    if (!item.path.empty()) out.insert(to_lower(item.path.front()));
+  if (m_ast->group_by && !m_ast->group_by->empty()) out.insert(to_lower(m_ast->group_by->front()));
+  return out;
 }
 
 bool TwinQuery::matches(const json& twin) const {

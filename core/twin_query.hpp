@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,12 @@ class TwinQuery {
   // The x-ms-item-type of the answer: "twin" for whole twins, "deviceJob" for devices.jobs,
   // "raw" for projections and aggregates.
   [[nodiscard]] std::string_view item_type() const noexcept;
+
+  // The top-level members of a twin document the query reads, lower-cased (names match
+  // ignoring case): a document holding only these gives the same matches() — and, without
+  // `where_only`, the same project() and aggregates — as the whole twin. Empty for SELECT *
+  // without a condition.
+  [[nodiscard]] std::set<std::string> referenced_members(bool where_only) const;
 
   // True when `twin` satisfies the WHERE condition (always without one).
   [[nodiscard]] bool matches(const nlohmann::json& twin) const;

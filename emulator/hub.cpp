@@ -354,6 +354,16 @@ std::vector<IdentityRecord> Hub::list_devices() const {
   return out;
 }
 
+std::vector<IdentityKey> Hub::identity_keys(const std::optional<IdentityKey>& after, bool modules,
+                                            std::size_t max) const {
+  const auto& ids = m_state->identities;
+  std::vector<IdentityKey> out;
+  for (auto it = after ? ids.upper_bound(*after) : ids.begin(); it != ids.end() && out.size() < max; ++it) {
+    if (it->first.module_id.has_value() == modules) out.push_back(it->first);
+  }
+  return out;
+}
+
 std::vector<IdentityRecord> Hub::list_modules(const std::string& device_id) const {
   m_state->identity_or_throw(IdentityKey{device_id, {}});
   std::vector<IdentityRecord> out;

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -126,6 +127,10 @@ class Hub {
   // 404001 DeviceNotFound.
   [[nodiscard]] HubError not_found(const IdentityKey& key) const;
   [[nodiscard]] std::vector<IdentityRecord> list_devices() const;
+  // The keys of devices (or of modules) in registry order — device id, then module id — that
+  // come after `after` (from the first without it), at most `max`: a walk in slices.
+  [[nodiscard]] std::vector<IdentityKey> identity_keys(const std::optional<IdentityKey>& after, bool modules,
+                                                       std::size_t max) const;
   // Throws 404001 if the device does not exist.
   [[nodiscard]] std::vector<IdentityRecord> list_modules(const std::string& device_id) const;
   // Deletes the identity (a device with its modules, twin, C2D queue) and closes its
@@ -140,6 +145,10 @@ class Hub {
   // x509Thumbprint, modelId, version, capabilities, tags, properties.{desired,reported} with
   // $metadata and $version, in that member order (core::in_twin_order inside the sections).
   [[nodiscard]] nlohmann::ordered_json service_twin_view(const IdentityKey& key) const;
+  // The same document with only the top-level members named in `members` (lower case; the
+  // query language matches names ignoring case), for evaluating a query (§16.2) without
+  // building what it does not read. Throws 404001/404010.
+  [[nodiscard]] nlohmann::json twin_query_view(const IdentityKey& key, const std::set<std::string>& members) const;
   // PATCH /twins: `patch` = {"tags":{..}, "properties":{"desired":{..}}} merge-patched (null
   // deletes); other members ignored. Sends a desired notification (the partial desired doc +
   // $version) when desired changed. Returns the new service view. Throws 400004 (invalid

@@ -47,12 +47,16 @@ core::TwinQuery selection_of(const std::string& condition) {
 }
 
 // The twin write of an updateTwin document: its tags and desired properties (its etag, device
-// id and other members are not written, as on PATCH /twins).
+// id and other members are not written, as on PATCH /twins; §17.1).
 json twin_patch_of(const json& update) {
   json patch = json::object();
   if (const auto tags = update.find("tags"); tags != update.end() && !tags->is_null()) patch["tags"] = *tags;
   if (const auto props = update.find("properties"); props != update.end() && props->is_object()) {
-    if (props->contains("reported")) patch["properties"]["reported"] = (*props)["reported"];
+    // The Node SDK's samples send an empty "reported": {} beside desired; it writes nothing and
+    // is dropped. A non-empty one is kept, for the twin rules to refuse.
+    if (const auto reported = props->find("reported");
+        reported != props->end() && !reported->is_null() && !(reported->is_object() && reported->empty()))
+      patch["properties"]["reported"] = *reported;
     if (const auto desired = props->find("desired"); desired != props->end() && !desired->is_null())
       patch["properties"]["desired"] = *desired;
   }
@@ -198,6 +202,7 @@ void Hub::State::job_step(const std::string& job_id) {
 
 void Hub::State::scan_job_targets(JobRun& run) {
   const auto query = selection_of(run.job.query_condition);
+  const auto members = query.referenced_members(true);
   auto it = run.scan_after ? identities.upper_bound(IdentityKey{*run.scan_after, std::string()})
                            : identities.begin();
   std::size_t seen = 0;
@@ -206,8 +211,7 @@ void Hub::State::scan_job_targets(JobRun& run) {
     if (key.module_id) continue;  // jobs address devices (§17)
     ++seen;
     run.scan_after = key.device_id;
-    const json twin = hub->service_twin_view(key);
-    if (query.matches(twin)) run.targets.push_back(key.device_id);
+    if (query.matches(hub->twin_query_view(key, members))) run.targets.push_back(key.device_id);
   }
   if (it != identities.end()) return schedule_job_step(run, std::chrono::milliseconds(0));
 

@@ -1,10 +1,13 @@
 // Hub: device and module twins (docs/protocol.md §7, §8): views, service PATCH/PUT with
 // If-Match, reported patches from devices, $metadata, and desired notifications.
+#include <type_traits>
+
 #include <fmt/format.h>
 
 #include "core/duration.hpp"
 #include "core/limits.hpp"
 #include "core/topics.hpp"
+#include "core/text.hpp"
 #include "core/twin.hpp"
 #include "emulator/hub.hpp"
 #include "emulator/hub_state.hpp"
@@ -89,33 +92,68 @@ const TwinRecord& Hub::get_twin(const IdentityKey& key) const {
   return m_state->twin_or_throw(key);
 }
 
+namespace {
+
+// The service view of a twin (docs/protocol.md §8.2), members in the service's order, or only
+// those `want` names (the query view). The identity's runtime state is read only when a member
+// needs it.
+template <class Json, class Want>
+Json twin_view(const Hub::State& s, const IdentityKey& key, const Want& want) {
+  const TwinRecord& t = s.twins.at(key);
+  std::optional<IdentityRecord> identity;
+  const auto r = [&]() -> const IdentityRecord& {
+    if (!identity) identity = s.with_runtime(s.identities.at(key));
+    return *identity;
+  };
+  Json out = Json::object();
+  if (want("deviceId")) out["deviceId"] = key.device_id;
+  if (key.module_id && want("moduleId")) out["moduleId"] = *key.module_id;
+  if (want("etag")) out["etag"] = counter_etag(t.etag_counter);
+  if (want("deviceEtag")) out["deviceEtag"] = r().etag;
+  if (want("status")) out["status"] = r().status == DeviceStatus::enabled ? "enabled" : "disabled";
+  if (want("statusUpdateTime")) out["statusUpdateTime"] = iso(r().status_updated_ms);
+  if (want("connectionState")) out["connectionState"] = r().connected ? "Connected" : "Disconnected";
+  if (want("lastActivityTime")) out["lastActivityTime"] = iso(r().last_activity_ms);
+  if (want("cloudToDeviceMessageCount")) out["cloudToDeviceMessageCount"] = r().c2d_message_count;
+  if (want("authenticationType")) out["authenticationType"] = std::string(to_string(r().auth_type));
+  if (want("x509Thumbprint"))
+    out["x509Thumbprint"] = json{{"primaryThumbprint", r().primary_thumbprint ? json(*r().primary_thumbprint) : json(nullptr)},
+                                 {"secondaryThumbprint", r().secondary_thumbprint ? json(*r().secondary_thumbprint) : json(nullptr)}};
+  if (want("modelId")) out["modelId"] = t.model_id.value_or("");
+  if (want("version")) out["version"] = t.version;
+  if (want("capabilities")) out["capabilities"] = json{{"iotEdge", r().iot_edge}};
+  // Member order inside the sections matters only to a document that keeps it.
+  constexpr bool ordered = std::is_same_v<Json, nlohmann::ordered_json>;
+  if (want("tags")) {
+    if constexpr (ordered) out["tags"] = core::in_twin_order(t.tags);
+    else out["tags"] = t.tags;
+  }
+  if (want("properties")) {
+    auto desired = section_view(t.desired, t.desired_metadata, t.desired_version, true);
+    auto reported = section_view(t.reported, t.reported_metadata, t.reported_version, true);
+    if constexpr (ordered) {
+      out["properties"]["desired"] = core::in_twin_order(desired);
+      out["properties"]["reported"] = core::in_twin_order(reported);
+    } else {
+      out["properties"] = {{"desired", std::move(desired)}, {"reported", std::move(reported)}};
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 nlohmann::ordered_json Hub::service_twin_view(const IdentityKey& key) const {
   State& s = *m_state;
-  const TwinRecord& t = s.twin_or_throw(key);
-  IdentityRecord r = s.with_runtime(s.identity_or_throw(key));
-  // Members in the service's order (docs/protocol.md §8.2).
-  nlohmann::ordered_json out;
-  out["deviceId"] = key.device_id;
-  if (key.module_id) out["moduleId"] = *key.module_id;
-  out["etag"] = counter_etag(t.etag_counter);
-  out["deviceEtag"] = r.etag;
-  out["status"] = r.status == DeviceStatus::enabled ? "enabled" : "disabled";
-  out["statusUpdateTime"] = iso(r.status_updated_ms);
-  out["connectionState"] = r.connected ? "Connected" : "Disconnected";
-  out["lastActivityTime"] = iso(r.last_activity_ms);
-  out["cloudToDeviceMessageCount"] = r.c2d_message_count;
-  out["authenticationType"] = std::string(to_string(r.auth_type));
-  out["x509Thumbprint"] = json{{"primaryThumbprint", r.primary_thumbprint ? json(*r.primary_thumbprint) : json(nullptr)},
-                               {"secondaryThumbprint", r.secondary_thumbprint ? json(*r.secondary_thumbprint) : json(nullptr)}};
-  out["modelId"] = t.model_id.value_or("");
-  out["version"] = t.version;
-  out["capabilities"] = json{{"iotEdge", r.iot_edge}};
-  out["tags"] = core::in_twin_order(t.tags);
-  out["properties"]["desired"] =
-      core::in_twin_order(section_view(t.desired, t.desired_metadata, t.desired_version, true));
-  out["properties"]["reported"] =
-      core::in_twin_order(section_view(t.reported, t.reported_metadata, t.reported_version, true));
-  return out;
+  (void)s.twin_or_throw(key);
+  (void)s.identity_or_throw(key);
+  return twin_view<nlohmann::ordered_json>(s, key, [](std::string_view) { return true; });
+}
+
+nlohmann::json Hub::twin_query_view(const IdentityKey& key, const std::set<std::string>& members) const {
+  State& s = *m_state;
+  (void)s.twin_or_throw(key);
+  return twin_view<json>(s, key, [&members](std::string_view name) { return members.count(core::to_lower(name)) != 0; });
 }
 
 nlohmann::ordered_json Hub::update_twin(const IdentityKey& key, const json& patch,

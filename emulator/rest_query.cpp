@@ -23,16 +23,8 @@ namespace azhub::emulator {
 namespace {
 
 using nlohmann::json;
-// The JSON types the REST layer writes and Hub::service_twin_view returns (ordered or not: the
-// twin's member order belongs to the twin serialisation, not to the query).
+// The JSON type the REST layer writes (ordered: a whole twin keeps the service's member order).
 using BodyJson = std::remove_cvref_t<decltype(*RestReply{}.body)>;
-using TwinJson = std::remove_cvref_t<decltype(std::declval<const Hub&>().service_twin_view(IdentityKey{}))>;
-
-// `twin` as the nlohmann::json the query language evaluates (a copy only when the types differ).
-const json& plain(const TwinJson& twin, std::optional<json>& holder) {
-  holder.emplace(twin);
-  return *holder;
-}
 
 RestReply json_reply(BodyJson body) {
   RestReply reply;
@@ -94,27 +86,6 @@ Cursor decode_cursor(std::string_view token) {
   return cursor;
 }
 
-bool key_less(const IdentityKey& a, const IdentityKey& b) {
-  if (a.device_id != b.device_id) return a.device_id < b.device_id;
-  return a.module_id.value_or("") < b.module_id.value_or("");
-}
-
-// The identities of the queried collection, in the order pages walk them (device id, then
-// module id), so a cursor names a position that survives identities being added or deleted.
-std::vector<IdentityKey> collection_keys(const Hub& hub, core::QueryCollection collection) {
-  std::vector<IdentityKey> keys;
-  for (const auto& device : hub.list_devices()) {
-    if (collection == core::QueryCollection::devices) {
-      keys.push_back(device.key);
-      continue;
-    }
-    for (const auto& module : hub.list_modules(device.key.device_id)) keys.push_back(module.key);
-  }
-  // The registry lists in this order already; sort only if that ever changes.
-  if (!std::is_sorted(keys.begin(), keys.end(), key_less)) std::sort(keys.begin(), keys.end(), key_less);
-  return keys;
-}
-
 // FROM devices.jobs (§17): each device's part of each job, by job id then device id. The
 // service takes SELECT * only there: no projections, no aggregates.
 BodyJson device_job_rows(const Hub& hub, const core::TwinQuery& query, const Cursor& cursor, std::int64_t limit,
@@ -173,10 +144,10 @@ RestReply handle_twin_query(Hub& hub, const HttpRequest& request) {
     // Aggregates need every twin before their first row: one pass per request over the whole
     // collection (§16), then the rows are paged by offset.
     core::TwinQuery::Aggregation aggregation(query);
-    for (const auto& key : collection_keys(hub, query.collection())) {
-      const auto twin = hub.service_twin_view(key);
-      std::optional<json> holder;
-      const json& doc = plain(twin, holder);
+    const auto members = query.referenced_members(false);
+    const bool modules = query.collection() == core::QueryCollection::modules;
+    for (const auto& key : hub.identity_keys(std::nullopt, modules, std::numeric_limits<std::size_t>::max())) {
+      const json doc = hub.twin_query_view(key, members);
       if (query.matches(doc)) aggregation.add(doc);
     }
     const auto all = aggregation.rows();
@@ -185,24 +156,26 @@ RestReply handle_twin_query(Hub& hub, const HttpRequest& request) {
     const bool top_reached = query.top() && cursor.sent + static_cast<std::int64_t>(rows.size()) >= *query.top();
     if (i < all.size() && !top_reached) next = Cursor{std::nullopt, i, cursor.sent + static_cast<std::int64_t>(rows.size()), std::nullopt};
   } else {
-    const auto keys = collection_keys(hub, query.collection());
-    auto it = cursor.after ? std::upper_bound(keys.begin(), keys.end(), *cursor.after, key_less) : keys.begin();
+    // The collection in registry order from the token's position: one key more than the
+    // budget, to know whether another page follows.
+    const bool modules = query.collection() == core::QueryCollection::modules;
+    const auto keys = hub.identity_keys(cursor.after, modules, k_query_scan_budget + 1);
+    const auto where_members = query.referenced_members(true);
+    const auto row_members = query.referenced_members(false);
     std::size_t scanned = 0;
     std::optional<IdentityKey> last = cursor.after;
-    for (; it != keys.end(); ++it) {
+    for (; scanned < keys.size(); ++scanned) {
       if (static_cast<std::int64_t>(rows.size()) >= limit || scanned == k_query_scan_budget) break;
-      const auto twin = hub.service_twin_view(*it);
-      ++scanned;
-      last = *it;
-      std::optional<json> holder;
-      const json& doc = plain(twin, holder);
-      if (!query.matches(doc)) continue;
-      // A whole twin is GET /twins/{id}'s document as the hub wrote it.
-      if (query.selects_whole_twins()) rows.push_back(BodyJson(twin));
-      else rows.push_back(BodyJson(query.project(doc)));
+      const auto& key = keys[scanned];
+      last = key;
+      // The condition sees only the members it reads; a matching twin is then built whole
+      // (GET /twins/{id}'s document as the hub writes it) or with what the projection reads.
+      if (!query.matches(hub.twin_query_view(key, where_members))) continue;
+      if (query.selects_whole_twins()) rows.push_back(hub.service_twin_view(key));
+      else rows.push_back(BodyJson(query.project(hub.twin_query_view(key, row_members))));
     }
     const bool top_reached = query.top() && cursor.sent + static_cast<std::int64_t>(rows.size()) >= *query.top();
-    if (it != keys.end() && !top_reached)
+    if (scanned < keys.size() && !top_reached)
       next = Cursor{last, 0, cursor.sent + static_cast<std::int64_t>(rows.size()), std::nullopt};
   }
 

@@ -1,6 +1,7 @@
-// What the service SDK interop tests share (service_sdk_interop.js, service_sdk_query_interop.js):
-// loading Microsoft's SDK, starting `azhub emulate`, pointing the SDK's HTTPS at it, a raw GET
-// to check results at the hub, and promise helpers around the SDK's callback API.
+// What the service SDK interop tests share (service_sdk_interop.js, service_sdk_query_interop.js,
+// service_sdk_jobs_interop.js, ...): loading Microsoft's SDK, starting `azhub emulate`, pointing
+// the SDK's HTTPS at it, raw REST requests to check results at the hub, and promise helpers
+// around the SDK's callback API.
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -91,22 +92,34 @@ function runAzhub(args, options = {}) {
   }), `azhub ${args.join(' ')}`, options.timeoutMs || STEP_TIMEOUT_MS);
 }
 
-// The hub's view, without the SDK: GET on the REST API with the owner policy's SAS token.
-function hubGet(emu, target) {
+// The hub's view, without the SDK: a request on the REST API with the owner policy's SAS token;
+// resolves with {status, headers, body (parsed JSON, or null when empty)}.
+function hubRequest(emu, method, target, body) {
   const cs = common.ConnectionString.parse(emu.ready.serviceConnectionString);
   const expiry = Math.floor(Date.now() / 1000) + 600;
   const sas = common.SharedAccessSignature.create(cs.HostName, cs.SharedAccessKeyName, cs.SharedAccessKey, expiry);
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const headers = { Authorization: sas.toString() };
+  if (payload !== undefined) {
+    headers['Content-Type'] = 'application/json; charset=utf-8';
+    headers['Content-Length'] = payload.length;
+  }
+  const sep = target.includes('?') ? '&' : '?';
   return within(new Promise((resolve, reject) => {
-    const req = https.request({ host: cs.HostName, path: `${target}?api-version=2021-04-12`,
-                                headers: { Authorization: sas.toString() } }, (res) => {
-      let body = '';
+    const req = https.request({ host: cs.HostName, method, path: `${target}${sep}api-version=2021-04-12`, headers }, (res) => {
+      let text = '';
       res.setEncoding('utf8');
-      res.on('data', (chunk) => { body += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode, body: body ? JSON.parse(body) : null }));
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text ? JSON.parse(text) : null }));
     });
     req.on('error', reject);
+    if (payload !== undefined) req.write(payload);
     req.end();
-  }), `GET ${target}`);
+  }), `${method} ${target}`);
+}
+
+function hubGet(emu, target) {
+  return hubRequest(emu, 'GET', target);
 }
 
 // The SDK's callback API as a promise resolving with the result, or rejecting with its error.
@@ -126,5 +139,5 @@ async function expectError(what, promise, type) {
   throw new Error(`${what}: no error`);
 }
 
-module.exports = { assert, iothub, common, errors, within, startEmulator, routeHttpsTo, routeAmqpTo, runAzhub, hubGet, call,
+module.exports = { assert, iothub, common, errors, within, startEmulator, routeHttpsTo, routeAmqpTo, runAzhub, hubGet, hubRequest, call,
                    expectError, AZHUB };
