@@ -39,6 +39,8 @@ bool has_permission(const ServicePolicyKeys& policy, ServicePermission needed) {
       return policy.registry_write;
     case ServicePermission::service_connect:
       return policy.service_connect;
+    case ServicePermission::registry_read_or_service_connect:
+      return policy.registry_read || policy.registry_write || policy.service_connect;
   }
   return false;
 }
@@ -51,6 +53,8 @@ std::string_view permission_name(ServicePermission p) {
       return "RegistryWrite";
     case ServicePermission::service_connect:
       return "ServiceConnect";
+    case ServicePermission::registry_read_or_service_connect:
+      return "RegistryRead or ServiceConnect";
   }
   return "";
 }
@@ -68,7 +72,8 @@ std::optional<ServicePermission> required_permission(RestResource resource,
     case RestResource::module:
       return method == "GET" || method == "HEAD" ? ServicePermission::registry_read
                                                  : ServicePermission::registry_write;
-    case RestResource::devices_query:       // a twin query reads the registry (§16)
+    case RestResource::devices_query:  // §16.2
+      return ServicePermission::registry_read_or_service_connect;
     case RestResource::statistics_devices:
       return ServicePermission::registry_read;
     default:

@@ -18,7 +18,9 @@ namespace azhub::emulator {
 
 // Shared access policy permissions that the REST API checks (the hub's RegistryRead,
 // RegistryWrite and ServiceConnect).
-enum class ServicePermission { registry_read, registry_write, service_connect };
+// registry_read_or_service_connect: a twin query, which IoT Hub's permission table grants to
+// ServiceConnect ("run queries") and which registry readers use too (§16.2).
+enum class ServicePermission { registry_read, registry_write, service_connect, registry_read_or_service_connect };
 
 // What the check needs to know about one shared access policy.
 struct ServicePolicyKeys {

@@ -13,6 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Emulator, free_state_dir, hub_error, sas_token  # noqa: E402
+from service_helpers import ServiceCli  # noqa: E402
 
 EMU = None
 STATE = None
@@ -67,6 +68,42 @@ class Permissions(unittest.TestCase):
         self.assertIn("RegistryWrite", inner["message"])
         self.check("registryRead", "GET", "/twins/dev1", 401)
         self.check("registryRead", "POST", "/_emulator/devices/dev1/messages/deviceBound", 401, "x")
+
+    def test_registry_read_queries_and_statistics(self):
+        # Twin queries take RegistryRead or ServiceConnect (docs/protocol.md §16.2); registry
+        # statistics RegistryRead; service statistics, jobs and bulk writes do not.
+        rows = self.check("registryRead", "POST", "/devices/query", 200, {"query": "SELECT deviceId FROM devices"})
+        self.assertEqual(rows, [{"deviceId": "dev1"}])
+        self.check("service", "POST", "/devices/query", 200, {"query": "SELECT COUNT() AS n FROM devices"})
+        self.check("registryRead", "GET", "/statistics/devices", 200)
+        self.check("registryRead", "GET", "/statistics/service", 401)
+        self.check("registryRead", "POST", "/devices", 401, [{"id": "bulk1", "importMode": "create"}])
+        job = {"type": "scheduleUpdateTwin", "queryCondition": "*", "updateTwin": {"tags": {"a": 1}}}
+        inner = self.check("registryRead", "PUT", "/jobs/v2/rr-job", 401, job)
+        self.assertIn("ServiceConnect", inner["message"])
+        self.check("registryRead", "GET", "/jobs/v2/query", 401)
+        self.check("registryReadWrite", "PUT", "/jobs/v2/rw-job", 401, job)
+        self.check("iothubowner", "GET", "/jobs/v2/rr-job", 200)  # nothing was scheduled:
+        self.assertEqual(EMU.rest("GET", "/jobs/v2/rr-job")[2]["status"], "unknown")
+
+    def test_registry_read_only_connection_string_with_the_cli(self):
+        cli = ServiceCli(EMU)
+        cs = "HostName=%s;SharedAccessKeyName=registryRead;SharedAccessKey=%s" % (EMU.host_name, KEYS["registryRead"])
+        out = cli.run("query", "SELECT deviceId, status FROM devices", connection_string=cs)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual([json.loads(line) for line in out.stdout.splitlines()], [{"deviceId": "dev1", "status": "enabled"}])
+        listed = cli.run("device", "list", json_out=True, connection_string=cs)
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        # What it may not do is refused by the hub: exit 3 (401) naming the missing permission.
+        for args in (["device", "create", "rr-dev"],
+                     ["twin", "show", "dev1"],
+                     ["stats"],
+                     ["job", "schedule-twin", "--where", "*", "--tags", '{"a":1}']):
+            refused = cli.run(*args, connection_string=cs)
+            self.assertEqual(refused.returncode, 3, (args, refused.stdout, refused.stderr))
+            self.assertIn("IotHubUnauthorizedAccess", refused.stderr, args)
+            self.assertIn("lacks the", refused.stderr, args)
+        self.assertEqual(EMU.rest("GET", "/devices/rr-dev")[0], 404)
 
     def test_registry_read_write(self):
         self.check("registryReadWrite", "PUT", "/devices/rw1", 200, {})

@@ -65,7 +65,7 @@ TEST_CASE("emulator::required_permission") {
   CHECK(required_permission(RestResource::events_stream, "GET") ==
         ServicePermission::service_connect);
   CHECK(required_permission(RestResource::devices, "POST") == ServicePermission::registry_write);
-  CHECK(required_permission(RestResource::devices_query, "POST") == ServicePermission::registry_read);
+  CHECK(required_permission(RestResource::devices_query, "POST") == ServicePermission::registry_read_or_service_connect);
   CHECK(required_permission(RestResource::statistics_devices, "GET") == ServicePermission::registry_read);
   CHECK(required_permission(RestResource::statistics_service, "GET") == ServicePermission::service_connect);
 }
