@@ -8,7 +8,7 @@ with bulk POST /devices requests of 100, each with tags {"batch": i % 100, "regi
 "serial": "s%06d"}, then runs each query R times over real HTTPS on loopback with one keep-alive
 connection, following x-ms-continuation to the end, and prints per query: rows, pages, the
 latency of one page request (p50 / p90 / max over every page of every run) and of the whole
-query (p50). The peer in the same run is Microsoft's Node service SDK (`azure-iothub`
+query (p50), and the same for `azhub service query` (a process per run). The peer in the same run is Microsoft's Node service SDK (`azure-iothub`
 Registry.createQuery(...).next, tests/interop/node_modules) paging the same query against the
 same emulator, when node and the SDK are installed: its whole-query time, p50 over R runs.
 """
@@ -136,6 +136,21 @@ def node_peer(emu, query, runs):
     return json.loads(out.stdout)
 
 
+def azhub_query(emu, query, runs):
+    """Whole-query seconds of `azhub service query` (one process per run), p50."""
+    env = dict(os.environ, AZHUB_SERVICE_CONNECTION_STRING=emu.service_connection_string)
+    times = []
+    rows = 0
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = subprocess.run([os.environ["AZHUB_BIN"], "service", "query", query, "--port", str(emu.ports["https"]),
+                              "--ca-file", emu.ca_file], capture_output=True, text=True, env=env, timeout=600)
+        times.append(time.perf_counter() - t0)
+        assert out.returncode == 0, out.stderr
+        rows = len(out.stdout.splitlines())
+    return statistics.median(times), rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devices", type=int, default=100000)
@@ -148,8 +163,8 @@ def main():
         took = register(emu, conn, args.devices)
         print("registry: %d devices with tags, bulk-created in %.1f s (%d requests)"
               % (args.devices, took, (args.devices + 99) // 100))
-        print("%-22s %7s %6s %28s %10s %14s" % ("query", "rows", "pages", "page p50 / p90 / max ms",
-                                              "query p50", "Node SDK p50"))
+        print("%-22s %7s %6s %28s %10s %14s %14s" % ("query", "rows", "pages", "page p50 / p90 / max ms",
+                                                   "query p50", "azhub p50", "Node SDK p50"))
         for name, query in QUERIES:
             page_times = []
             totals = []
@@ -159,6 +174,8 @@ def main():
                 pages = len(p)
                 page_times.extend(p)
                 totals.append(total)
+            cli_s, cli_rows = azhub_query(emu, query, args.runs)
+            assert cli_rows == rows, (cli_rows, rows)
             peer = "-"
             if not args.no_peer:
                 result = node_peer(emu, query, args.runs)
@@ -167,9 +184,9 @@ def main():
                     peer = "%.1f ms" % statistics.median(r[0] for r in result)
                 elif result is not None:
                     peer = result
-            print("%-22s %7d %6d %10.1f / %6.1f / %6.1f %8.1f ms %14s"
+            print("%-22s %7d %6d %10.1f / %6.1f / %6.1f %8.1f ms %11.1f ms %14s"
                   % (name, rows, pages, pct(page_times, 50) * 1000, pct(page_times, 90) * 1000,
-                     max(page_times) * 1000, statistics.median(totals) * 1000, peer))
+                     max(page_times) * 1000, statistics.median(totals) * 1000, cli_s * 1000, peer))
         conn.close()
 
 

@@ -148,7 +148,8 @@ HttpResponse HttpsClient::stream(const core::ServiceRequest& request,
                    "{} https://{}:{}{}{}", request.method, m_endpoint.host, m_endpoint.port,
                    request.target(),
                    m_endpoint.proxy ? " via proxy " + core::proxy_display(*m_endpoint.proxy) : ""));
-  TlsConnection conn(m_endpoint, m_interrupted, m_trace);
+  if (!m_tls) m_tls = tls_context(m_endpoint);
+  TlsConnection conn(m_endpoint, m_interrupted, m_trace, m_tls);
   conn.connect(deadline);
   HttpsExchange exchange{conn, {}};
   exchange.write(request, deadline);

@@ -1,7 +1,8 @@
 #pragma once
 // A small HTTPS/1.1 client for the IoT Hub service REST API (docs/protocol.md §12.1) on
 // Boost.Beast + OpenSSL: TLS 1.2+, the system trust store or a CA file, SNI, host name
-// verification, optionally through an HTTP CONNECT proxy. One connection per request. Every
+// verification, optionally through an HTTP CONNECT proxy. One connection per request (the TLS
+// settings and trust store are loaded once per client). Every
 // wait honours a deadline and the interrupt flag, so no call blocks past what the caller allowed.
 #include <chrono>
 #include <cstdint>
@@ -15,6 +16,10 @@
 
 #include "core/proxy.hpp"
 #include "core/service_requests.hpp"
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace azhub::service {
 
@@ -63,6 +68,8 @@ class HttpsClient {
   HttpsEndpoint m_endpoint;
   std::function<bool()> m_interrupted;
   std::function<void(int, std::string_view)> m_trace;
+  // The TLS settings every request's connection shares (trust store read once).
+  std::shared_ptr<boost::asio::ssl::context> m_tls;
 };
 
 }  // namespace azhub::service

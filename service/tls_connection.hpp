@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,14 +47,40 @@ namespace beast = boost::beast;
 using core::Error;
 using core::ExitCode;
 
+// The TLS settings for `endpoint`: TLS 1.2 or later, the peer verified against the system trust
+// store plus --ca-file. Reading the trust store is most of a connection's set-up (tens of
+// milliseconds), so a client that connects several times makes these once.
+inline std::shared_ptr<ssl::context> tls_context(const HttpsEndpoint& endpoint) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  ctx->set_verify_mode(ssl::verify_peer);
+  const auto& ca_file = endpoint.ca_file;
+  // --ca-file adds to the system trust store (as for device commands), it does not replace it.
+  boost::system::error_code ec;
+  ctx->set_default_verify_paths(ec);
+  if (ec && !ca_file) {
+    throw Error(ExitCode::connect, "cannot load the system's trusted CA certificates: " + ec.message());
+  }
+  if (ca_file) {
+    boost::system::error_code file_ec;
+    ctx->load_verify_file(*ca_file, file_ec);
+    if (file_ec) {
+      throw core::usage_error(fmt::format("--ca-file: cannot load '{}': {}", *ca_file, file_ec.message()));
+    }
+  }
+  return ctx;
+}
+
 // One TLS connection and the io_context that drives it. Every asynchronous operation stores
 // its result in members, so a wait abandoned by a deadline or Ctrl-C leaves no handler that
 // points into a caller's stack frame.
 class TlsConnection {
  public:
+  // `tls`: the settings from tls_context(endpoint), shared by the connections of one client;
+  // made on connect() when not given.
   TlsConnection(const HttpsEndpoint& endpoint, std::function<bool()> interrupted,
-                std::function<void(int, std::string_view)> trace)
-      : m_endpoint(endpoint), m_interrupted(std::move(interrupted)), m_trace(std::move(trace)) {}
+                std::function<void(int, std::string_view)> trace, std::shared_ptr<ssl::context> tls = nullptr)
+      : m_endpoint(endpoint), m_interrupted(std::move(interrupted)), m_trace(std::move(trace)), m_ctx(std::move(tls)) {}
   ~TlsConnection() { close(); }
   TlsConnection(const TlsConnection&) = delete;
   TlsConnection& operator=(const TlsConnection&) = delete;
@@ -62,7 +89,7 @@ class TlsConnection {
   std::function<bool()> m_interrupted;
   std::function<void(int, std::string_view)> m_trace;
   net::io_context m_ioc{1};
-  ssl::context m_ctx{ssl::context::tls_client};
+  std::shared_ptr<ssl::context> m_ctx;
   std::optional<beast::ssl_stream<beast::tcp_stream>> m_stream;
   beast::flat_buffer m_buffer;
   bool m_done = false;
@@ -167,29 +194,10 @@ class TlsConnection {
       m_trace(2, fmt::format("proxy {} opened a tunnel to {}", name, target));
   }
 
-  void configure_tls() {
-    SSL_CTX_set_min_proto_version(m_ctx.native_handle(), TLS1_2_VERSION);
-    m_ctx.set_verify_mode(ssl::verify_peer);
-    const auto& ca_file = m_endpoint.ca_file;
-    // --ca-file adds to the system trust store (as for device commands), it does not replace it.
-    boost::system::error_code ec;
-    m_ctx.set_default_verify_paths(ec);
-    if (ec && !ca_file) {
-      throw Error(ExitCode::connect, "cannot load the system's trusted CA certificates: " + ec.message());
-    }
-    if (ca_file) {
-      boost::system::error_code file_ec;
-      m_ctx.load_verify_file(*ca_file, file_ec);
-      if (file_ec) {
-        throw core::usage_error(fmt::format("--ca-file: cannot load '{}': {}", *ca_file, file_ec.message()));
-      }
-    }
-  }
-
   void connect(std::optional<Deadline> deadline) {
-    configure_tls();
+    if (!m_ctx) m_ctx = tls_context(m_endpoint);
     const HttpsEndpoint& ep = m_endpoint;
-    m_stream.emplace(m_ioc, m_ctx);
+    m_stream.emplace(m_ioc, *m_ctx);
     SSL* ssl_handle = m_stream->native_handle();
     // SNI for names only (RFC 6066 forbids IP literals); the certificate must match either way.
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
@@ -260,5 +268,6 @@ class TlsConnection {
 }  // namespace tls_detail
 
 using tls_detail::TlsConnection;
+using tls_detail::tls_context;
 
 }  // namespace azhub::service
