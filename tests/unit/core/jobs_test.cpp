@@ -3,9 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "core/hub_errors.hpp"
 #include "core/jobs.hpp"
+#include "core/twin_query.hpp"
 
 namespace azhub::core::jobs {
 namespace {
@@ -141,6 +145,43 @@ TEST_CASE("core::jobs documents: member order, statuses, round trip") {
   CHECK(parse_device_job_status("canceled") == DeviceJobStatus::cancelled);
   CHECK(is_finished(JobStatus::completed));
   CHECK_FALSE(is_finished(JobStatus::running));
+}
+
+TEST_CASE("core::jobs rows answer the devices.jobs examples of Microsoft's query-jobs page") {
+  // Rows as the emulator writes them: two devices' parts of two jobs.
+  std::vector<json> rows;
+  for (const auto& [device, job, type, status] :
+       {std::tuple{"myDeviceId", "myJobId", JobType::schedule_update_twin, DeviceJobStatus::completed},
+        std::tuple{"myDeviceId", "otherJob", JobType::schedule_device_method, DeviceJobStatus::failed},
+        std::tuple{"otherDevice", "myJobId", JobType::schedule_update_twin, DeviceJobStatus::completed}}) {
+    DeviceJob part;
+    part.device_id = device;
+    part.job_id = job;
+    part.type = type;
+    part.status = status;
+    part.created_ms = part.last_updated_ms = part.start_ms = part.end_ms = 1'796'119'200'000;
+    rows.push_back(json(to_json(part)));
+  }
+  const auto select = [&](std::string_view text) {
+    const auto query = TwinQuery::parse(text);
+    CHECK(query.collection() == QueryCollection::jobs);
+    CHECK(query.item_type() == "deviceJob");
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& row : rows)
+      if (query.matches(row)) out.emplace_back(row["deviceId"], row["jobId"]);
+    return out;
+  };
+  using Rows = std::vector<std::pair<std::string, std::string>>;
+  CHECK(select("SELECT * FROM devices.jobs WHERE devices.jobs.deviceId = 'myDeviceId'") ==
+        Rows{{"myDeviceId", "myJobId"}, {"myDeviceId", "otherJob"}});
+  CHECK(select("SELECT * FROM devices.jobs WHERE devices.jobs.deviceId = 'myDeviceId' AND devices.jobs.jobType = "
+               "'scheduleUpdateTwin' AND devices.jobs.status = 'completed'") == Rows{{"myDeviceId", "myJobId"}});
+  CHECK(select("SELECT * FROM devices.jobs WHERE devices.jobs.jobId = 'myJobId'") ==
+        Rows{{"myDeviceId", "myJobId"}, {"otherDevice", "myJobId"}});
+  // "arbitrary Boolean conditions on all object properties", with or without the prefix.
+  CHECK(select("SELECT * FROM devices.jobs WHERE status = 'failed' OR IS_DEFINED(error)") ==
+        Rows{{"myDeviceId", "otherJob"}});
+  CHECK(select("SELECT * FROM devices.jobs WHERE devices.jobs.createdDateTimeUtc > '2016-09-01'").size() == 3);
 }
 
 }  // namespace azhub::core::jobs
