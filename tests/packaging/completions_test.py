@@ -47,7 +47,9 @@ class GeneratedFilesTest(unittest.TestCase):
 # cursor is on a new, empty word.
 CASES = [
     ("azhub se", ["send", "service"]),
-    ("azhub service ", ["c2d", "device", "feedback", "invoke", "monitor", "query", "stats", "twin"]),
+    ("azhub service ", ["c2d", "device", "feedback", "invoke", "job", "monitor", "query", "stats", "twin"]),
+    ("azhub service job ", ["cancel", "list", "schedule-method", "schedule-twin", "show"]),
+    ("azhub service job schedule-method --conn", ["--connect-timeout", "--connection-string"]),
     ("azhub service device ", ["create", "delete", "list", "show"]),
     ("azhub service device create d1 --au", ["--auth"]),
     ("azhub service device create d1 --auth ", ["sas", "x509-ca", "x509-thumbprint"]),
