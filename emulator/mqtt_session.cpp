@@ -57,6 +57,18 @@ void MqttSession::do_read() {
 
 void MqttSession::on_bytes(std::size_t n) {
   m_in.append(m_read_buf.data(), n);
+  // The answers to every packet of this read (PUBACKs, SUBACKs, ...) leave together in one
+  // write, so one TLS record and one system call, not one per packet.
+  m_in_batch = true;
+  process_input();
+  m_in_batch = false;
+  if (!m_closed) {
+    do_write();
+    do_read();
+  }
+}
+
+void MqttSession::process_input() {
   while (!m_closed && !m_closing) {
     mqtt::ParseResult r = mqtt::parse_packet(m_in);
     if (r.status == mqtt::ParseStatus::need_more) {
@@ -93,7 +105,6 @@ void MqttSession::on_bytes(std::size_t n) {
       return;
     }
   }
-  if (!m_closed) do_read();
 }
 
 void MqttSession::on_packet(mqtt::Packet packet) {
@@ -136,7 +147,7 @@ void MqttSession::send(mqtt::Packet packet) {
   if (m_closed) return;
   if (m_log) m_log(3, fmt::format("mqtt: -> {} {}", m_name, mqtt::packet_name(packet)));
   m_out.push_back(mqtt::serialize(packet));
-  do_write();
+  if (!m_in_batch) do_write();
 }
 
 void MqttSession::do_write() {
@@ -146,14 +157,17 @@ void MqttSession::do_write() {
     return;
   }
   m_writing = true;
-  m_stream->async_write(boost::asio::buffer(m_out.front()),
+  // Everything queued goes in one write (MQTT lets packets share a TLS record or WebSocket frame).
+  m_writing_buf.clear();
+  for (const auto& packet : m_out) m_writing_buf += packet;
+  m_out.clear();
+  m_stream->async_write(boost::asio::buffer(m_writing_buf),
                         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                           self->m_writing = false;
                           if (ec) {
                             self->close("write failed");
                             return;
                           }
-                          self->m_out.pop_front();
                           self->do_write();
                         });
 }

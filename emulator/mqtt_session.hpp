@@ -32,6 +32,7 @@ class MqttSession final : public Session, public std::enable_shared_from_this<Mq
  private:
   void do_read();
   void on_bytes(std::size_t n);
+  void process_input();  // parses and handles every whole packet in m_in
   void on_packet(mqtt::Packet packet);
   void do_write();
   void arm_deadline(std::chrono::seconds after, const char* why);
@@ -47,8 +48,10 @@ class MqttSession final : public Session, public std::enable_shared_from_this<Mq
   std::chrono::seconds m_keep_alive{0};
   std::string m_in;        // received, not yet parsed
   std::string m_read_buf;  // one read's worth
-  std::deque<std::string> m_out;
+  std::deque<std::string> m_out;  // packets queued, in order
+  std::string m_writing_buf;      // the packets of the write in progress, back to back
   bool m_writing = false;
+  bool m_in_batch = false;  // handling the packets of one read: writes wait until it ends
   bool m_connected = false;   // CONNECT accepted
   bool m_closing = false;     // close after the queued writes (refused CONNECT)
   bool m_closed = false;
