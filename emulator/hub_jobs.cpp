@@ -127,7 +127,8 @@ Job Hub::cancel_job(const std::string& job_id) {
   if (core::jobs::is_finished(run.job.status)) return run.job;
   s.cancel_job_timers(run);
   std::vector<DeviceJob> changed;
-  for (const auto& device : run.targets) {
+  // Cancelled while still selecting its devices, a job has no parts yet.
+  for (const auto& device : run.scanned ? run.targets : std::vector<std::string>{}) {
     auto& part = s.device_jobs.at({job_id, device});
     if (!is_pending(part.status)) continue;
     s.set_device_job(run, part, DeviceJobStatus::cancelled);

@@ -202,6 +202,24 @@ TEST_CASE("emulator::Hub jobs: a large job runs in slices, serving the hub in be
   CHECK(f.hub->get_twin({"dev1", {}}).tags.count("batch") == 0);
 }
 
+TEST_CASE("emulator::Hub jobs: cancelled while it is still selecting its devices") {
+  HubFixture f;
+  for (int i = 0; i < 2500; ++i) {  // more than one selection slice (2,000 devices)
+    IdentityRecord r;
+    r.key = {"many" + std::to_string(10000 + i), {}};
+    (void)f.hub->create_identity(r);
+  }
+  (void)f.hub->create_job(twin_job("sel", "*", json{{"tags", {{"x", 1}}}}));
+  // Run the start and the first selection slice only: advance(0) would run every slice, so
+  // cancel from a timer that comes due between them (the FakeClock runs due timers in order).
+  f.clock.start_timer(std::chrono::milliseconds(0), [&f] { (void)f.hub->cancel_job("sel"); });
+  f.clock.advance(0);
+  const auto job = *f.hub->get_job("sel");
+  CHECK(job.status == JobStatus::cancelled);
+  CHECK(job.statistics.succeeded_count == 0);
+  CHECK(f.hub->get_twin({"many10000", {}}).tags.count("x") == 0);
+}
+
 TEST_CASE("emulator::Hub jobs: after a restart") {
   HubFixture f;
   add_devices(f);
