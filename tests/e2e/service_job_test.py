@@ -500,7 +500,7 @@ class JobDurabilityTest(JobTestMixin, unittest.TestCase):
     def test_scheduled_job_survives_kill_9_and_runs_at_its_start(self):
         self.start()
         self.set_tags("dur-3", {"floor": 7})
-        start = int(time.time()) + 8
+        start = int(time.time()) + 15  # room for a kill -9 and restart under a sanitizer build
         proc = self.cli.run("job", "schedule-twin", "--job-id", "dur-later", "--where", "tags.floor = 7",
                             "--tags", '{"ran":true}', "--start", iso(start), json_out=True)
         self.assertEqual(proc.returncode, 0, proc.stderr)
