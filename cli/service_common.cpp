@@ -144,6 +144,24 @@ nlohmann::json parse_response_json(const std::string& body, std::string_view wha
   return doc;
 }
 
+std::int64_t follow_pages(service::ServiceClient& client,
+                          const std::function<core::ServiceRequest(std::optional<std::string_view>)>& request_for,
+                          const std::function<bool(const nlohmann::json& rows)>& on_page, std::string_view what) {
+  std::optional<std::string> continuation;
+  std::int64_t pages = 0;
+  while (true) {
+    std::optional<std::string_view> token;
+    if (continuation) token = *continuation;
+    const auto response = client.call(request_for(token), request_deadline());
+    ++pages;
+    const auto rows = parse_response_json(response.body, what);
+    if (!rows.is_array()) throw core::Error(core::ExitCode::failure, fmt::format("{}: the hub's answer is not a JSON array", what));
+    const bool more_wanted = on_page(rows);
+    continuation = response.header("x-ms-continuation");
+    if (!continuation || continuation->empty() || !more_wanted) return pages;
+  }
+}
+
 void print_document(Io& io, const nlohmann::json& doc) {
   const auto text = io.json() ? doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                               : doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);

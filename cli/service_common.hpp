@@ -4,6 +4,7 @@
 // JSON document is printed. Each command group lives in its own cli/service_*.cpp.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -78,6 +79,14 @@ void require_emulator(service::ServiceClient& client, std::string_view command);
 
 // Parses a response body as JSON; Error(failure) naming `what` when it is not.
 [[nodiscard]] nlohmann::json parse_response_json(const std::string& body, std::string_view what);
+
+// Follows a paged answer (queries, the jobs query; docs/protocol.md §16.2): sends
+// `request_for(token)` (no token for the first page), hands each page's JSON array to `on_page`,
+// and goes on while the hub sends an x-ms-continuation token and `on_page` returns true.
+// Returns the number of pages. Throws Error(failure) naming `what` when a page is not an array.
+std::int64_t follow_pages(service::ServiceClient& client,
+                          const std::function<core::ServiceRequest(std::optional<std::string_view>)>& request_for,
+                          const std::function<bool(const nlohmann::json& rows)>& on_page, std::string_view what);
 
 // Text: indented JSON; -o json: one line. Then a newline, flushed.
 void print_document(Io& io, const nlohmann::json& doc);

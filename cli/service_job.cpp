@@ -198,18 +198,13 @@ void run_list(const ListOptions& opt, Io& io) {
                                           *opt.status));
   }
   auto client = make_service_client(opt.svc, io);
-  std::optional<std::string> continuation;
-  while (true) {
-    std::optional<std::string_view> token;
-    if (continuation) token = *continuation;
-    const auto response = client.call(core::build_jobs_query_request(type, status, opt.page_size, token), request_deadline());
-    const auto rows = parse_response_json(response.body, "job list");
-    if (!rows.is_array()) throw core::Error(core::ExitCode::failure, "job list: the hub's answer is not a JSON array");
+  (void)follow_pages(client, [&](std::optional<std::string_view> token) {
+    return core::build_jobs_query_request(type, status, opt.page_size, token);
+  }, [&](const nlohmann::json& rows) {
     for (const auto& row : rows) io.out << json_line(row) << '\n';
     io.out << std::flush;
-    continuation = response.header("x-ms-continuation");
-    if (!continuation || continuation->empty()) break;
-  }
+    return true;
+  }, "job list");
 }
 
 void add_schedule_options(CLI::App& cmd, ScheduleOptions& opt) {

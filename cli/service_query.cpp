@@ -30,10 +30,8 @@ struct StatsOptions {
 void run_query(const QueryOptions& opt, Io& io) {
   if (opt.top && *opt.top < 1) throw core::usage_error("--top: expected 1 or more");
   auto client = make_service_client(opt.svc, io);
-  std::optional<std::string> continuation;
   std::int64_t printed = 0;
-  std::int64_t pages = 0;
-  while (true) {
+  const auto request_for = [&](std::optional<std::string_view> token) {
     std::optional<int> page_size = opt.page_size;
     if (opt.top) {
       // Ask for no more than are still wanted.
@@ -41,23 +39,17 @@ void run_query(const QueryOptions& opt, Io& io) {
       const int cap = opt.page_size.value_or(core::k_query_max_page_size);
       if (wanted < cap) page_size = static_cast<int>(wanted);
     }
-    std::optional<std::string_view> token;
-    if (continuation) token = *continuation;
-    const auto request = core::build_twin_query_request(opt.query, page_size, token);
-    const auto response = client.call(request, request_deadline());
-    ++pages;
-    const auto rows = parse_response_json(response.body, "query");
-    if (!rows.is_array()) throw core::Error(core::ExitCode::failure, "query: the hub's answer is not a JSON array");
+    return core::build_twin_query_request(opt.query, page_size, token);
+  };
+  const auto pages = follow_pages(client, request_for, [&](const nlohmann::json& rows) {
     for (const auto& row : rows) {
       io.out << json_line(row) << '\n';
       if (opt.top && ++printed >= *opt.top) break;
       if (!opt.top) ++printed;
     }
     io.out << std::flush;
-    continuation = response.header("x-ms-continuation");
-    if (continuation && continuation->empty()) continuation.reset();
-    if (!continuation || (opt.top && printed >= *opt.top)) break;
-  }
+    return !opt.top || printed < *opt.top;
+  }, "query");
   io.trace(1, fmt::format("query: {} row{} in {} page{}", printed, printed == 1 ? "" : "s", pages,
                           pages == 1 ? "" : "s"));
 }

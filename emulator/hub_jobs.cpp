@@ -194,10 +194,16 @@ void Hub::State::job_step(const std::string& job_id) {
     if (run.job.type == JobType::schedule_update_twin) return run_twin_slice(run);
     return run_method_calls(run);
   } catch (const core::Error& e) {
-    // The store failed (or a job document is unusable): the job cannot go on.
+    // The store failed (or a job document is unusable): the job cannot go on. Ending it writes
+    // to the store too; if that fails as well the job is failed in memory only (a restart then
+    // resumes it), and nothing escapes the timer into the event loop.
     log(1, fmt::format("job: '{}' failed: {}", job_id, e.what()));
     cancel_job_timers(run);
-    end_job(run, JobStatus::failed, e.what());
+    try {
+      end_job(run, JobStatus::failed, e.what());
+    } catch (const core::Error& again) {
+      log(1, fmt::format("job: '{}': {}", job_id, again.what()));
+    }
   }
 }
 

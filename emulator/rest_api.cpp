@@ -37,14 +37,14 @@ std::string format_timespan(int seconds) {
   return fmt::format("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
 }
 
-RestReply json_reply(nlohmann::ordered_json body, unsigned status = 200) {
+}  // namespace
+
+RestReply json_reply(nlohmann::ordered_json body, unsigned status) {
   RestReply reply;
   reply.status = status;
   reply.body = std::move(body);
   return reply;
 }
-
-}  // namespace
 
 json request_json(const HttpRequest& request) {
   const auto& body = request.body();

@@ -35,6 +35,9 @@ struct RestReply {
 };
 using RestDone = std::function<void(RestReply reply)>;
 
+// A 2xx reply (200 unless `status` says otherwise) with `body`, written in its member order.
+[[nodiscard]] RestReply json_reply(nlohmann::ordered_json body, unsigned status = 200);
+
 // The JSON body of a request (core::parse_json, so nesting is bounded); HubError 400004 when it
 // has none or it is not JSON.
 [[nodiscard]] nlohmann::json request_json(const HttpRequest& request);

@@ -2,9 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "core/encoding.hpp"
 #include "core/jobs.hpp"
-#include "core/json_text.hpp"
 #include "emulator/hub.hpp"
 #include "emulator/rest_query.hpp"
 #include "emulator/rest_request.hpp"
@@ -15,19 +13,11 @@ namespace {
 namespace http = boost::beast::http;
 namespace jobs = core::jobs;
 
-RestReply json_reply(nlohmann::ordered_json body) {
-  RestReply reply;
-  reply.body = std::move(body);
-  return reply;
-}
-
-// The jobs query's continuation token: base64 of {"o": offset} (opaque to clients, §17).
+// The jobs query's position: the offset of the next job in the filtered list (§17).
 std::size_t decode_offset(std::string_view token) {
-  const auto refuse = [] { return HubError(400004, "x-ms-continuation: not a continuation token this hub issued"); };
-  const auto text = core::base64_decode(token);
-  if (!text) throw refuse();
-  const auto doc = core::parse_json(*text);
-  if (!doc.is_object() || !doc.contains("o") || !doc["o"].is_number_unsigned()) throw refuse();
+  const auto doc = decode_continuation(token);
+  if (!doc.contains("o") || !doc["o"].is_number_unsigned())
+    throw HubError(400004, "x-ms-continuation: not a continuation token this hub issued");
   return doc["o"].get<std::size_t>();
 }
 
@@ -72,7 +62,7 @@ RestReply handle_jobs_query(const Hub& hub, const std::map<std::string, std::str
   RestReply reply = json_reply(std::move(rows));
   // The last page carries no token: the SDKs stop when the header is absent.
   if (i < selected.size())
-    reply.headers.emplace_back("x-ms-continuation", core::base64_encode(nlohmann::json{{"o", i}}.dump()));
+    reply.headers.emplace_back("x-ms-continuation", encode_continuation(nlohmann::json{{"o", i}}));
   return reply;
 }
 

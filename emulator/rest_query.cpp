@@ -26,12 +26,6 @@ using nlohmann::json;
 // The JSON type the REST layer writes (ordered: a whole twin keeps the service's member order).
 using BodyJson = std::remove_cvref_t<decltype(*RestReply{}.body)>;
 
-RestReply json_reply(BodyJson body) {
-  RestReply reply;
-  reply.body = std::move(body);
-  return reply;
-}
-
 // --- paging -----------------------------------------------------------------------------------
 
 // Where the next page starts: after the identity `after` (row-by-row queries, which page the
@@ -54,17 +48,17 @@ std::string encode_cursor(const Cursor& cursor) {
   } else {
     doc["o"] = cursor.offset;
   }
-  return core::base64_encode(doc.dump());
+  return encode_continuation(doc);
+}
+
+HubError bad_continuation() {
+  return HubError(400004, "x-ms-continuation: not a continuation token this hub issued");
 }
 
 Cursor decode_cursor(std::string_view token) {
-  const auto refuse = [] {
-    return HubError(400004, "x-ms-continuation: not a continuation token this hub issued");
-  };
-  const auto text = core::base64_decode(token);
-  if (!text) throw refuse();
-  const auto doc = core::parse_json(*text);
-  if (!doc.is_object() || !doc.contains("n") || !doc["n"].is_number_integer()) throw refuse();
+  const auto refuse = [] { return bad_continuation(); };
+  const auto doc = decode_continuation(token);
+  if (!doc.contains("n") || !doc["n"].is_number_integer()) throw refuse();
   Cursor cursor;
   cursor.sent = doc["n"].get<std::int64_t>();
   if (const auto j = doc.find("j"); j != doc.end()) {
@@ -115,6 +109,16 @@ BodyJson device_job_rows(const Hub& hub, const core::TwinQuery& query, const Cur
 }
 
 }  // namespace
+
+std::string encode_continuation(const json& position) { return core::base64_encode(position.dump()); }
+
+json decode_continuation(std::string_view token) {
+  const auto text = core::base64_decode(token);
+  if (!text) throw bad_continuation();
+  auto doc = core::parse_json(*text);
+  if (!doc.is_object()) throw bad_continuation();
+  return doc;
+}
 
 int query_page_size(const HttpRequest& request) {
   const auto value = request_header(request, "x-ms-max-item-count");

@@ -4,6 +4,10 @@
 // x-ms-max-item-count / x-ms-continuation), GET /statistics/devices, GET /statistics/service,
 // and the bulk import POST /devices. Called by RestApi on the io_context thread.
 #include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "emulator/http_router.hpp"
 #include "emulator/rest_api.hpp"
@@ -20,6 +24,12 @@ inline constexpr std::size_t k_query_scan_budget = 2000;
 // The page size a query request asks for (x-ms-max-item-count): core::k_query_default_page_size
 // without one, at most core::k_query_max_page_size. Throws HubError 400004 for a bad value.
 [[nodiscard]] int query_page_size(const HttpRequest& request);
+
+// x-ms-continuation tokens of the paged answers (queries, the jobs query): opaque to clients,
+// base64 of a JSON object the hub reads back. decode throws HubError 400004 for a token this
+// hub did not issue (not base64 of a JSON object).
+[[nodiscard]] std::string encode_continuation(const nlohmann::json& position);
+[[nodiscard]] nlohmann::json decode_continuation(std::string_view token);
 
 // POST /devices/query: {"query":"..."} → a JSON array of rows, x-ms-item-type, and
 // x-ms-continuation while more rows follow. Throws HubError 400004 for a bad body, query,
