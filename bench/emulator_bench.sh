@@ -5,7 +5,10 @@
 #
 #   bench/emulator_bench.sh [--build-dir DIR] [--devices N] [--messages M] [--payload BYTES]
 #                           [--inflight W] [--rounds R] [--idle N] [--starts S]
-#                           [--no-idle] [--no-throughput] [--no-startup]
+#                           [--no-idle] [--no-throughput] [--no-startup] [--durable]
+#
+# --durable adds a third server to the throughput rounds: the emulator with --state-dir (every
+# message committed to SQLite before its PUBACK; group commit), beside the in-memory one.
 #
 # Loopback only; every process it starts is stopped on exit (also on Ctrl-C or failure).
 set -euo pipefail
@@ -22,6 +25,7 @@ starts=10
 do_idle=1
 do_throughput=1
 do_startup=1
+do_durable=0
 run_timeout=120
 
 usage() { sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
@@ -38,6 +42,7 @@ while (($#)); do
     --no-throughput) do_throughput=0; shift ;;
     --starts) starts=$2; shift 2 ;;
     --no-startup) do_startup=0; shift ;;
+    --durable) do_durable=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "emulator_bench: unknown argument '$1'" >&2; usage 2 >&2 ;;
   esac
@@ -104,13 +109,14 @@ json_field() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eva
 emu_pid=
 emu_ports_mqtts=
 emu_ca=
-# start_emulator N: an in-memory emulator with devices bench-000001..N; their connection
-# strings go to $work/emulator.cs.
+# start_emulator N [STATE_DIR]: an emulator (in memory, or with --state-dir STATE_DIR) with
+# devices bench-000001..N; their connection strings go to $work/emulator.cs.
 start_emulator() {
   local n=$1 args=() i
   for ((i = 1; i <= n; i++)); do args+=(--device "$(printf 'bench-%06d' "$i")"); done
+  if [[ -n ${2:-} ]]; then args+=(--state-dir "$2"); else args+=(--in-memory); fi
   : >"$work/ready.json"
-  "$azhub" -o json emulate --in-memory --mqtt-port 0 --https-port 0 --amqp-port 0 "${args[@]}" \
+  "$azhub" -o json emulate --mqtt-port 0 --https-port 0 --amqp-port 0 "${args[@]}" \
     >"$work/ready.json" 2>"$work/emulator.log" &
   emu_pid=$!
   started+=("$emu_pid")
@@ -229,16 +235,29 @@ make_mosquitto_certs
 if ((do_throughput)); then
   echo
   echo "== throughput: $devices devices x $messages QoS 1 messages of $payload bytes over TLS, $inflight in flight per device, $rounds round(s)"
+  if ((do_durable)); then
+    start_emulator "$devices" "$work/state"
+    dur_pid=$emu_pid dur_port=$emu_ports_mqtts dur_ca=$emu_ca
+    cp "$work/emulator.cs" "$work/durable.cs"
+  fi
   start_emulator "$devices"
+  cp "$work/emulator.cs" "$work/memory.cs"
   start_mosquitto
-  emu_rates=() mosq_rates=()
+  emu_rates=() mosq_rates=() dur_rates=()
   for ((r = 1; r <= rounds; r++)); do
     # Alternate the order so neither server always runs on a warmer machine.
     if ((r % 2)); then order=(emulator mosquitto); else order=(mosquitto emulator); fi
+    if ((do_durable)); then order+=(durable); fi
     for who in "${order[@]}"; do
       if [[ $who == emulator ]]; then
         res=$(publish_run "$emu_pid" "$emu_ports_mqtts" "$emu_ca")
         emu_rates+=("$(json_field "$res" '["messages_per_second"]')")
+      elif [[ $who == durable ]]; then
+        # The durable emulator has its own device keys.
+        cp "$work/durable.cs" "$work/emulator.cs"
+        res=$(publish_run "$dur_pid" "$dur_port" "$dur_ca")
+        cp "$work/memory.cs" "$work/emulator.cs"
+        dur_rates+=("$(json_field "$res" '["messages_per_second"]')")
       else
         res=$(publish_run "$mosq_pid" "$mosq_port" "$mosq_ca")
         mosq_rates+=("$(json_field "$res" '["messages_per_second"]')")
@@ -262,6 +281,15 @@ import sys
 e, m = float(sys.argv[1]), float(sys.argv[2])
 print(f"median: azhub emulate {e:.0f} msg/s, mosquitto {m:.0f} msg/s, ratio emulator/mosquitto {e / m:.2f}")
 EOF
+  if ((do_durable)); then
+    dur_median=$(median "${dur_rates[@]}")
+    python3 - "$dur_median" "$emu_median" <<'EOF'
+import sys
+d, e = float(sys.argv[1]), float(sys.argv[2])
+print(f"median: azhub emulate --state-dir {d:.0f} msg/s, in memory {e:.0f} msg/s, ratio durable/in-memory {d / e:.2f}")
+EOF
+    stop_pid "$dur_pid"
+  fi
   stop_pid "$emu_pid"
   stop_pid "$mosq_pid"
 fi

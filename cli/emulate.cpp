@@ -28,6 +28,7 @@ struct EmulateOptions {
   std::optional<std::uint16_t> tcp_port;
   std::string host_name = "localhost";
   std::vector<std::string> client_cas;
+  std::uint32_t commit_delay_ms = 0;
 };
 
 nlohmann::json ready_json(const emulator::ReadyInfo& r) {
@@ -63,12 +64,15 @@ void print_ready_text(const emulator::ReadyInfo& r, std::ostream& out) {
 
 void run_emulate(const EmulateOptions& opt, Io& io) {
   if (opt.in_memory && opt.state_dir) throw core::usage_error("--in-memory and --state-dir exclude each other");
+  if (opt.in_memory && opt.commit_delay_ms != 0)
+    throw core::usage_error("--commit-delay applies to a state directory; --in-memory has nothing to commit");
   emulator::EmulatorOptions options;
   if (!opt.in_memory) {
     options.state_dir = opt.state_dir ? std::filesystem::path(*opt.state_dir) : emulator::default_state_dir(io.env);
   }
   options.host_name = opt.host_name;
   options.devices = opt.devices;
+  options.commit_delay = std::chrono::milliseconds(opt.commit_delay_ms);
   for (const auto& ca : opt.client_cas) options.client_cas.emplace_back(ca);
   options.server.bind_address = opt.bind;
   options.server.mqtts_port = opt.mqtt_port;
@@ -108,6 +112,10 @@ void add_emulate_command(CLI::App& app, Io& io) {
   cmd->add_option("--device", opt->devices, "Register this device (SAS) if missing and print its connection string")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--commit-delay", opt->commit_delay_ms,
+                  "With a state directory: milliseconds to gather writes before one commit; replies wait for "
+                  "it (default 0: the end of each event-loop turn)")
+      ->check(CLI::Range(0, 10000));
   cmd->add_option("--bind", opt->bind, "Address to listen on (default loopback)");
   cmd->add_option("--mqtt-port", opt->mqtt_port, "MQTT over TLS port (0 = any free port)");
   cmd->add_option("--https-port", opt->https_port, "HTTPS port: REST API, MQTT and AMQP over WebSockets (0 = any)");

@@ -48,7 +48,7 @@ _azhub_options() {
     'service job show') echo '--wait -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'service job cancel') echo '-c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
     'service job list') echo '--type --status --page-size -c --connection-string --port --ca-file --proxy -h --help -o --output -v --verbose' ;;
-    'emulate') echo '--state-dir --in-memory --device --bind --mqtt-port --https-port --amqp-port --tcp-port --host-name --client-ca -h --help -o --output -v --verbose' ;;
+    'emulate') echo '--state-dir --in-memory --device --commit-delay --bind --mqtt-port --https-port --amqp-port --tcp-port --host-name --client-ca -h --help -o --output -v --verbose' ;;
   esac
 }
 
@@ -359,6 +359,7 @@ _azhub_value() {
     'emulate|--state-dir') echo 'dir' ;;
     'emulate|--in-memory') echo 'value' ;;
     'emulate|--device') echo 'value' ;;
+    'emulate|--commit-delay') echo 'value' ;;
     'emulate|--bind') echo 'value' ;;
     'emulate|--mqtt-port') echo 'value' ;;
     'emulate|--https-port') echo 'value' ;;

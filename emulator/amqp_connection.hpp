@@ -35,6 +35,7 @@ class AmqpConnection final : public std::enable_shared_from_this<AmqpConnection>
   void finish();
 
   boost::asio::io_context& m_io;
+  Hub& m_hub;
   std::unique_ptr<ByteStream> m_stream;
   std::unique_ptr<AmqpEngine> m_engine;
   Log m_log;
@@ -45,6 +46,7 @@ class AmqpConnection final : public std::enable_shared_from_this<AmqpConnection>
   std::string m_read_buf;
   std::deque<std::string> m_out;
   bool m_writing = false;
+  bool m_awaiting_commit = false;  // output waits for the hub's group commit
   bool m_wake_posted = false;
   bool m_closing = false;
   bool m_closed = false;

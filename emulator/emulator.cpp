@@ -31,6 +31,7 @@ struct Emulator::Parts {
   std::optional<boost::asio::signal_set> signals;
   std::optional<std::filesystem::path> temp_dir;
   ReadyInfo ready;
+  std::optional<std::string> store_failure;  // the store could not commit: run() fails
 };
 
 namespace {
@@ -79,6 +80,15 @@ Emulator::Emulator(EmulatorOptions options) : m_parts(std::make_unique<Parts>())
   HubOptions hub_options;
   hub_options.host_name = p.options.host_name;
   hub_options.log = log;
+  hub_options.commit_delay = p.options.commit_delay;
+  Parts* self = &p;
+  hub_options.on_store_failure = [self](std::string_view why) {
+    // Nothing since the last commit is durable and nothing waiting for it was sent: stop at
+    // once, so no connection acknowledges anything more.
+    self->store_failure = std::string(why);
+    if (self->server) self->server->stop();
+    self->io.stop();
+  };
   p.hub = std::make_unique<Hub>(hub_options, *p.store, *p.clock);
 
   ReadyInfo& r = p.ready;
@@ -111,6 +121,9 @@ Emulator::Emulator(EmulatorOptions options) : m_parts(std::make_unique<Parts>())
     cs.shared_access_key = existing->primary_key;
     r.devices.emplace_back(id, core::format_connection_string(cs));
   }
+
+  // The ready line names these devices and keys: they are durable before it is printed.
+  p.store->commit();
 
   RestServerOptions rest_options;
   rest_options.log = log;
@@ -147,6 +160,10 @@ Emulator::~Emulator() {
 
 const ReadyInfo& Emulator::ready() const { return m_parts->ready; }
 
-void Emulator::run() { m_parts->io.run(); }
+void Emulator::run() {
+  m_parts->io.run();
+  if (m_parts->store_failure)
+    throw core::Error(core::ExitCode::failure, fmt::format("emulator stopped: {}", *m_parts->store_failure));
+}
 
 }  // namespace azhub::emulator

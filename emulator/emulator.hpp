@@ -1,6 +1,7 @@
 #pragma once
 // The whole emulator assembled: state (SQLite in a state directory, or memory), TLS material,
 // Hub, REST API and listeners on one io_context. `azhub emulate` is a thin wrapper around it.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -20,6 +21,8 @@ struct EmulatorOptions {
   std::vector<std::filesystem::path> client_cas;   // extra CAs for CA-signed X.509 devices
   ServerOptions server;
   std::function<void(int level, std::string_view message)> log;
+  // Group commit window (HubOptions::commit_delay); only a state directory has commits.
+  std::chrono::milliseconds commit_delay{0};
 };
 
 struct ReadyInfo {
@@ -41,7 +44,9 @@ class Emulator {
   Emulator& operator=(const Emulator&) = delete;
 
   [[nodiscard]] const ReadyInfo& ready() const;
-  // Serves until SIGINT or SIGTERM, then closes every connection and returns.
+  // Serves until SIGINT or SIGTERM, then closes every connection and returns. Throws
+  // Error(failure) if the state directory's store could not commit (nothing after the last
+  // commit was acknowledged).
   void run();
 
  private:

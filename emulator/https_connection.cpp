@@ -102,10 +102,11 @@ class Exchange final : public HttpExchange {
 
 }  // namespace
 
-HttpsConnection::HttpsConnection(std::unique_ptr<WsSocket> ws, std::string peer, RestHandler* rest,
+HttpsConnection::HttpsConnection(std::unique_ptr<WsSocket> ws, std::string peer, Hub& hub, RestHandler* rest,
                                  Log log, StartStream start_stream)
     : m_ws(std::move(ws)),
       m_peer(std::move(peer)),
+      m_hub(hub),
       m_rest(rest),
       m_log(std::move(log)),
       m_start_stream(std::move(start_stream)) {}
@@ -223,6 +224,18 @@ void HttpsConnection::do_write() {
     if (m_read_next) {
       m_read_next = false;
       read_request();
+    }
+    return;
+  }
+  // Nothing goes out before what the hub stored for it is durable (a 200 after its write).
+  if (!m_hub.durable()) {
+    if (!m_awaiting_commit) {
+      m_awaiting_commit = true;
+      // Holds the connection: nothing else may while a reply waits (no read may be pending).
+      m_hub.when_durable([self = shared_from_this()] {
+        self->m_awaiting_commit = false;
+        self->do_write();
+      });
     }
     return;
   }

@@ -28,7 +28,8 @@ class HttpsConnection : public std::enable_shared_from_this<HttpsConnection> {
   // `start_stream` takes over an upgraded WebSocket, with the subprotocol chosen ("mqtt" or
   // "AMQPWSB10"); the server tracks the session.
   using StartStream = std::function<void(std::string_view subprotocol, std::unique_ptr<ByteStream>, ConnectInfo)>;
-  HttpsConnection(std::unique_ptr<WsSocket> ws, std::string peer, RestHandler* rest, Log log,
+  // `hub`: its output waits for the hub's group commit (Hub::when_durable).
+  HttpsConnection(std::unique_ptr<WsSocket> ws, std::string peer, Hub& hub, RestHandler* rest, Log log,
                   StartStream start_stream);
   ~HttpsConnection();
 
@@ -53,6 +54,7 @@ class HttpsConnection : public std::enable_shared_from_this<HttpsConnection> {
 
   std::unique_ptr<WsSocket> m_ws;
   std::string m_peer;
+  Hub& m_hub;
   RestHandler* m_rest;
   Log m_log;
   StartStream m_start_stream;
@@ -62,6 +64,7 @@ class HttpsConnection : public std::enable_shared_from_this<HttpsConnection> {
   std::deque<std::pair<std::string, bool>> m_out;  // bytes, close after
   std::size_t m_pending = 0;
   bool m_writing = false;
+  bool m_awaiting_commit = false;  // output waits for the hub's group commit
   bool m_closed = false;
   bool m_upgraded = false;
   bool m_cert_checked = false;  // TLS handshake finished

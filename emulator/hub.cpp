@@ -199,6 +199,46 @@ std::uint16_t Hub::State::next_packet_id(Connection& c) {
 
 // --- Hub ----------------------------------------------------------------------------------
 
+void Hub::State::schedule_commit() {
+  if (commit_scheduled || store_failed) return;
+  commit_scheduled = true;
+  start_loose_timer(options.commit_delay, [this] {
+    commit_scheduled = false;
+    commit_now();
+  });
+}
+
+void Hub::State::commit_now() {
+  if (store_failed) return;
+  try {
+    store.commit();
+  } catch (const core::Error& e) {
+    // Nothing written since the last commit is durable: what waits for it is never sent.
+    store_failed = true;
+    durable_waiters.clear();
+    log(1, fmt::format("emulator: {}", e.what()));
+    if (options.on_store_failure) options.on_store_failure(e.what());
+    return;
+  }
+  // A waiter may write (and wait) again: it joins the next group.
+  auto waiters = std::move(durable_waiters);
+  durable_waiters.clear();
+  for (auto& then : waiters) then();
+}
+
+bool Hub::durable() const { return !m_state->store.pending() && !m_state->store_failed; }
+
+void Hub::when_durable(std::function<void()> then) {
+  State& s = *m_state;
+  if (s.store_failed) return;
+  if (!s.store.pending()) {
+    s.start_loose_timer(std::chrono::milliseconds(0), std::move(then));
+    return;
+  }
+  s.durable_waiters.push_back(std::move(then));
+  s.schedule_commit();
+}
+
 Hub::Hub(HubOptions options, Store& store, Clock& clock)
     : m_state(std::make_unique<State>(std::move(options), store, clock)) {
   State& s = *m_state;
@@ -237,6 +277,18 @@ Hub::Hub(HubOptions options, Store& store, Clock& clock)
 }
 
 Hub::~Hub() {
+  // Waiters hold their connections; let those go while the state they may call is whole.
+  { auto waiters = std::move(m_state->durable_waiters); }
+  m_state->durable_waiters.clear();
+  m_state->store.set_on_pending(nullptr);
+  // A clean stop: what was written is committed (nothing waiting for it runs any more).
+  if (!m_state->store_failed) {
+    try {
+      m_state->store.commit();
+    } catch (const core::Error& e) {
+      m_state->log(1, fmt::format("emulator: {}", e.what()));
+    }
+  }
   for (const auto& [id, timer] : m_state->c2d_expiry_timers) m_state->clock.cancel_timer(timer);
   for (const auto& [token, lock] : m_state->http_c2d_locks) m_state->clock.cancel_timer(lock.timer);
   for (const TimerId id : m_state->loose_timers) m_state->clock.cancel_timer(id);

@@ -65,6 +65,12 @@ struct HubOptions {
   // Log sink: level 1 = connections, refusals, service operations; 2 = every packet.
   // Messages never contain keys, signatures or tokens.
   std::function<void(int level, std::string_view message)> log;
+  // Group commit (docs/conventions.md §6): how long after the first write that is not durable
+  // the store commits. 0: at the end of the current event-loop turn.
+  std::chrono::milliseconds commit_delay{0};
+  // Called once if the store cannot commit. Nothing written since the last commit is durable,
+  // so nothing waiting for it (Hub::when_durable) ever runs: the owner must stop the hub.
+  std::function<void(std::string_view why)> on_store_failure;
 };
 
 // Outcome of a direct method call (docs/protocol.md §9.2).
@@ -189,6 +195,15 @@ class Hub {
   // Returns the batch's records to the pool, counting a delivery; a record abandoned
   // core::limits::k_feedback_max_delivery_count times is dropped. Unknown locks: no-op.
   void abandon_feedback(std::uint64_t lock);
+
+  // --- durability ----------------------------------------------------------------------------
+  // True when everything the hub wrote to its store is durable (always, in memory).
+  [[nodiscard]] bool durable() const;
+  // Runs `then` once everything written to the store so far is durable: at once when it is,
+  // otherwise right after the next group commit (never inside this call, then). Every
+  // connection calls it before it writes bytes, so nothing it acknowledges can be lost. Never
+  // runs if the commit fails (HubOptions::on_store_failure).
+  void when_durable(std::function<void()> then);
 
   // --- D2C capture ---------------------------------------------------------------------------
   // Retained messages with sequence_number > `after`, oldest first, at most `max`.

@@ -115,7 +115,17 @@ struct Hub::State {
   State(HubOptions o, Store& s, Clock& c)
       : options(std::move(o)), store(s), clock(c), feedback_queue(c) {
     load_feedback();
+    store.set_on_pending([this] { schedule_commit(); });
+    // A store handed over with writes pending (a Hub reopened over it) gets its commit too.
+    if (store.pending()) schedule_commit();
   }
+
+  // Group commit (docs/conventions.md §6).
+  bool commit_scheduled = false;
+  bool store_failed = false;
+  std::vector<std::function<void()>> durable_waiters;
+  void schedule_commit();
+  void commit_now();
 
   // Timers Hub keeps no other handle to (a C2D lock, the delivery after a CONNACK): remembered
   // until they fire, so that ~Hub cancels them and none runs on a destroyed Hub.

@@ -156,6 +156,8 @@ void MqttSession::do_write() {
     if (m_closing) close("CONNECT refused");
     return;
   }
+  // Nothing goes out before what the hub stored for it is durable (a PUBACK after its message).
+  if (!await_durable()) return;
   m_writing = true;
   // Everything queued goes in one write (MQTT lets packets share a TLS record or WebSocket frame).
   m_writing_buf.clear();
@@ -170,6 +172,19 @@ void MqttSession::do_write() {
                           }
                           self->do_write();
                         });
+}
+
+bool MqttSession::await_durable() {
+  if (m_hub.durable()) return true;
+  if (!m_awaiting_commit) {
+    m_awaiting_commit = true;
+    // Holds the session: nothing else may while a reply waits (no read may be pending).
+    m_hub.when_durable([self = shared_from_this()] {
+      self->m_awaiting_commit = false;
+      self->do_write();
+    });
+  }
+  return false;
 }
 
 void MqttSession::close(std::string_view reason) {

@@ -35,6 +35,8 @@ class MqttSession final : public Session, public std::enable_shared_from_this<Mq
   void process_input();  // parses and handles every whole packet in m_in
   void on_packet(mqtt::Packet packet);
   void do_write();
+  // True when the hub's store is durable; otherwise arranges do_write after the commit.
+  bool await_durable();
   void arm_deadline(std::chrono::seconds after, const char* why);
   void finish(bool graceful);
 
@@ -52,6 +54,7 @@ class MqttSession final : public Session, public std::enable_shared_from_this<Mq
   std::string m_writing_buf;      // the packets of the write in progress, back to back
   bool m_writing = false;
   bool m_in_batch = false;  // handling the packets of one read: writes wait until it ends
+  bool m_awaiting_commit = false;  // output waits for the hub's group commit
   bool m_connected = false;   // CONNECT accepted
   bool m_closing = false;     // close after the queued writes (refused CONNECT)
   bool m_closed = false;

@@ -159,7 +159,7 @@ void Server::accept_https() {
       std::string peer = peer_of(socket);
       auto ws = std::make_unique<WsSocket>(std::move(socket), m_tls);
       auto conn = std::make_shared<HttpsConnection>(
-          std::move(ws), peer, m_rest, m_options.log,
+          std::move(ws), peer, m_hub, m_rest, m_options.log,
           [this](std::string_view subprotocol, std::unique_ptr<ByteStream> stream, ConnectInfo info) {
             if (subprotocol == core::k_websocket_amqp_subprotocol) {
               start_amqp(std::move(stream), info);

@@ -1,9 +1,14 @@
 // Store in SQLite: one row per record, the record itself as a JSON document. WAL mode with
-// synchronous=FULL: every statement is its own transaction and is on disk (WAL fsync'd) when
-// the call returns, so whatever Hub acknowledged afterwards survives kill -9 and power loss.
-// (NORMAL would only risk the last transactions on power loss, not on a process kill, but FULL
-// keeps the promise simple and the emulator's write rate is low.)
+// synchronous=FULL. Writes are grouped: the first write after a commit opens a transaction,
+// later ones join it, and commit() ends it (one WAL fsync for all of them). Hub commits before
+// any connection writes, so whatever it acknowledged survives kill -9 and power loss
+// (docs/conventions.md §6). A write of several statements is a savepoint inside the group, so it
+// is whole or absent. If SQLite rolls the whole transaction back (disk full, I/O error), the
+// writes already made in it are gone: the store is then broken and every later call throws.
 #include <sqlite3.h>
+
+#include <map>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -207,6 +212,11 @@ class Statement {
     return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(n));
   }
   std::int64_t int64(int col) { return sqlite3_column_int64(m_stmt, col); }
+  // Ready to be bound and stepped again.
+  void reset() {
+    sqlite3_reset(m_stmt);
+    sqlite3_clear_bindings(m_stmt);
+  }
 
  private:
   sqlite3* m_db;
@@ -239,7 +249,12 @@ class SqliteStore final : public Store {
     exec("CREATE TABLE IF NOT EXISTS device_jobs (job TEXT NOT NULL, device TEXT NOT NULL, doc TEXT NOT NULL, "
          "PRIMARY KEY (job, device))");
   }
-  ~SqliteStore() override { sqlite3_close(m_db); }
+  ~SqliteStore() override {
+    // What was written and not yet committed (a clean stop between a write and its commit).
+    if (m_in_tx && m_broken.empty()) sqlite3_exec(m_db, "COMMIT", nullptr, nullptr, nullptr);
+    m_cache.clear();
+    sqlite3_close(m_db);
+  }
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
@@ -296,12 +311,13 @@ class SqliteStore final : public Store {
   }
 
   void put_identity(const IdentityRecord& r) override {
-    Statement(m_db, "INSERT OR REPLACE INTO identities (key, device, doc) VALUES (?, ?, ?)")
-        .bind(1, key_json(r.key).dump()).bind(2, r.key.device_id).bind(3, identity_json(r).dump()).step();
+    write([&] {
+      cached("INSERT OR REPLACE INTO identities (key, device, doc) VALUES (?, ?, ?)")
+          .bind(1, key_json(r.key).dump()).bind(2, r.key.device_id).bind(3, identity_json(r).dump()).step();
+    });
   }
   void erase_identity(const IdentityKey& key) override {
-    exec("BEGIN");
-    try {
+    write_all([&] {
       for (const char* table : {"identities", "twins", "sessions"}) {
         if (key.module_id) {
           Statement(m_db, fmt::format("DELETE FROM {} WHERE key = ?", table).c_str())
@@ -311,27 +327,27 @@ class SqliteStore final : public Store {
               .bind(1, key.device_id).step();
         }
       }
-      if (!key.module_id) Statement(m_db, "DELETE FROM c2d WHERE device = ?").bind(1, key.device_id).step();
-      exec("COMMIT");
-    } catch (...) {
-      exec("ROLLBACK");
-      throw;
-    }
+      if (!key.module_id) cached("DELETE FROM c2d WHERE device = ?").bind(1, key.device_id).step();
+    });
   }
   void put_twin(const TwinRecord& t) override {
-    Statement(m_db, "INSERT OR REPLACE INTO twins (key, device, doc) VALUES (?, ?, ?)")
-        .bind(1, key_json(t.key).dump()).bind(2, t.key.device_id).bind(3, twin_json(t).dump()).step();
+    write([&] {
+      cached("INSERT OR REPLACE INTO twins (key, device, doc) VALUES (?, ?, ?)")
+          .bind(1, key_json(t.key).dump()).bind(2, t.key.device_id).bind(3, twin_json(t).dump()).step();
+    });
   }
   void put_c2d(const QueuedC2dMessage& m) override {
-    Statement(m_db, "INSERT OR REPLACE INTO c2d (id, device, doc, body) VALUES (?, ?, ?, ?)")
-        .bind(1, static_cast<std::int64_t>(m.id)).bind(2, m.device_id).bind(3, c2d_json(m).dump())
-        .bind_blob(4, m.body).step();
+    write([&] {
+      cached("INSERT OR REPLACE INTO c2d (id, device, doc, body) VALUES (?, ?, ?, ?)")
+          .bind(1, static_cast<std::int64_t>(m.id)).bind(2, m.device_id).bind(3, c2d_json(m).dump())
+          .bind_blob(4, m.body).step();
+    });
   }
   void erase_c2d(std::uint64_t id) override {
-    Statement(m_db, "DELETE FROM c2d WHERE id = ?").bind(1, static_cast<std::int64_t>(id)).step();
+    write([&] { cached("DELETE FROM c2d WHERE id = ?").bind(1, static_cast<std::int64_t>(id)).step(); });
   }
   void erase_c2d_of(const std::string& device_id) override {
-    Statement(m_db, "DELETE FROM c2d WHERE device = ?").bind(1, device_id).step();
+    write([&] { cached("DELETE FROM c2d WHERE device = ?").bind(1, device_id).step(); });
   }
   std::vector<FeedbackEntry> load_feedback() override {
     std::vector<FeedbackEntry> out;
@@ -344,27 +360,36 @@ class SqliteStore final : public Store {
     return out;
   }
   void put_feedback(const FeedbackEntry& e) override {
-    Statement(m_db, "INSERT OR REPLACE INTO feedback (id, doc) VALUES (?, ?)")
-        .bind(1, static_cast<std::int64_t>(e.id)).bind(2, feedback_json(e).dump()).step();
+    write([&] {
+      cached("INSERT OR REPLACE INTO feedback (id, doc) VALUES (?, ?)")
+          .bind(1, static_cast<std::int64_t>(e.id)).bind(2, feedback_json(e).dump()).step();
+    });
   }
   void erase_feedback(std::uint64_t id) override {
-    Statement(m_db, "DELETE FROM feedback WHERE id = ?").bind(1, static_cast<std::int64_t>(id)).step();
+    write([&] { cached("DELETE FROM feedback WHERE id = ?").bind(1, static_cast<std::int64_t>(id)).step(); });
   }
   void put_d2c(const D2cMessage& m, std::size_t keep) override {
-    Statement(m_db, "INSERT OR REPLACE INTO d2c (seq, doc, body) VALUES (?, ?, ?)")
-        .bind(1, static_cast<std::int64_t>(m.sequence_number)).bind(2, d2c_json(m).dump())
-        .bind_blob(3, m.body).step();
-    // Trim in batches (every 64 messages) rather than on every insert.
+    write([&] {
+      cached("INSERT OR REPLACE INTO d2c (seq, doc, body) VALUES (?, ?, ?)")
+          .bind(1, static_cast<std::int64_t>(m.sequence_number)).bind(2, d2c_json(m).dump())
+          .bind_blob(3, m.body).step();
+    });
+    // Trim in batches (every 64 messages) rather than on every insert. A failed trim only
+    // keeps old rows a little longer; it is not a failed capture.
     if (m.sequence_number > keep && m.sequence_number % 64 == 0) {
-      Statement(m_db, "DELETE FROM d2c WHERE seq <= ?")
-          .bind(1, static_cast<std::int64_t>(m.sequence_number - keep)).step();
+      write([&] {
+        cached("DELETE FROM d2c WHERE seq <= ?")
+            .bind(1, static_cast<std::int64_t>(m.sequence_number - keep)).step();
+      });
     }
   }
   void put_policy(const Policy& p) override {
     json j{{"name", p.name}, {"primary_key", p.primary_key}, {"secondary_key", p.secondary_key},
            {"rights", p.rights}};
-    Statement(m_db, "INSERT OR REPLACE INTO policies (name, doc) VALUES (?, ?)")
-        .bind(1, p.name).bind(2, j.dump()).step();
+    write([&] {
+      cached("INSERT OR REPLACE INTO policies (name, doc) VALUES (?, ?)")
+          .bind(1, p.name).bind(2, j.dump()).step();
+    });
   }
   std::vector<core::jobs::Job> load_jobs() override {
     std::vector<core::jobs::Job> out;
@@ -386,34 +411,106 @@ class SqliteStore final : public Store {
     return out;
   }
   void put_job(const core::jobs::Job& job) override {
-    Statement(m_db, "INSERT OR REPLACE INTO jobs (id, doc) VALUES (?, ?)")
-        .bind(1, job.job_id).bind(2, core::jobs::to_json(job).dump()).step();
+    write([&] {
+      cached("INSERT OR REPLACE INTO jobs (id, doc) VALUES (?, ?)")
+          .bind(1, job.job_id).bind(2, core::jobs::to_json(job).dump()).step();
+    });
   }
   void put_device_jobs(const std::vector<core::jobs::DeviceJob>& jobs) override {
     if (jobs.empty()) return;
-    exec("BEGIN");
-    try {
+    write_all([&] {
       for (const auto& job : jobs)
-        Statement(m_db, "INSERT OR REPLACE INTO device_jobs (job, device, doc) VALUES (?, ?, ?)")
+        cached("INSERT OR REPLACE INTO device_jobs (job, device, doc) VALUES (?, ?, ?)")
             .bind(1, job.job_id).bind(2, job.device_id).bind(3, core::jobs::to_json(job).dump()).step();
-      exec("COMMIT");
-    } catch (...) {
-      exec("ROLLBACK");
-      throw;
-    }
+    });
   }
   void put_session(const SessionRecord& r) override {
     json subs = json::array();
     for (const auto& [f, q] : r.subscriptions) subs.push_back(json::array({f, q}));
     json j{{"key", key_json(r.key)}, {"subscriptions", subs}};
-    Statement(m_db, "INSERT OR REPLACE INTO sessions (key, device, doc) VALUES (?, ?, ?)")
-        .bind(1, key_json(r.key).dump()).bind(2, r.key.device_id).bind(3, j.dump()).step();
+    write([&] {
+      cached("INSERT OR REPLACE INTO sessions (key, device, doc) VALUES (?, ?, ?)")
+          .bind(1, key_json(r.key).dump()).bind(2, r.key.device_id).bind(3, j.dump()).step();
+    });
   }
   void erase_session(const IdentityKey& key) override {
-    Statement(m_db, "DELETE FROM sessions WHERE key = ?").bind(1, key_json(key).dump()).step();
+    write([&] { cached("DELETE FROM sessions WHERE key = ?").bind(1, key_json(key).dump()).step(); });
+  }
+
+  [[nodiscard]] bool pending() const override { return m_in_tx; }
+  void set_on_pending(std::function<void()> on_pending) override { m_on_pending = std::move(on_pending); }
+  void commit() override {
+    throw_if_broken();
+    if (!m_in_tx) return;
+    char* err = nullptr;
+    if (sqlite3_exec(m_db, "COMMIT", nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string why = err ? err : sqlite3_errmsg(m_db);
+      sqlite3_free(err);
+      // Whether SQLite rolled back or kept the transaction, these writes are not durable and
+      // their acknowledgements must never go out: the store is done.
+      m_broken = fmt::format("cannot commit: {}", why);
+      if (!sqlite3_get_autocommit(m_db)) sqlite3_exec(m_db, "ROLLBACK", nullptr, nullptr, nullptr);
+      m_in_tx = false;
+      throw_if_broken();
+    }
+    m_in_tx = false;
   }
 
  private:
+  // One write of the group: opens the transaction if none is open. A failed statement undoes
+  // itself; if SQLite ended the whole transaction instead, the group's earlier writes are lost.
+  template <typename F>
+  void write(F&& statements) {
+    begin();
+    try {
+      statements();
+    } catch (...) {
+      check_transaction();
+      throw;
+    }
+  }
+  // A write of several statements: all or none of them, inside the group.
+  template <typename F>
+  void write_all(F&& statements) {
+    begin();
+    exec("SAVEPOINT write_all");
+    try {
+      statements();
+      exec("RELEASE write_all");
+    } catch (...) {
+      if (!sqlite3_get_autocommit(m_db)) {
+        sqlite3_exec(m_db, "ROLLBACK TO write_all", nullptr, nullptr, nullptr);
+        sqlite3_exec(m_db, "RELEASE write_all", nullptr, nullptr, nullptr);
+      }
+      check_transaction();
+      throw;
+    }
+  }
+  // The write statements are prepared once (a capture is one insert; preparing it every time was
+  // a good part of a message's cost). `sql` is a literal: its address is the key.
+  Statement& cached(const char* sql) {
+    auto& slot = m_cache[sql];
+    if (!slot) slot = std::make_unique<Statement>(m_db, sql);
+    slot->reset();
+    return *slot;
+  }
+  void begin() {
+    throw_if_broken();
+    if (m_in_tx) return;
+    exec("BEGIN");
+    m_in_tx = true;
+    if (m_on_pending) m_on_pending();
+  }
+  void check_transaction() {
+    if (m_in_tx && sqlite3_get_autocommit(m_db)) {
+      m_in_tx = false;
+      m_broken = fmt::format("a transaction was rolled back: {}", sqlite3_errmsg(m_db));
+    }
+  }
+  void throw_if_broken() const {
+    if (!m_broken.empty()) throw core::Error(core::ExitCode::failure, fmt::format("state database: {}", m_broken));
+  }
+
   void exec(const char* sql) {
     char* err = nullptr;
     if (sqlite3_exec(m_db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
@@ -424,6 +521,10 @@ class SqliteStore final : public Store {
   }
 
   sqlite3* m_db = nullptr;
+  bool m_in_tx = false;
+  std::string m_broken;  // why the store can no longer keep its promise; empty while it can
+  std::function<void()> m_on_pending;
+  std::map<const char*, std::unique_ptr<Statement>> m_cache;
 };
 
 }  // namespace

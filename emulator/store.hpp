@@ -1,9 +1,13 @@
 #pragma once
-// Durable state behind Hub: write-through, loaded once at start. Every call returns only once
-// the change is durable (SQLite: committed with synchronous=FULL), so Hub acknowledges a write
-// (PUBACK, HTTP 2xx) only after it is on disk.
+// Durable state behind Hub: write-through, loaded once at start. Writes are grouped: a durable
+// store gathers them in one open transaction and makes them durable at commit() (SQLite: one
+// COMMIT with synchronous=FULL, one WAL fsync for many writes). Hub commits at the end of the
+// event-loop turn, and every connection waits for that commit before it writes anything
+// (Hub::when_durable), so nothing acknowledged (PUBACK, HTTP 2xx, AMQP disposition) can be lost
+// (docs/protocol.md §12.3).
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -49,13 +53,22 @@ class Store {
   virtual void put_device_jobs(const std::vector<core::jobs::DeviceJob>& jobs) = 0;
   virtual void put_session(const SessionRecord& session) = 0;
   virtual void erase_session(const IdentityKey& key) = 0;
+
+  // Group commit. pending(): something written is not durable yet. commit() makes every write
+  // so far durable; throws Error(failure) when it cannot (the writes are then lost: the caller
+  // must not acknowledge them). `on_pending` runs at the first write after a commit, so the
+  // owner can schedule one. A store without transactions (memory) is never pending.
+  [[nodiscard]] virtual bool pending() const { return false; }
+  virtual void commit() {}
+  virtual void set_on_pending(std::function<void()> on_pending) { (void)on_pending; }
 };
 
 // Keeps everything in memory (--in-memory; unit tests reopen a Hub over the same store).
 [[nodiscard]] std::unique_ptr<Store> make_memory_store();
 
 // SQLite database `dir`/emulator.db (created with its schema if missing), WAL mode,
-// synchronous=FULL. Throws Error(failure) naming the file when it cannot be opened.
+// synchronous=FULL, writes grouped into one transaction per commit(); destroying the store
+// commits what is pending. Throws Error(failure) naming the file when it cannot be opened.
 [[nodiscard]] std::unique_ptr<Store> make_sqlite_store(const std::filesystem::path& dir);
 
 }  // namespace azhub::emulator

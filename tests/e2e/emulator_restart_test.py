@@ -4,11 +4,12 @@ queued C2D, persistent MQTT sessions, keys, the CA), and a clean restart reuses 
 import json
 import os
 import shutil
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Emulator, device_sas_token, free_state_dir  # noqa: E402
+from harness import Emulator, azhub_binary, device_sas_token, encode_publish, free_state_dir  # noqa: E402
 
 
 class RestartTest(unittest.TestCase):
@@ -118,6 +119,42 @@ class RestartTest(unittest.TestCase):
                              [("done", "Success"), ("nope", "Rejected")])
         finally:
             emu.stop()
+
+    def test_acknowledgements_wait_for_the_group_commit(self):
+        # Group commit (docs/conventions.md §6) with a long window: a PUBACK and an HTTP 200
+        # leave only once what they acknowledge is committed, so killing the emulator right
+        # after them loses nothing; a message whose PUBACK is still held is not acknowledged,
+        # and a kill then may lose it (the device sends it again).
+        emu = Emulator(devices=["dev1"], in_memory=False, state_dir=self.dir,
+                       extra_args=["--commit-delay", "4000"]).start()
+        try:
+            status, _, _ = emu.rest("PATCH", "/twins/dev1", {"tags": {"kept": True}}, timeout=30)
+            self.assertEqual(status, 200)
+            c = emu.connect_device("dev1", clean_session=True)
+            puback = c.publish("devices/dev1/messages/events/", b"acknowledged", qos=1, timeout=30)
+            self.assertEqual(puback.kind, "PUBACK")
+            c.send_raw(encode_publish("devices/dev1/messages/events/", b"held", qos=1, packet_id=77))
+            # Its PUBACK waits for the commit, 4 s after the capture (bounded negative check).
+            c.expect_no_packet(timeout=1.0)
+        finally:
+            emu.kill()
+
+        emu = self.start()
+        try:
+            self.assertEqual(emu.rest("GET", "/twins/dev1")[2]["tags"], {"kept": True})
+            self.assertEqual([m["body"] for m in emu.events(0, "dev1")], ["acknowledged"])
+        finally:
+            emu.stop()
+
+    def test_commit_delay_needs_a_state_directory(self):
+        r = subprocess.run([azhub_binary(), "emulate", "--in-memory", "--commit-delay", "5"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--commit-delay applies to a state directory", r.stderr)
+        r = subprocess.run([azhub_binary(), "emulate", "--state-dir", self.dir, "--commit-delay", "20000"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--commit-delay", r.stderr)
 
     def test_in_memory_leaves_nothing_behind(self):
         emu = Emulator(devices=["dev1"]).start()
