@@ -81,7 +81,8 @@ void run_emulate(const EmulateOptions& opt, Io& io) {
   options.server.mqtt_port = opt.tcp_port;
   // Hub, session and REST messages never carry keys or tokens (their contract); -v shows
   // connections, refusals and operations, -vv every delivery, -vvv every packet.
-  options.log = [&io](int level, std::string_view message) { io.trace(level, message); };
+  // Lines above -v's level are never formatted.
+  options.log = emulator::Log([&io](int level, std::string_view message) { io.trace(level, message); }, io.verbosity);
   options.server.log = options.log;
 
   emulator::Emulator emu(std::move(options));

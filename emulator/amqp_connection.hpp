@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "emulator/log.hpp"
 #include "emulator/amqp_engine.hpp"
 #include "emulator/byte_stream.hpp"
 
@@ -18,7 +19,7 @@ namespace azhub::emulator {
 
 class AmqpConnection final : public std::enable_shared_from_this<AmqpConnection> {
  public:
-  using Log = std::function<void(int level, std::string_view message)>;
+  using Log = emulator::Log;
   // `on_end` runs once when the connection is gone.
   AmqpConnection(boost::asio::io_context& io, std::unique_ptr<ByteStream> stream, Hub& hub, Clock& clock,
                  AmqpEngineOptions options, std::function<void(AmqpConnection*)> on_end);

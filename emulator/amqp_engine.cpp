@@ -161,8 +161,10 @@ struct AmqpEngine::Impl {
   Impl(Hub& h, Clock& c, AmqpEngineOptions o, std::function<void()> w)
       : hub(h), clock(c), options(std::move(o)), wake(std::move(w)) {}
 
-  void log(int level, std::string_view message) const {
-    if (options.log) options.log(level, message);
+  void log(int level, std::string_view message) const { options.log(level, message); }
+  template <typename... Args>
+  void log(int level, fmt::format_string<Args...> format, Args&&... args) const {
+    options.log(level, format, std::forward<Args>(args)...);
   }
   [[nodiscard]] std::int64_t now_s() const { return clock.now_unix_ms() / 1000; }
 
@@ -292,7 +294,7 @@ struct AmqpEngine::Impl {
 
   void refuse_link(pn_link_t* link, LinkState& state, std::string_view condition, const std::string& why) {
     state.role = Role::refused;
-    log(1, fmt::format("amqp: {} refused a link to '{}': {}", options.peer, state.address, why));
+    log(1, "amqp: {} refused a link to '{}': {}", options.peer, state.address, why);
     open_refused(link);
     set_condition(pn_link_condition(link), condition, why);
     pn_link_close(link);
@@ -368,7 +370,7 @@ struct AmqpEngine::Impl {
         if (wake) wake();
       });
     }
-    log(2, fmt::format("amqp: {} attached a {} link ({})", options.peer, role_name(state.role), state.address));
+    log(2, "amqp: {} attached a {} link ({})", options.peer, role_name(state.role), state.address);
     if (state.role == Role::feedback) pump_feedback(link, state);
     if (state.role == Role::consumer) pump_events(link, state);
     if (state.role == Role::cbs_replies) flush_cbs_replies();
@@ -473,7 +475,7 @@ struct AmqpEngine::Impl {
       pn_link_close(link);
       state.role = Role::refused;
     }
-    log(1, fmt::format("amqp: {} lost {}: {}", options.peer, to_string(key), reason));
+    log(1, "amqp: {} lost {}: {}", options.peer, to_string(key), reason);
     devices.erase(key);
   }
 
@@ -539,7 +541,7 @@ struct AmqpEngine::Impl {
       redirects_due = true;
       if (wake) wake();
     }));
-    log(1, fmt::format("amqp: {} redirected from '{}' to the Event Hubs-compatible endpoint", options.peer, state.address));
+    log(1, "amqp: {} redirected from '{}' to the Event Hubs-compatible endpoint", options.peer, state.address);
   }
 
   void send_redirects() {
@@ -729,7 +731,7 @@ struct AmqpEngine::Impl {
     std::string why;
     const auto put = amqp::parse_put_token(request, &why);
     if (!put) {
-      log(1, fmt::format("amqp: {} sent a bad $cbs request: {}", options.peer, why));
+      log(1, "amqp: {} sent a bad $cbs request: {}", options.peer, why);
       queue_cbs_reply(amqp::make_cbs_reply(request, 400, why));
       return {};
     }
@@ -740,11 +742,11 @@ struct AmqpEngine::Impl {
       if (ensure_device(*device, &put->token, &device_refusal) == nullptr) refusal = device_refusal;
     }
     if (refusal) {
-      log(1, fmt::format("amqp: {} put-token for '{}' refused: {}", options.peer, put->audience, *refusal));
+      log(1, "amqp: {} put-token for '{}' refused: {}", options.peer, put->audience, *refusal);
       queue_cbs_reply(amqp::make_cbs_reply(request, 401, *refusal));
       return {};
     }
-    log(2, fmt::format("amqp: {} put a token for '{}'", options.peer, put->audience));
+    log(2, "amqp: {} put a token for '{}'", options.peer, put->audience);
     queue_cbs_reply(amqp::make_cbs_reply(request, 200, "OK"));
     return {};
   }
@@ -830,7 +832,7 @@ struct AmqpEngine::Impl {
     try {
       hub.send_c2d(*device_id, std::move(send));
     } catch (const HubError& e) {
-      log(1, fmt::format("amqp: C2D for '{}' refused: {}", *device_id, e.what()));
+      log(1, "amqp: C2D for '{}' refused: {}", *device_id, e.what());
       return reject(amqp::condition_for(e.error_code()), e.what());
     }
     return {};
@@ -931,7 +933,7 @@ struct AmqpEngine::Impl {
       m.body_kind = amqp::BodyKind::data;
       m.body = core::feedback_batch_json(batch->records);
       state.feedback_locks[send_message(link, state, m)] = batch->lock;
-      log(2, fmt::format("amqp: sent {} feedback record(s) to {}", batch->records.size(), options.peer));
+      log(2, "amqp: sent {} feedback record(s) to {}", batch->records.size(), options.peer);
     }
   }
 
@@ -983,8 +985,8 @@ struct AmqpEngine::Impl {
         pn_connection_open(c);
         pn_sasl_t* sasl = pn_sasl(pn_event_transport(e));
         const char* mech = pn_sasl_get_mech(sasl);
-        log(1, fmt::format("amqp: {} connected over {} ({})", options.peer, options.transport,
-                           mech != nullptr ? fmt::format("SASL {}", mech) : std::string("no SASL")));
+        log(1, "amqp: {} connected over {} ({})", options.peer, options.transport,
+            mech != nullptr ? fmt::format("SASL {}", mech) : std::string("no SASL"));
         break;
       }
       case PN_SESSION_REMOTE_OPEN:
@@ -1029,12 +1031,12 @@ struct AmqpEngine::Impl {
         break;
       case PN_TRANSPORT_ERROR: {
         pn_condition_t* c = pn_transport_condition(pn_event_transport(e));
-        log(1, fmt::format("amqp: {} connection error: {}: {}", options.peer, sv(pn_condition_get_name(c)),
-                           sv(pn_condition_get_description(c))));
+        log(1, "amqp: {} connection error: {}: {}", options.peer, sv(pn_condition_get_name(c)),
+            sv(pn_condition_get_description(c)));
         break;
       }
       case PN_TRANSPORT_CLOSED:
-        log(2, fmt::format("amqp: {} connection closed", options.peer));
+        log(2, "amqp: {} connection closed", options.peer);
         release_all();
         break;
       default:
@@ -1071,7 +1073,7 @@ struct AmqpEngine::Impl {
     } catch (const std::exception& ex) {
       // An exception must not leave io_context::run() (docs/conventions.md §3): this
       // connection goes instead (e.g. the state database failed).
-      log(1, fmt::format("amqp: closing {}: {}", options.peer, ex.what()));
+      log(1, "amqp: closing {}: {}", options.peer, ex.what());
       pn_connection_driver_errorf(&driver, std::string(amqp::k_internal_error).c_str(), "%s", ex.what());
       pn_connection_driver_close(&driver);
       while (pn_connection_driver_next_event(&driver) != nullptr) {
@@ -1085,7 +1087,7 @@ struct AmqpEngine::Impl {
       if (state.role != Role::c2d_send && state.role != Role::feedback && state.role != Role::consumer) continue;
       if (!(pn_link_state(link) & PN_LOCAL_ACTIVE)) continue;
       if (auto why = state.role == Role::consumer ? authorized_event_hubs() : authorized(state.address)) {
-        log(1, fmt::format("amqp: closing {}'s {} link: {}", options.peer, role_name(state.role), *why));
+        log(1, "amqp: closing {}'s {} link: {}", options.peer, role_name(state.role), *why);
         for (const auto& [d, lock] : state.feedback_locks) hub.abandon_feedback(lock);
         state.feedback_locks.clear();
         set_condition(pn_link_condition(link), amqp::k_unauthorized, *why);
@@ -1121,7 +1123,7 @@ AmqpEngine::AmqpEngine(Hub& hub, Clock& clock, AmqpEngineOptions options, std::f
     auto refusal = impl->add_claim(impl->hub.host_name(), token, &device);
     std::string why;
     if (!refusal && device && impl->ensure_device(*device, &token, &why) == nullptr) refusal = why;
-    if (refusal) impl->log(1, fmt::format("amqp: {} SASL PLAIN refused: {}", impl->options.peer, *refusal));
+    if (refusal) impl->log(1, "amqp: {} SASL PLAIN refused: {}", impl->options.peer, *refusal);
     return !refusal;
   });
   pn_connection_driver_bind(&m->driver);

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "emulator/log.hpp"
 #include "emulator/clock.hpp"
 #include "emulator/hub.hpp"
 
@@ -22,7 +23,7 @@ struct AmqpEngineOptions {
   std::string peer;       // "127.0.0.1:40112", for logs
   std::string transport;  // "amqps", "amqpws"
   std::uint16_t amqp_port = 0;  // the AMQPS port, named in redirects to the Event Hubs-compatible endpoint
-  std::function<void(int level, std::string_view message)> log;
+  Log log;
 };
 
 class AmqpEngine {

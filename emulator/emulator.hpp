@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "emulator/log.hpp"
 #include "emulator/server.hpp"
 
 namespace azhub::emulator {
@@ -20,7 +21,7 @@ struct EmulatorOptions {
   std::vector<std::string> devices;                // registered (SAS) if missing
   std::vector<std::filesystem::path> client_cas;   // extra CAs for CA-signed X.509 devices
   ServerOptions server;
-  std::function<void(int level, std::string_view message)> log;
+  Log log;
   // Group commit window (HubOptions::commit_delay); only a state directory has commits.
   std::chrono::milliseconds commit_delay{0};
 };

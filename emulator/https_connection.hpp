@@ -14,6 +14,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "emulator/log.hpp"
 #include "emulator/byte_stream.hpp"
 #include "emulator/http_router.hpp"
 #include "emulator/hub.hpp"
@@ -24,7 +25,7 @@ class MqttSession;
 
 class HttpsConnection : public std::enable_shared_from_this<HttpsConnection> {
  public:
-  using Log = std::function<void(int level, std::string_view message)>;
+  using Log = emulator::Log;
   // `start_stream` takes over an upgraded WebSocket, with the subprotocol chosen ("mqtt" or
   // "AMQPWSB10"); the server tracks the session.
   using StartStream = std::function<void(std::string_view subprotocol, std::unique_ptr<ByteStream>, ConnectInfo)>;

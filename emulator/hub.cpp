@@ -187,7 +187,7 @@ void Hub::State::close_connection(const IdentityKey& key, std::string_view reaso
   connections.erase(session);
   current.erase(it);
   connection_changed_ms[key] = now();
-  log(1, fmt::format("closing connection of {}: {}", to_string(key), reason));
+  log(1, "closing connection of {}: {}", to_string(key), reason);
   session->close(reason);
 }
 
@@ -216,7 +216,7 @@ void Hub::State::commit_now() {
     // Nothing written since the last commit is durable: what waits for it is never sent.
     store_failed = true;
     durable_waiters.clear();
-    log(1, fmt::format("emulator: {}", e.what()));
+    log(1, "emulator: {}", e.what());
     if (options.on_store_failure) options.on_store_failure(e.what());
     return;
   }
@@ -286,7 +286,7 @@ Hub::~Hub() {
     try {
       m_state->store.commit();
     } catch (const core::Error& e) {
-      m_state->log(1, fmt::format("emulator: {}", e.what()));
+      m_state->log(1, "emulator: {}", e.what());
     }
   }
   for (const auto& [id, timer] : m_state->c2d_expiry_timers) m_state->clock.cancel_timer(timer);
@@ -341,7 +341,7 @@ IdentityRecord Hub::create_identity(IdentityRecord record) {
   s.store.put_twin(twin);
   s.identities[record.key] = record;
   s.twins[record.key] = std::move(twin);
-  s.log(1, fmt::format("registry: created {} ({})", to_string(record.key), to_string(record.auth_type)));
+  s.log(1, "registry: created {} ({})", to_string(record.key), to_string(record.auth_type));
   return s.with_runtime(record);
 }
 
@@ -375,7 +375,7 @@ IdentityRecord Hub::update_identity(IdentityRecord record, std::optional<std::st
   updated.etag = s.new_etag();
   s.store.put_identity(updated);
   existing = updated;
-  s.log(1, fmt::format("registry: updated {}", to_string(record.key)));
+  s.log(1, "registry: updated {}", to_string(record.key));
   if (updated.status == DeviceStatus::disabled) {
     s.close_connection(record.key, "identity disabled");
     if (!record.key.module_id) {
@@ -444,7 +444,7 @@ void Hub::delete_identity(const IdentityKey& key, std::optional<std::string_view
     s.twins.erase(k);
     s.sessions.erase(k);
   }
-  s.log(1, fmt::format("registry: deleted {}", to_string(key)));
+  s.log(1, "registry: deleted {}", to_string(key));
 }
 
 bool Hub::is_connected(const IdentityKey& key) const { return m_state->current.count(key) != 0; }

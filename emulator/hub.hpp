@@ -22,6 +22,7 @@
 #include "core/http_message.hpp"
 #include "core/hub_errors.hpp"
 #include "core/jobs.hpp"
+#include "emulator/log.hpp"
 #include "emulator/clock.hpp"
 #include "emulator/mqtt_codec.hpp"
 #include "emulator/records.hpp"
@@ -64,7 +65,7 @@ struct HubOptions {
   std::size_t d2c_keep = 10000;  // captured D2C messages retained
   // Log sink: level 1 = connections, refusals, service operations; 2 = every packet.
   // Messages never contain keys, signatures or tokens.
-  std::function<void(int level, std::string_view message)> log;
+  Log log;
   // Group commit (docs/conventions.md §6): how long after the first write that is not durable
   // the store commits. 0: at the end of the current event-loop turn.
   std::chrono::milliseconds commit_delay{0};

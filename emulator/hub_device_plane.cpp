@@ -169,9 +169,9 @@ mqtt::Connack Hub::connect(Session& session, const mqtt::Connect& packet, const 
         s.store.put_twin(twin);
       }
     }
-    s.log(1, fmt::format("connect: {} accepted over {} from {} (clean session {}, session present {})",
-                         to_string(key), info.transport, info.peer, packet.clean_session,
-                         session_present));
+    s.log(1, "connect: {} accepted over {} from {} (clean session {}, session present {})",
+          to_string(key), info.transport, info.peer, packet.clean_session,
+          session_present);
     // Resumed C2D subscriptions get their queue and parked methods their request once the
     // CONNACK is out: deferred, since the session sends the CONNACK after we return.
     State* state = &s;
@@ -184,8 +184,8 @@ mqtt::Connack Hub::connect(Session& session, const mqtt::Connect& packet, const 
     });
     return mqtt::Connack{session_present, ConnectReturn::accepted};
   } catch (const Refusal& r) {
-    s.log(1, fmt::format("connect: refused '{}' from {} over {}: {}", who, info.peer,
-                         info.transport, r.why));
+    s.log(1, "connect: refused '{}' from {} over {}: {}", who, info.peer,
+          info.transport, r.why);
     return mqtt::Connack{false, r.code};
   }
 }
@@ -199,11 +199,11 @@ std::optional<std::string> Hub::reauthenticate(Session& session, const std::stri
   try {
     expiry = check_sas(*this, s.identities.at(c.key), token, s.now());
   } catch (const Refusal& r) {
-    s.log(1, fmt::format("connect: renewed token of {} refused: {}", to_string(c.key), r.why));
+    s.log(1, "connect: renewed token of {} refused: {}", to_string(c.key), r.why);
     return r.why;
   }
   s.arm_token_expiry(c, expiry);
-  s.log(2, fmt::format("connect: {} renewed its token", to_string(c.key)));
+  s.log(2, "connect: {} renewed its token", to_string(c.key));
   return std::nullopt;
 }
 
@@ -269,7 +269,7 @@ void Hub::settle_c2d(Session& session, std::uint16_t packet_id, C2dSettlement ho
   inflight.erase(f);
   if (s.queued_message(c.key.device_id, id) == nullptr) return;
   if (how == C2dSettlement::abandon) {
-    s.log(1, fmt::format("c2d: {} abandoned a message", to_string(c.key)));
+    s.log(1, "c2d: {} abandoned a message", to_string(c.key));
     s.deliver_c2d(c);
     return;
   }
@@ -332,17 +332,17 @@ void handle_publish(Hub::State& s, Connection& c, const mqtt::Publish& p) {
       reported["$version"] = t.reported_version;
       view["desired"] = std::move(desired);
       view["reported"] = std::move(reported);
-      s.log(2, fmt::format("twin: GET from {}", to_string(c.key)));
+      s.log(2, "twin: GET from {}", to_string(c.key));
       respond(200, std::nullopt, core::in_twin_order(view).dump());
       return;
     }
     try {
       nlohmann::json patch = core::parse_json_object(p.payload, "reported patch");
       std::int64_t version = s.patch_reported(c.key, patch);
-      s.log(1, fmt::format("twin: {} patched reported ($version {})", to_string(c.key), version));
+      s.log(1, "twin: {} patched reported ($version {})", to_string(c.key), version);
       respond(204, version, {});
     } catch (const core::Error& e) {
-      s.log(1, fmt::format("twin: refused reported patch from {}: {}", to_string(c.key), e.what()));
+      s.log(1, "twin: refused reported patch from {}: {}", to_string(c.key), e.what());
       nlohmann::json body{{"errorCode", 400004},
                           {"trackingId", random_hex(16)},
                           {"message", e.what()},
@@ -389,8 +389,8 @@ void handle_subscribe(Hub::State& s, Connection& c, const mqtt::Subscribe& sub) 
     methods = methods || *kind == core::SubscriptionKind::methods;
   }
   persist_subscriptions(s, c);
-  s.log(2, fmt::format("subscribe: {} now holds {} subscription(s)", to_string(c.key),
-                       c.subscriptions.size()));
+  s.log(2, "subscribe: {} now holds {} subscription(s)", to_string(c.key),
+        c.subscriptions.size());
   c.session->send(std::move(ack));
   if (c2d) s.deliver_c2d(c);
   if (methods) s.flush_methods(c);
@@ -445,7 +445,7 @@ void Hub::handle_packet(Session& session, const mqtt::Packet& packet) {
       throw Violation{fmt::format("unexpected {} from a client", mqtt::packet_name(packet))};
     }
   } catch (const Violation& v) {
-    s.log(1, fmt::format("closing {}: {}", to_string(key), v.why));
+    s.log(1, "closing {}: {}", to_string(key), v.why);
     disconnected(session, false);
     session.close(v.why);
   }
@@ -461,7 +461,7 @@ void Hub::disconnected(Session& session, bool graceful) {
   auto cur = s.current.find(c.key);
   if (cur != s.current.end() && cur->second == &session) s.current.erase(cur);
   s.connection_changed_ms[c.key] = s.now();
-  s.log(1, fmt::format("disconnect: {} ({})", to_string(c.key), graceful ? "DISCONNECT" : "connection lost"));
+  s.log(1, "disconnect: {} ({})", to_string(c.key), graceful ? "DISCONNECT" : "connection lost");
   if (!graceful && c.will) {
     // §2.5: the Will becomes telemetry marked iothub-MessageType=Will.
     try {
@@ -471,7 +471,7 @@ void Hub::disconnected(Session& session, bool graceful) {
       if (c.will->retain) props.application.emplace_back("mqtt-retain", "true");
       s.capture_d2c(c.key, c.will->payload, std::move(props));
     } catch (const core::Error& e) {
-      s.log(1, fmt::format("will of {} dropped: {}", to_string(c.key), e.what()));
+      s.log(1, "will of {} dropped: {}", to_string(c.key), e.what());
     }
   }
 }

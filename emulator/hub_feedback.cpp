@@ -29,8 +29,8 @@ void Hub::State::feedback(const QueuedC2dMessage& message, core::FeedbackStatus 
   store.put_feedback(e);
   feedback_queue.last_id = e.id;
   feedback_queue.entries.emplace(e.id, e);
-  log(2, fmt::format("feedback: {} for a message to {} ({} waiting)", core::to_string(status),
-                     message.device_id, feedback_queue.entries.size()));
+  log(2, "feedback: {} for a message to {} ({} waiting)", core::to_string(status),
+      message.device_id, feedback_queue.entries.size());
   notify_feedback();
 }
 
@@ -55,7 +55,7 @@ void Hub::State::drop_expired_feedback() {
       ++it;
     }
   }
-  if (dropped != 0) log(1, fmt::format("feedback: {} record(s) expired unread", dropped));
+  if (dropped != 0) log(1, "feedback: {} record(s) expired unread", dropped);
 }
 
 void Hub::State::notify_feedback() {
@@ -88,8 +88,8 @@ void Hub::State::release_feedback_lock(std::uint64_t lock, bool count_delivery) 
     if (count_delivery) {
       e->second.delivery_count += 1;
       if (e->second.delivery_count >= core::limits::k_feedback_max_delivery_count) {
-        log(1, fmt::format("feedback: a record for {} was abandoned {} times, dropped",
-                           e->second.record.device_id, e->second.delivery_count));
+        log(1, "feedback: a record for {} was abandoned {} times, dropped",
+            e->second.record.device_id, e->second.delivery_count);
         store.erase_feedback(id);
         q.entries.erase(e);
         continue;
@@ -138,7 +138,7 @@ std::optional<FeedbackBatch> Hub::take_feedback() {
     state->release_feedback_lock(lock, false);
   });
   q.locks.emplace(batch.lock, std::move(l));
-  s.log(2, fmt::format("feedback: {} record(s) taken", batch.records.size()));
+  s.log(2, "feedback: {} record(s) taken", batch.records.size());
   return batch;
 }
 
@@ -156,7 +156,7 @@ void Hub::complete_feedback(std::uint64_t lock) {
     q.locked.erase(id);
     if (q.entries.erase(id) != 0) s.store.erase_feedback(id);
   }
-  s.log(2, fmt::format("feedback: {} record(s) completed", l.ids.size()));
+  s.log(2, "feedback: {} record(s) completed", l.ids.size());
 }
 
 void Hub::abandon_feedback(std::uint64_t lock) {

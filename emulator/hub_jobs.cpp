@@ -99,8 +99,8 @@ Job Hub::create_job(Job job) {
   s.store.put_job(job);
   JobRun& run = s.jobs[job.job_id];
   run.job = std::move(job);
-  s.log(1, fmt::format("job: '{}' ({}) accepted, starts {}", run.job.job_id, core::jobs::to_string(run.job.type),
-                       run.job.start_ms <= s.now() ? std::string("now") : core::format_iso8601(run.job.start_ms)));
+  s.log(1, "job: '{}' ({}) accepted, starts {}", run.job.job_id, core::jobs::to_string(run.job.type),
+        run.job.start_ms <= s.now() ? std::string("now") : core::format_iso8601(run.job.start_ms));
   s.schedule_job_step(run, std::chrono::milliseconds(std::max<std::int64_t>(0, run.job.start_ms - s.now())));
   return run.job;
 }
@@ -172,7 +172,7 @@ void Hub::State::set_device_job(JobRun& run, DeviceJob& part, DeviceJobStatus st
 void Hub::State::begin_job(JobRun& run) {
   run.job.status = JobStatus::running;
   save_job(run);
-  log(1, fmt::format("job: '{}' running", run.job.job_id));
+  log(1, "job: '{}' running", run.job.job_id);
   const std::int64_t deadline_ms = run.job.start_ms + run.job.max_execution_s * 1000;
   State* self = this;
   run.deadline_timer = clock.start_timer(std::chrono::milliseconds(std::max<std::int64_t>(0, deadline_ms - now())),
@@ -197,12 +197,12 @@ void Hub::State::job_step(const std::string& job_id) {
     // The store failed (or a job document is unusable): the job cannot go on. Ending it writes
     // to the store too; if that fails as well the job is failed in memory only (a restart then
     // resumes it), and nothing escapes the timer into the event loop.
-    log(1, fmt::format("job: '{}' failed: {}", job_id, e.what()));
+    log(1, "job: '{}' failed: {}", job_id, e.what());
     cancel_job_timers(run);
     try {
       end_job(run, JobStatus::failed, e.what());
     } catch (const core::Error& again) {
-      log(1, fmt::format("job: '{}': {}", job_id, again.what()));
+      log(1, "job: '{}': {}", job_id, again.what());
     }
   }
 }
@@ -241,7 +241,7 @@ void Hub::State::scan_job_targets(JobRun& run) {
   run.job.statistics.pending_count = run.job.statistics.device_count;
   store.put_device_jobs(parts);
   save_job(run);
-  log(1, fmt::format("job: '{}' selected {} device(s)", run.job.job_id, run.targets.size()));
+  log(1, "job: '{}' selected {} device(s)", run.job.job_id, run.targets.size());
   schedule_job_step(run, std::chrono::milliseconds(0));
 }
 
@@ -342,7 +342,7 @@ void Hub::State::method_job_done(const std::string& job_id, const std::string& d
       save_job(run);
     }
   } catch (const core::Error& e) {
-    log(1, fmt::format("job: '{}': {}", job_id, e.what()));
+    log(1, "job: '{}': {}", job_id, e.what());
   }
 }
 
@@ -350,9 +350,9 @@ void Hub::State::end_job(JobRun& run, JobStatus status, std::optional<std::strin
   run.job.status = status;
   run.job.end_ms = now();
   run.job.failure_reason = std::move(reason);
-  log(1, fmt::format("job: '{}' {} ({} of {} device(s) succeeded, {} failed)", run.job.job_id,
-                     core::jobs::to_string(status), run.job.statistics.succeeded_count, run.job.statistics.device_count,
-                     run.job.statistics.failed_count));
+  log(1, "job: '{}' {} ({} of {} device(s) succeeded, {} failed)", run.job.job_id,
+      core::jobs::to_string(status), run.job.statistics.succeeded_count, run.job.statistics.device_count,
+      run.job.statistics.failed_count);
   save_job(run);
 }
 

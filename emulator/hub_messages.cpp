@@ -49,7 +49,7 @@ QueuedC2dMessage Hub::send_c2d(const std::string& device_id, C2dSend message) {
   s.store.put_c2d(m);
   queue.push_back(m);
   s.arm_c2d_expiry(m);
-  s.log(1, fmt::format("c2d: queued message for {} ({} queued)", device_id, queue.size()));
+  s.log(1, "c2d: queued message for {} ({} queued)", device_id, queue.size());
   if (Connection* c = s.connection_of(key)) s.deliver_c2d(*c);
   return m;
 }
@@ -66,7 +66,7 @@ std::size_t Hub::purge_c2d(const std::string& device_id) {
   s.c2d.erase(device_id);
   // Acks for purged in-flight messages then match nothing, which complete_c2d tolerates.
   if (Connection* c = s.connection_of(IdentityKey{device_id, {}})) c->c2d_inflight.clear();
-  s.log(1, fmt::format("c2d: purged {} message(s) of {}", n, device_id));
+  s.log(1, "c2d: purged {} message(s) of {}", n, device_id);
   return n;
 }
 
@@ -85,7 +85,7 @@ void Hub::State::drop_expired_c2d(const std::string& device_id) {
   auto& queue = it->second;
   for (auto m = queue.begin(); m != queue.end();) {
     if (m->expiry_ms <= t) {
-      log(1, fmt::format("c2d: message for {} expired", device_id));
+      log(1, "c2d: message for {} expired", device_id);
       feedback(*m, core::FeedbackStatus::expired);
       store.erase_c2d(m->id);
       m = queue.erase(m);
@@ -123,8 +123,8 @@ void Hub::State::deliver_c2d(Connection& c) {
     }
     // Delivered the maximum number of times and not completed: dead-lettered (§6, §6.1).
     if (m->delivery_count >= core::limits::k_c2d_max_delivery_count) {
-      log(1, fmt::format("c2d: message for {} not completed after {} deliveries, dropped",
-                         c.key.device_id, m->delivery_count));
+      log(1, "c2d: message for {} not completed after {} deliveries, dropped",
+          c.key.device_id, m->delivery_count);
       feedback(*m, core::FeedbackStatus::delivery_count_exceeded);
       store.erase_c2d(m->id);
       m = queue.erase(m);
@@ -151,7 +151,7 @@ void Hub::State::deliver_c2d(Connection& c) {
       store.erase_c2d(m->id);
       m = queue.erase(m);
     }
-    log(2, fmt::format("c2d: delivered a message to {} (QoS {})", c.key.device_id, qos));
+    log(2, "c2d: delivered a message to {} (QoS {})", c.key.device_id, qos);
   }
 }
 
@@ -168,7 +168,7 @@ void Hub::State::start_c2d_lock(Connection& c, std::uint64_t message_id, std::ui
     auto it = std::find(inflight.begin(), inflight.end(), std::make_pair(packet_id, message_id));
     if (it == inflight.end()) return;
     inflight.erase(it);
-    state->log(1, fmt::format("c2d: lock expired for a message to {}, redelivering", to_string(key)));
+    state->log(1, "c2d: lock expired for a message to {}, redelivering", to_string(key));
     state->deliver_c2d(*live);
   });
 }
@@ -185,7 +185,7 @@ void Hub::State::complete_c2d(Connection& c, std::uint16_t packet_id) {
   std::uint64_t id = c.c2d_inflight.front().second;
   c.c2d_inflight.pop_front();
   if (finish_c2d(c.key.device_id, id, core::FeedbackStatus::success))
-    log(2, fmt::format("c2d: {} completed a message", c.key.device_id));
+    log(2, "c2d: {} completed a message", c.key.device_id);
 }
 
 QueuedC2dMessage* Hub::State::queued_message(const std::string& device_id, std::uint64_t id) {
@@ -228,12 +228,12 @@ std::optional<Hub::LockedC2d> Hub::receive_c2d_http(const std::string& device_id
     const TimerId timer = s.clock.start_timer(k_c2d_lock, [state, token, device_id] {
       // Lapsed: the message is available again, without counting a delivery (§6).
       state->http_c2d_locks.erase(token);
-      state->log(1, fmt::format("c2d: the lock of a message received over HTTPS by {} lapsed", device_id));
+      state->log(1, "c2d: the lock of a message received over HTTPS by {} lapsed", device_id);
       if (Connection* c = state->connection_of(IdentityKey{device_id, {}})) state->deliver_c2d(*c);
     });
     s.http_c2d_locks[token] = State::HttpC2dLock{device_id, m.id, timer};
     s.identities.at(key).last_activity_ms = s.now();
-    s.log(2, fmt::format("c2d: {} received a message over HTTPS", device_id));
+    s.log(2, "c2d: {} received a message over HTTPS", device_id);
     return LockedC2d{m, std::move(token)};
   }
   return std::nullopt;
@@ -257,12 +257,12 @@ void Hub::settle_c2d_http(const std::string& device_id, std::string_view lock_to
     // Over HTTPS only an abandon counts a delivery (§6.2); the 10th is the last.
     m->delivery_count += 1;
     if (m->delivery_count >= core::limits::k_c2d_max_delivery_count) {
-      s.log(1, fmt::format("c2d: message for {} abandoned {} times, dropped", device_id, m->delivery_count));
+      s.log(1, "c2d: message for {} abandoned {} times, dropped", device_id, m->delivery_count);
       s.finish_c2d(device_id, id, core::FeedbackStatus::delivery_count_exceeded);
       return;
     }
     s.store.put_c2d(*m);
-    s.log(1, fmt::format("c2d: {} abandoned a message over HTTPS", device_id));
+    s.log(1, "c2d: {} abandoned a message over HTTPS", device_id);
     if (Connection* c = s.connection_of(key)) s.deliver_c2d(*c);
     return;
   }
@@ -290,8 +290,8 @@ void Hub::State::capture_d2c(const IdentityKey& source, std::string body,
   last_d2c_sequence = m.sequence_number;
   d2c.push_back(m);
   while (d2c.size() > options.d2c_keep) d2c.pop_front();
-  log(2, fmt::format("d2c: message {} from {} ({} bytes)", m.sequence_number, to_string(source),
-                     m.body.size()));
+  log(2, "d2c: message {} from {} ({} bytes)", m.sequence_number, to_string(source),
+      m.body.size());
   // A listener may unsubscribe itself (or others) while being called.
   auto listeners = d2c_listeners;
   for (auto& [id, fn] : listeners) {

@@ -49,7 +49,7 @@ void Hub::invoke_method(const IdentityKey& key, const std::string& name, std::st
   }
   // Not reachable yet: wait up to connectTimeout (0 = fail at once, but never before
   // returning, so the caller sees one behaviour).
-  s.log(1, fmt::format("method: {} not online, waiting {} s", to_string(key), connect_timeout.count()));
+  s.log(1, "method: {} not online, waiting {} s", to_string(key), connect_timeout.count());
   State* state = &s;
   pending.timer = s.clock.start_timer(connect_timeout, [state, rid] {
     state->finish_method(rid, MethodResult{404103, 0, {}});
@@ -62,7 +62,7 @@ void Hub::State::send_method(const std::string& rid, PendingMethod& call, Connec
   // Method requests are QoS 0 on the wire (§4 table, D).
   c.session->send(mqtt::Publish{core::build_method_request_topic(call.name, rid), call.payload,
                                 0, false, false, 0});
-  log(1, fmt::format("method: invoked '{}' on {} ($rid {})", call.name, to_string(c.key), rid));
+  log(1, "method: invoked '{}' on {} ($rid {})", call.name, to_string(c.key), rid);
   State* state = this;
   call.timer = clock.start_timer(call.response_timeout, [state, rid] {
     state->finish_method(rid, MethodResult{504101, 0, {}});
@@ -82,8 +82,8 @@ void Hub::State::finish_method(const std::string& rid, MethodResult result) {
   methods.erase(it);
   if (call.timer != 0) clock.cancel_timer(call.timer);
   if (result.error_code != 0)
-    log(1, fmt::format("method: '{}' on {} failed ({} {})", call.name, to_string(call.key),
-                       result.error_code, core::name_of(result.error_code)));
+    log(1, "method: '{}' on {} failed ({} {})", call.name, to_string(call.key),
+        result.error_code, core::name_of(result.error_code));
   call.done(result);
 }
 
@@ -93,15 +93,15 @@ void Hub::State::method_response(Connection& c, int status, const std::string& r
   // Only the identity that was asked may answer; anything else is a stray response (the call
   // may have timed out already), which IoT Hub drops.
   if (it == methods.end() || !it->second.sent || it->second.key != c.key) {
-    log(1, fmt::format("method: dropped a response from {} for unknown $rid", to_string(c.key)));
+    log(1, "method: dropped a response from {} for unknown $rid", to_string(c.key));
     return;
   }
   if (!payload.empty() && !core::accept_json(payload)) {
-    log(1, fmt::format("method: response from {} is not JSON", to_string(c.key)));
+    log(1, "method: response from {} is not JSON", to_string(c.key));
     finish_method(rid, MethodResult{400004, 0, {}});
     return;
   }
-  log(1, fmt::format("method: {} answered $rid {} with {}", to_string(c.key), rid, status));
+  log(1, "method: {} answered $rid {} with {}", to_string(c.key), rid, status);
   finish_method(rid, MethodResult{0, status, std::move(payload)});
 }
 

@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "core/topics.hpp"
 #include "emulator/hub.hpp"
 
@@ -140,8 +142,11 @@ struct Hub::State {
     loose_timers.insert(*id);
   }
 
-  void log(int level, std::string_view message) const {
-    if (options.log) options.log(level, message);
+  void log(int level, std::string_view message) const { options.log(level, message); }
+  // Formats only when the level is logged.
+  template <typename... Args>
+  void log(int level, fmt::format_string<Args...> format, Args&&... args) const {
+    options.log(level, format, std::forward<Args>(args)...);
   }
   [[nodiscard]] std::int64_t now() const { return clock.now_unix_ms(); }
 

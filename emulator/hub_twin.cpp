@@ -189,7 +189,7 @@ nlohmann::ordered_json Hub::update_twin(const IdentityKey& key, const json& patc
     next.version += 1;
     s.store.put_twin(next);
     twin = std::move(next);
-    s.log(1, fmt::format("twin: service patched {} (version {})", to_string(key), twin.version));
+    s.log(1, "twin: service patched {} (version {})", to_string(key), twin.version);
     if (desired_patch) s.notify_desired(key, *desired_patch, twin.desired_version);
   }
   return service_twin_view(key);
@@ -224,7 +224,7 @@ nlohmann::ordered_json Hub::replace_twin(const IdentityKey& key, const json& doc
   next.version += 1;
   s.store.put_twin(next);
   twin = std::move(next);
-  s.log(1, fmt::format("twin: service replaced {} (version {})", to_string(key), twin.version));
+  s.log(1, "twin: service replaced {} (version {})", to_string(key), twin.version);
   // A replace notifies with the whole new desired document (§7.3, E).
   (void)desired_changed;
   s.notify_desired(key, twin.desired, twin.desired_version);
@@ -239,7 +239,7 @@ void Hub::State::notify_desired(const IdentityKey& key, const json& patch, std::
   // Twin notifications are QoS 0 on the wire (§4 table, O).
   c->session->send(mqtt::Publish{core::build_twin_desired_topic(version),
                                  core::in_twin_order(body).dump(), 0, false, false, 0});
-  log(2, fmt::format("twin: desired notification to {} ($version {})", to_string(key), version));
+  log(2, "twin: desired notification to {} ($version {})", to_string(key), version);
 }
 
 std::int64_t Hub::State::patch_reported(const IdentityKey& key, const json& patch) {

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "emulator/log.hpp"
 #include "emulator/byte_stream.hpp"
 #include "emulator/hub.hpp"
 
@@ -19,7 +20,7 @@ namespace azhub::emulator {
 
 class MqttSession final : public Session, public std::enable_shared_from_this<MqttSession> {
  public:
-  using Log = std::function<void(int level, std::string_view message)>;
+  using Log = emulator::Log;
   // `on_end` runs once when the connection is gone (the server forgets the session).
   MqttSession(boost::asio::io_context& io, std::unique_ptr<ByteStream> stream, Hub& hub,
               ConnectInfo info, Log log, std::function<void(MqttSession*)> on_end);

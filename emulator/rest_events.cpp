@@ -68,9 +68,9 @@ class D2cStream : public std::enable_shared_from_this<D2cStream> {
     if (m_exchange->pending_bytes() > m_options.max_pending_bytes) {
       // The client stopped reading: end its stream rather than buffer without bound.
       if (m_options.log)
-        m_options.log(1, fmt::format("rest: D2C stream to {} ended: the client is not reading "
-                                     "({} bytes unsent)",
-                                     m_exchange->peer(), m_exchange->pending_bytes()));
+        m_options.log(1, "rest: D2C stream to {} ended: the client is not reading "
+                      "({} bytes unsent)",
+                      m_exchange->peer(), m_exchange->pending_bytes());
       m_exchange->end_stream();
       return stop();
     }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "emulator/log.hpp"
 #include "emulator/http_router.hpp"
 #include "emulator/rest_api.hpp"
 
@@ -21,7 +22,7 @@ struct D2cStreamOptions {
   std::chrono::seconds keep_alive{15};
   std::size_t max_pending_bytes = 8 * 1024 * 1024;
   std::string request_id;                 // x-ms-request-id of the response
-  std::function<void(int level, std::string_view message)> log;  // may be empty
+  Log log;  // may be empty
 };
 
 // Starts streaming to `exchange`; the stream keeps itself alive until the client goes away,

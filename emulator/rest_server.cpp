@@ -72,7 +72,7 @@ void RestServer::handle(std::shared_ptr<HttpExchange> exchange) {
   } catch (const nlohmann::json::exception& e) {
     reply(exchange, request_id, error_reply(HubError(400004, e.what())));
   } catch (const std::exception& e) {
-    log(1, fmt::format("rest: {} failed: {}", view(exchange->request().target()), e.what()));
+    log(1, "rest: {} failed: {}", view(exchange->request().target()), e.what());
     reply(exchange, request_id, error_reply(HubError(500001, "internal error")));
   }
 }
@@ -101,7 +101,7 @@ void RestServer::serve(const std::shared_ptr<HttpExchange>& exchange,
     // The device API is authorized by the device's own token, as CONNECT is (§6.2).
     const std::string token(header_value(request, http::field::authorization));
     if (const auto refusal = m_hub.check_device_token(IdentityKey{route->device_id, route->module_id}, token)) {
-      log(1, fmt::format("rest: {} {} refused: {}", method, route->path, *refusal));
+      log(1, "rest: {} {} refused: {}", method, route->path, *refusal);
       throw HubError(401002, fmt::format("Unauthorized: {}", *refusal));
     }
   } else if (const auto needed = required_permission(route->resource, method)) {
@@ -109,7 +109,7 @@ void RestServer::serve(const std::shared_ptr<HttpExchange>& exchange,
         header_value(request, http::field::authorization), m_hub.host_name(), route->path,
         *needed, policy_lookup(m_hub), m_clock.now_unix_ms() / 1000);
     if (refusal) {
-      log(1, fmt::format("rest: {} {} refused: {}", method, route->path, *refusal));
+      log(1, "rest: {} {} refused: {}", method, route->path, *refusal);
       throw HubError(401002, fmt::format("Unauthorized: {}", *refusal));
     }
   }
@@ -120,7 +120,7 @@ void RestServer::serve(const std::shared_ptr<HttpExchange>& exchange,
                    RestReply{200, nlohmann::json{{"status", "ok"}, {"hostName", m_hub.host_name()}},
                              std::nullopt, std::nullopt, {}, std::nullopt});
     case RestResource::events_stream:
-      log(1, fmt::format("rest: GET {} stream started", route->path));
+      log(1, "rest: GET {} stream started", route->path);
       start_d2c_stream(m_hub, m_clock, exchange, stream_options(*route, request, request_id));
       return;
     default:
@@ -185,8 +185,8 @@ void RestServer::reply(const std::shared_ptr<HttpExchange>& exchange,
     }
   }
   const auto target = view(request.target());
-  log(1, fmt::format("rest: {} {} -> {}", view(request.method_string()),
-                     target.substr(0, target.find('?')), response.result_int()));
+  log(1, "rest: {} {} -> {}", view(request.method_string()),
+      target.substr(0, target.find('?')), response.result_int());
   exchange->respond(std::move(response));
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "emulator/log.hpp"
 #include "emulator/http_router.hpp"
 #include "emulator/rest_api.hpp"
 #include "emulator/rest_events.hpp"
@@ -24,7 +25,7 @@ class Hub;
 struct RestServerOptions {
   // Log sink (same levels as HubOptions::log): 1 = each request's method, path and status,
   // and refusals; never tokens or keys.
-  std::function<void(int level, std::string_view message)> log;
+  Log log;
   // Default interval of ": keep-alive" comments on D2C streams (?keepAlive=N overrides).
   std::chrono::seconds stream_keep_alive{15};
   // A D2C stream whose client has this much unsent output is ended, so a stalled reader
@@ -49,6 +50,10 @@ class RestServer : public RestHandler {
              RestReply result);
   [[nodiscard]] std::string make_request_id();
   void log(int level, std::string_view message) const;
+  template <typename... Args>
+  void log(int level, fmt::format_string<Args...> format, Args&&... args) const {
+    m_options.log(level, format, std::forward<Args>(args)...);
+  }
 
   Hub& m_hub;
   Clock& m_clock;

@@ -15,6 +15,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include "emulator/log.hpp"
 #include "emulator/http_router.hpp"
 #include "emulator/hub.hpp"
 
@@ -31,7 +32,7 @@ struct ServerOptions {
   std::uint16_t https_port = 8443;
   std::uint16_t amqps_port = 5671;
   std::optional<std::uint16_t> mqtt_port;       // plain TCP; off unless set
-  std::function<void(int level, std::string_view message)> log;
+  Log log;
 };
 
 struct BoundPorts {
