@@ -288,10 +288,14 @@ void Hub::State::capture_d2c(const IdentityKey& source, std::string body,
   assign_partition(m);
   store.put_d2c(m, options.d2c_keep);
   last_d2c_sequence = m.sequence_number;
+  log(2, "d2c: message {} from {} ({} bytes)", m.sequence_number, to_string(source), m.body.size());
+  if (d2c_listeners.empty()) {
+    d2c.push_back(std::move(m));  // nobody else needs it: no second copy
+    while (d2c.size() > options.d2c_keep) d2c.pop_front();
+    return;
+  }
   d2c.push_back(m);
   while (d2c.size() > options.d2c_keep) d2c.pop_front();
-  log(2, "d2c: message {} from {} ({} bytes)", m.sequence_number, to_string(source),
-      m.body.size());
   // A listener may unsubscribe itself (or others) while being called.
   auto listeners = d2c_listeners;
   for (auto& [id, fn] : listeners) {

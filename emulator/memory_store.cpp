@@ -1,5 +1,7 @@
 // Store kept in memory (--in-memory): nothing survives the process, but a Hub reopened over the
 // same object sees everything, which is what the unit tests of persistence use.
+#include <algorithm>
+#include <deque>
 #include <map>
 #include <utility>
 
@@ -16,7 +18,7 @@ class MemoryStore final : public Store {
     for (const auto& [k, v] : m_identities) s.identities.push_back(v);
     for (const auto& [k, v] : m_twins) s.twins.push_back(v);
     for (const auto& [k, v] : m_c2d) s.c2d.push_back(v);
-    for (const auto& [k, v] : m_d2c) s.d2c.push_back(v);
+    s.d2c.assign(m_d2c.begin(), m_d2c.end());
     for (const auto& [k, v] : m_policies) s.policies.push_back(v);
     for (const auto& [k, v] : m_sessions) s.sessions.push_back(v);
     return s;
@@ -45,8 +47,17 @@ class MemoryStore final : public Store {
   void put_feedback(const FeedbackEntry& entry) override { m_feedback[entry.id] = entry; }
   void erase_feedback(std::uint64_t id) override { m_feedback.erase(id); }
   void put_d2c(const D2cMessage& message, std::size_t keep) override {
-    m_d2c[message.sequence_number] = message;
-    while (m_d2c.size() > keep) m_d2c.erase(m_d2c.begin());
+    // Captures come in sequence order: the retained tail is a deque (no tree to rebalance on
+    // every message). A number seen before replaces its message, as in the SQLite store.
+    if (m_d2c.empty() || m_d2c.back().sequence_number < message.sequence_number) {
+      m_d2c.push_back(message);
+    } else {
+      auto at = std::lower_bound(m_d2c.begin(), m_d2c.end(), message.sequence_number,
+                                 [](const D2cMessage& m, std::uint64_t seq) { return m.sequence_number < seq; });
+      if (at != m_d2c.end() && at->sequence_number == message.sequence_number) *at = message;
+      else m_d2c.insert(at, message);
+    }
+    while (m_d2c.size() > keep) m_d2c.pop_front();
   }
   void put_policy(const Policy& policy) override { m_policies[policy.name] = policy; }
   std::vector<core::jobs::Job> load_jobs() override {
@@ -71,7 +82,7 @@ class MemoryStore final : public Store {
   std::map<IdentityKey, TwinRecord> m_twins;
   std::map<std::uint64_t, QueuedC2dMessage> m_c2d;
   std::map<std::uint64_t, FeedbackEntry> m_feedback;
-  std::map<std::uint64_t, D2cMessage> m_d2c;
+  std::deque<D2cMessage> m_d2c;  // sequence_number ascending
   std::map<std::string, Policy> m_policies;
   std::map<IdentityKey, SessionRecord> m_sessions;
   std::map<std::string, core::jobs::Job> m_jobs;

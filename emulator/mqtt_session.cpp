@@ -41,6 +41,20 @@ void MqttSession::arm_deadline(std::chrono::seconds after, const char* why) {
   });
 }
 
+void MqttSession::arm_keep_alive() {
+  // One timer for the whole connection: a packet only records when it came (m_last_inbound),
+  // and the timer, when it fires early, waits for the rest (no cancel and re-arm per packet).
+  m_deadline.expires_at(m_last_inbound + m_keep_alive);
+  m_deadline.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->m_closed) return;
+    if (std::chrono::steady_clock::now() < self->m_last_inbound + self->m_keep_alive) {
+      self->arm_keep_alive();
+      return;
+    }
+    self->close("keep-alive expired");
+  });
+}
+
 void MqttSession::do_read() {
   m_stream->async_read_some(
       boost::asio::buffer(m_read_buf),
@@ -60,8 +74,11 @@ void MqttSession::on_bytes(std::size_t n) {
   // The answers to every packet of this read (PUBACKs, SUBACKs, ...) leave together in one
   // write, so one TLS record and one system call, not one per packet.
   m_in_batch = true;
+  const std::size_t before = m_packets_in;
   process_input();
   m_in_batch = false;
+  // Any inbound packet resets the keep-alive (§2.3); the clock is read once per read.
+  if (m_connected && m_packets_in != before) m_last_inbound = std::chrono::steady_clock::now();
   if (!m_closed) {
     do_write();
     do_read();
@@ -92,8 +109,7 @@ void MqttSession::process_input() {
       return;
     }
     m_in.erase(0, r.consumed);
-    // Any inbound packet resets the keep-alive timer (§2.3).
-    if (m_connected) arm_deadline(m_keep_alive, "keep-alive expired");
+    ++m_packets_in;
     try {
       on_packet(std::move(*r.packet));
     } catch (const std::exception& e) {
@@ -130,7 +146,8 @@ void MqttSession::on_packet(mqtt::Packet packet) {
     if (connect->keep_alive > 0)
       seconds = std::min(core::limits::k_keepalive_cap_s, connect->keep_alive * 3 / 2 + (connect->keep_alive % 2));
     m_keep_alive = std::chrono::seconds(seconds);
-    arm_deadline(m_keep_alive, "keep-alive expired");
+    m_last_inbound = std::chrono::steady_clock::now();
+    arm_keep_alive();
     do_write();
     return;
   }

@@ -38,7 +38,8 @@ class MqttSession final : public Session, public std::enable_shared_from_this<Mq
   void do_write();
   // True when the hub's store is durable; otherwise arranges do_write after the commit.
   bool await_durable();
-  void arm_deadline(std::chrono::seconds after, const char* why);
+  void arm_deadline(std::chrono::seconds after, const char* why);  // the CONNECT deadline
+  void arm_keep_alive();  // closes the session m_keep_alive after the last inbound packet
   void finish(bool graceful);
 
   boost::asio::io_context& m_io;
@@ -49,6 +50,8 @@ class MqttSession final : public Session, public std::enable_shared_from_this<Mq
   std::function<void(MqttSession*)> m_on_end;
   boost::asio::steady_timer m_deadline;
   std::chrono::seconds m_keep_alive{0};
+  std::chrono::steady_clock::time_point m_last_inbound;  // the last whole packet received
+  std::size_t m_packets_in = 0;                           // whole packets received
   std::string m_in;        // received, not yet parsed
   std::string m_read_buf;  // one read's worth
   std::deque<std::string> m_out;  // packets queued, in order

@@ -150,6 +150,18 @@ class ConnectTest(unittest.TestCase):
         c = EMU.connect_device("dev4", keep_alive=1)
         c.expect_closed(timeout=10)  # 1.5 s without a packet
 
+    def test_keep_alive_is_reset_by_every_packet(self):
+        # keep-alive 1 s: the hub closes after 2 s of silence (1.5x, rounded up). Pings every
+        # 0.5 s for 4 s keep the connection; then silence closes it.
+        c = EMU.connect_device("dev4", keep_alive=1)
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            c.ping()  # answered: the connection is still open
+            time.sleep(0.5)
+        started = time.monotonic()
+        c.expect_closed(timeout=10)
+        self.assertGreater(time.monotonic() - started, 1.0)
+
     def test_first_packet_must_be_connect(self):
         c = EMU.mqtt("mqtts")
         c.send_raw(b"\xc0\x00")  # PINGREQ
