@@ -1,7 +1,8 @@
 // Fuzzes what the emulator does with a REST request body before the hub sees it: the bounded JSON
 // parse (core/json_text), the identity, twin and method-invocation readers (emulator/rest_json,
 // emulator/rest_request), the telemetry batch reader of the HTTPS device API (core/http_message),
-// the twin rules and merge patch (core/twin) and the ordered writer.
+// the jobs v2 request reader (core/jobs, PUT /jobs/v2/{id}), the twin rules and merge patch
+// (core/twin) and the ordered writer.
 // Any bytes must end in a value or a refusal (core::Error, HubError included), never a crash; a
 // document the bound accepts is no deeper than the bound.
 #include <algorithm>
@@ -14,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "core/http_message.hpp"
+#include "core/jobs.hpp"
 #include "core/json_text.hpp"
 #include "core/twin.hpp"
 #include "emulator/rest_json.hpp"
@@ -59,6 +61,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   });
   refusal_allowed([&] {
     (void)emulator::parse_identity_update(doc, emulator::IdentityKey{"dev1", std::string("m1")});
+  });
+  refusal_allowed([&] {
+    // A request the reader accepts is written back as one it accepts again, as the same job.
+    const core::jobs::Job job = core::jobs::parse_job_request(doc, "job1");
+    const core::jobs::Job again =
+        core::jobs::parse_job_request(nlohmann::json::parse(core::jobs::job_request_json(job).dump()), "job1");
+    FUZZ_CHECK(again.job_id == job.job_id && again.type == job.type);
+    FUZZ_CHECK(again.query_condition == job.query_condition);
   });
   for (const bool replace : {false, true}) {
     refusal_allowed([&] {
