@@ -10,6 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Emulator, azhub_binary, device_sas_token, encode_publish, free_state_dir  # noqa: E402
+from service_helpers import ServiceCli  # noqa: E402
 
 
 class RestartTest(unittest.TestCase):
@@ -143,6 +144,26 @@ class RestartTest(unittest.TestCase):
         try:
             self.assertEqual(emu.rest("GET", "/twins/dev1")[2]["tags"], {"kept": True})
             self.assertEqual([m["body"] for m in emu.events(0, "dev1")], ["acknowledged"])
+        finally:
+            emu.stop()
+
+    def test_an_amqp_disposition_waits_for_the_group_commit(self):
+        # `service c2d send` exits 0 once the hub's disposition accepted the message; with a
+        # 4 s commit window that is after the commit, so a kill right then loses nothing.
+        emu = Emulator(devices=["dev1"], in_memory=False, state_dir=self.dir,
+                       extra_args=["--commit-delay", "4000"]).start()
+        try:
+            sent = ServiceCli(emu).run("c2d", "send", "dev1", "queued", "--message-id", "q1")
+            self.assertEqual(sent.returncode, 0, sent.stderr)
+        finally:
+            emu.kill()
+
+        emu = self.start()
+        try:
+            c = emu.connect_device("dev1", clean_session=True)
+            c.subscribe([("devices/dev1/messages/devicebound/#", 1)])
+            self.assertEqual(c.read_publish().payload, b"queued")
+            c.disconnect()
         finally:
             emu.stop()
 
