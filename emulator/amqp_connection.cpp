@@ -15,7 +15,7 @@ AmqpConnection::AmqpConnection(boost::asio::io_context& io, std::unique_ptr<Byte
                                Clock& clock, AmqpEngineOptions options,
                                std::function<void(AmqpConnection*)> on_end)
     : m_io(io),
-      m_hub(hub),
+      m_gate(hub),
       m_stream(std::move(stream)),
       m_log(options.log),
       m_peer(options.peer),
@@ -99,18 +99,8 @@ void AmqpConnection::do_write() {
     return;
   }
   // Nothing goes out before what the hub stored for it is durable (a disposition after its
-  // message).
-  if (!m_hub.durable()) {
-    if (!m_awaiting_commit) {
-      m_awaiting_commit = true;
-      // Holds the connection: nothing else may while a reply waits (no read may be pending).
-      m_hub.when_durable([self = shared_from_this()] {
-        self->m_awaiting_commit = false;
-        self->do_write();
-      });
-    }
-    return;
-  }
+  // message). The resumption holds the connection: nothing else may while a reply waits.
+  if (!m_gate.ready([self = shared_from_this()] { self->do_write(); })) return;
   m_writing = true;
   m_stream->async_write(boost::asio::buffer(m_out.front()),
                         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {

@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "emulator/durable_gate.hpp"
 #include "emulator/log.hpp"
 #include "emulator/amqp_engine.hpp"
 #include "emulator/byte_stream.hpp"
@@ -36,7 +37,7 @@ class AmqpConnection final : public std::enable_shared_from_this<AmqpConnection>
   void finish();
 
   boost::asio::io_context& m_io;
-  Hub& m_hub;
+  DurableGate m_gate;  // output waits for the hub's group commit
   std::unique_ptr<ByteStream> m_stream;
   std::unique_ptr<AmqpEngine> m_engine;
   Log m_log;
@@ -47,7 +48,6 @@ class AmqpConnection final : public std::enable_shared_from_this<AmqpConnection>
   std::string m_read_buf;
   std::deque<std::string> m_out;
   bool m_writing = false;
-  bool m_awaiting_commit = false;  // output waits for the hub's group commit
   bool m_wake_posted = false;
   bool m_closing = false;
   bool m_closed = false;

@@ -106,7 +106,7 @@ HttpsConnection::HttpsConnection(std::unique_ptr<WsSocket> ws, std::string peer,
                                  Log log, StartStream start_stream)
     : m_ws(std::move(ws)),
       m_peer(std::move(peer)),
-      m_hub(hub),
+      m_gate(hub),
       m_rest(rest),
       m_log(std::move(log)),
       m_start_stream(std::move(start_stream)) {}
@@ -228,17 +228,8 @@ void HttpsConnection::do_write() {
     return;
   }
   // Nothing goes out before what the hub stored for it is durable (a 200 after its write).
-  if (!m_hub.durable()) {
-    if (!m_awaiting_commit) {
-      m_awaiting_commit = true;
-      // Holds the connection: nothing else may while a reply waits (no read may be pending).
-      m_hub.when_durable([self = shared_from_this()] {
-        self->m_awaiting_commit = false;
-        self->do_write();
-      });
-    }
-    return;
-  }
+  // The resumption holds the connection: nothing else may while a response waits.
+  if (!m_gate.ready([self = shared_from_this()] { self->do_write(); })) return;
   m_writing = true;
   boost::asio::async_write(
       m_ws->next_layer(), boost::asio::buffer(m_out.front().first),

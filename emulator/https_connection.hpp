@@ -17,6 +17,7 @@
 #include "emulator/log.hpp"
 #include "emulator/byte_stream.hpp"
 #include "emulator/http_router.hpp"
+#include "emulator/durable_gate.hpp"
 #include "emulator/hub.hpp"
 
 namespace azhub::emulator {
@@ -55,7 +56,7 @@ class HttpsConnection : public std::enable_shared_from_this<HttpsConnection> {
 
   std::unique_ptr<WsSocket> m_ws;
   std::string m_peer;
-  Hub& m_hub;
+  DurableGate m_gate;  // output waits for the hub's group commit
   RestHandler* m_rest;
   Log m_log;
   StartStream m_start_stream;
@@ -65,7 +66,6 @@ class HttpsConnection : public std::enable_shared_from_this<HttpsConnection> {
   std::deque<std::pair<std::string, bool>> m_out;  // bytes, close after
   std::size_t m_pending = 0;
   bool m_writing = false;
-  bool m_awaiting_commit = false;  // output waits for the hub's group commit
   bool m_closed = false;
   bool m_upgraded = false;
   bool m_cert_checked = false;  // TLS handshake finished

@@ -19,6 +19,7 @@ MqttSession::MqttSession(boost::asio::io_context& io, std::unique_ptr<ByteStream
     : m_io(io),
       m_stream(std::move(stream)),
       m_hub(hub),
+      m_gate(hub),
       m_info(std::move(info)),
       m_log(std::move(log)),
       m_on_end(std::move(on_end)),
@@ -174,7 +175,8 @@ void MqttSession::do_write() {
     return;
   }
   // Nothing goes out before what the hub stored for it is durable (a PUBACK after its message).
-  if (!await_durable()) return;
+  // The resumption holds the session: nothing else may while a reply waits.
+  if (!m_gate.ready([self = shared_from_this()] { self->do_write(); })) return;
   m_writing = true;
   // Everything queued goes in one write (MQTT lets packets share a TLS record or WebSocket frame).
   m_writing_buf.clear();
@@ -189,19 +191,6 @@ void MqttSession::do_write() {
                           }
                           self->do_write();
                         });
-}
-
-bool MqttSession::await_durable() {
-  if (m_hub.durable()) return true;
-  if (!m_awaiting_commit) {
-    m_awaiting_commit = true;
-    // Holds the session: nothing else may while a reply waits (no read may be pending).
-    m_hub.when_durable([self = shared_from_this()] {
-      self->m_awaiting_commit = false;
-      self->do_write();
-    });
-  }
-  return false;
 }
 
 void MqttSession::close(std::string_view reason) {

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "emulator/durable_gate.hpp"
 #include "emulator/log.hpp"
 #include "emulator/byte_stream.hpp"
 #include "emulator/hub.hpp"
@@ -36,8 +37,6 @@ class MqttSession final : public Session, public std::enable_shared_from_this<Mq
   void process_input();  // parses and handles every whole packet in m_in
   void on_packet(mqtt::Packet packet);
   void do_write();
-  // True when the hub's store is durable; otherwise arranges do_write after the commit.
-  bool await_durable();
   void arm_deadline(std::chrono::seconds after, const char* why);  // the CONNECT deadline
   void arm_keep_alive();  // closes the session m_keep_alive after the last inbound packet
   void finish(bool graceful);
@@ -45,6 +44,7 @@ class MqttSession final : public Session, public std::enable_shared_from_this<Mq
   boost::asio::io_context& m_io;
   std::unique_ptr<ByteStream> m_stream;
   Hub& m_hub;
+  DurableGate m_gate;  // output waits for the hub's group commit
   ConnectInfo m_info;
   Log m_log;
   std::function<void(MqttSession*)> m_on_end;
@@ -58,7 +58,6 @@ class MqttSession final : public Session, public std::enable_shared_from_this<Mq
   std::string m_writing_buf;      // the packets of the write in progress, back to back
   bool m_writing = false;
   bool m_in_batch = false;  // handling the packets of one read: writes wait until it ends
-  bool m_awaiting_commit = false;  // output waits for the hub's group commit
   bool m_connected = false;   // CONNECT accepted
   bool m_closing = false;     // close after the queued writes (refused CONNECT)
   bool m_closed = false;
