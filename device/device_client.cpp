@@ -46,7 +46,7 @@ DeviceClient::DeviceClient(DeviceSettings settings, std::unique_ptr<MqttTranspor
     : m_settings(std::move(settings)),
       m_conn(std::move(transport)),
       m_backoff(m_settings.backoff_initial, m_settings.backoff_max),
-      m_window(m_settings.window) {
+      m_window(2 * std::max<std::size_t>(m_settings.window, 1)) {
   if (!m_settings.steady_now) m_settings.steady_now = [] { return Clock::now(); };
   if (!m_settings.now_unix_ms)
     m_settings.now_unix_ms = [] {
@@ -322,12 +322,14 @@ void DeviceClient::pump(Deadline deadline) {
 
   m_events.clear();
   m_conn->take_events(m_events, wake);
+  const bool had_events = !m_events.empty();
   for (auto& event : m_events) handle(event);
   m_events.clear();
   if (!m_fatal.empty() && m_connections > 0)
     throw Error(m_fatal_code == -1 ? ExitCode::failure : ExitCode::connect, m_fatal);
   run_timers();
-  send_pending();
+  // With no event since the last pump nothing the transport holds has changed.
+  send_pending(had_events);
 }
 
 void DeviceClient::run_timers() {
@@ -357,7 +359,7 @@ void DeviceClient::run_timers() {
   for (auto& rid : m_requests.expire(current)) m_expired_rids.push_back(std::move(rid));
 }
 
-void DeviceClient::send_pending() {
+void DeviceClient::send_pending(bool nudge) {
   if (m_state != State::ready) return;
   while (!m_control.empty()) {
     int token = 0;
@@ -370,12 +372,14 @@ void DeviceClient::send_pending() {
     }
     m_control.pop_front();
   }
+  bool staged = false;
   while (m_window.can_send()) {
     const Outgoing& next = m_window.front();
     m_conn->queue_telemetry(TelemetryPublish{next.seq, next.topic, next.payload, next.qos});
     m_window.mark_sent(next.seq);
+    staged = true;
   }
-  m_conn->send_telemetry();
+  if (staged || nudge) m_conn->send_telemetry();
 }
 
 void DeviceClient::report_refused(const ControlPublish& publish) {
@@ -404,7 +408,8 @@ std::uint64_t DeviceClient::send_telemetry(const core::MessageProperties& proper
                    std::move(body), qos, 0};
   m_enqueued_at.emplace(seq, now());
   m_window.enqueue(std::move(message));
-  send_pending();
+  // Per message only when the window has room (a full window opens on a pump's events).
+  if (m_window.can_send() || !m_control.empty()) send_pending(false);
   // Keep at most one window's worth queued behind the window, so memory stays bounded.
   while (m_window.queued() > m_window.capacity()) {
     if (interrupted()) return seq;

@@ -48,7 +48,10 @@ struct DeviceSettings {
   std::optional<std::string> model_id;
   std::string product;               // DeviceClientType, e.g. "azhub/0.1.0"
   CredentialSource credentials;
-  std::size_t window = 512;          // telemetry publishes in flight
+  // Telemetry publishes in flight at the MQTT client (sent, not yet confirmed). The client is
+  // handed up to as many again, staged, so that each confirmation's callback sends the next
+  // itself (docs/conventions.md §5) without waking this thread per message.
+  std::size_t window = 100;
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};
   std::chrono::milliseconds backoff_initial{std::chrono::milliseconds(250)};
   std::chrono::milliseconds backoff_max{std::chrono::seconds(30)};
@@ -177,7 +180,9 @@ class DeviceClient {
   void on_ready();
   void on_lost(std::string_view why);
   void finish_renewal();
-  void send_pending();
+  // Hands control publishes and what the window allows to the transport. The transport is
+  // asked to send its staged telemetry when something was staged now, or always when `nudge`.
+  void send_pending(bool nudge = true);
   // A control publish the transport refused for good: fails its twin request, or says so.
   void report_refused(const ControlPublish& publish);
   [[nodiscard]] Clock::time_point now() const { return m_settings.steady_now(); }
@@ -208,7 +213,7 @@ class DeviceClient {
   bool m_renewable = false;        // the credential source makes a new token per connect
   int m_refusals = 0;              // CONNACK 5 in a row while reconnecting
 
-  InflightWindow m_window;
+  InflightWindow m_window;  // 2 x settings.window: in flight at the client, and staged there
   std::uint64_t m_next_seq = 1;
   std::unordered_map<std::uint64_t, Clock::time_point> m_enqueued_at;
   std::function<void(const TelemetryAck&)> m_ack_handler;

@@ -263,6 +263,7 @@ void MqttConnection::finish_request(CallbackContext& c, MqttEvent&& event) noexc
     std::lock_guard lock(m_mutex);
     try {
       m_events.push_back(std::move(event));
+      m_has_events.store(true, std::memory_order_release);
     } catch (...) {
       // Out of memory: the event is lost, but the count below must still drop.
     }
@@ -406,6 +407,12 @@ void MqttConnection::queue_telemetry(TelemetryPublish message) {
 void MqttConnection::send_telemetry() { send_telemetry(false); }
 
 void MqttConnection::send_telemetry(bool from_callback) {
+  if (!from_callback) {
+    // Nothing can go now (every slot is taken, or nothing is staged): leave the send lock to
+    // the confirmation callbacks, which send the staged messages themselves when a slot frees.
+    std::lock_guard lock(m_mutex);
+    if (m_outbox.empty() || m_free_slots.empty()) return;
+  }
   for (;;) {
     std::unique_lock send_lock(m_send_mutex, std::defer_lock);
     // A callback never waits for the owner's thread: that thread may be inside MQTTAsync_send
@@ -461,21 +468,31 @@ void MqttConnection::send_telemetry(bool from_callback) {
 
 void MqttConnection::release_slot(TelemetrySlot& slot, MqttEvent&& event) noexcept {
   bool wake = false;
+  const MqttEvent::Kind event_kind = event.kind;
   {
     std::lock_guard lock(m_mutex);
+    const bool current = slot.generation == m_generation.load();
     try {
       m_events.push_back(std::move(event));
+      m_has_events.store(true, std::memory_order_release);
     } catch (...) {
       // Out of memory: the confirmation is lost (the message is resent after the next drop).
     }
-    if (slot.generation == m_generation.load()) {
+    if (current) {
       try {
         m_free_slots.push_back(slot.index);  // capacity is reserved: never allocates
       } catch (...) {
       }
     }
+    // A confirmation of the current connection needs the owner's thread only once the outbox
+    // runs low: the owner refills it (until then the confirmation callbacks send from it), and
+    // a flush waits for the last confirmations, which come with the outbox empty. The others
+    // are taken with the next wake: one wake per half outbox, not one per message
+    // (bench/README.md). Failures and confirmations of an older connection always wake.
+    const bool routine = event_kind == MqttEvent::Kind::telemetry_sent && current;
+    const bool needed = !routine || m_outbox.size() <= static_cast<std::size_t>(m_settings.max_inflight) / 2;
     --slot.set->outstanding;  // the last touch of `slot`: its set may be freed from here on
-    wake = m_waiting;
+    wake = m_waiting && needed;
   }
   if (wake) m_ready.notify_one();
 }
@@ -518,6 +535,7 @@ void MqttConnection::push(MqttEvent event) {
   {
     std::lock_guard lock(m_mutex);
     m_events.push_back(std::move(event));
+    m_has_events.store(true, std::memory_order_release);
     wake = m_waiting;
   }
   // Only wake a consumer that sleeps: a busy consumer drains the whole queue on its next take,
@@ -527,6 +545,7 @@ void MqttConnection::push(MqttEvent event) {
 
 std::size_t MqttConnection::take_events(std::vector<MqttEvent>& out,
                                         std::chrono::steady_clock::time_point deadline) {
+  if (!m_has_events.load(std::memory_order_acquire) && deadline <= std::chrono::steady_clock::now()) return 0;
   std::unique_lock lock(m_mutex);
   if (m_events.empty()) {
     m_waiting = true;
@@ -537,6 +556,7 @@ std::size_t MqttConnection::take_events(std::vector<MqttEvent>& out,
   const std::size_t first = out.size();
   for (auto& event : m_events) out.push_back(std::move(event));
   m_events.clear();
+  m_has_events.store(false, std::memory_order_release);
   collect();
   lock.unlock();
   if (m_settings.proxy) {

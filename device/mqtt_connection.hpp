@@ -127,6 +127,9 @@ class MqttConnection final : public MqttTransport {
   std::mutex m_mutex;
   std::condition_variable m_ready;
   std::vector<MqttEvent> m_events;  // guarded by m_mutex
+  // !m_events.empty(), readable without the lock: a take that would not wait skips the lock
+  // when there is nothing (the owner polls once per message while sending).
+  std::atomic<bool> m_has_events{false};
   bool m_waiting = false;           // guarded by m_mutex: a consumer sleeps on m_ready
   std::deque<std::unique_ptr<CallbackContext>> m_contexts;  // guarded by m_mutex; back(): current
 

@@ -59,6 +59,15 @@ class DeviceSendTest(du.EmulatorTestCase):
         bodies = [m["body"] for m in du.d2c_messages(self.emu, "send-lines", want=4)]
         self.assertEqual(bodies, ["one", "two", "three", '{"from":"file"}'])
 
+    def test_an_oversized_stdin_line_is_named_and_ends_the_run(self):
+        cs = self.device("big-line")
+        r = du.run(["send", "--lines"] + du.tls_args(self.emu, cs),
+                   input="first\n" + "x" * (256 * 1024 + 1) + "\nnever\n")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("stdin line 2 is 262181 bytes (body and properties); IoT Hub accepts at most 262144", r.stderr)
+        # What came before the bad line was sent and acknowledged; nothing after it.
+        self.assertEqual([m["body"] for m in du.d2c_messages(self.emu, "send-big-line", want=1)], ["first"])
+
     def test_websockets_transport(self):
         cs = self.device("ws")
         r = du.run(["send", "-c", cs, "--transport", "ws", "--port", str(self.emu.ports["https"]),
