@@ -117,7 +117,7 @@ void AmqpConnection::do_write() {
 void AmqpConnection::close(std::string_view reason) {
   if (m_closed || m_closing) return;
   m_closing = true;
-  if (m_log) m_log(2, "amqp: closing {}: {}", m_peer, reason);
+  m_log(2, "amqp: closing {}: {}", m_peer, reason);
   m_engine->close("amqp:connection:forced", reason);
   flush();  // do_write() drops the socket once the close frame is out
   // A peer that does not read must not hold the socket.

@@ -135,7 +135,7 @@ Emulator::Emulator(EmulatorOptions options) : m_parts(std::make_unique<Parts>())
   Parts* parts = &p;
   p.signals->async_wait([parts](const boost::system::error_code& ec, int signal) {
     if (ec) return;
-    if (parts->options.log) parts->options.log(1, "emulator: signal {}, shutting down", signal);
+    parts->options.log(1, "emulator: signal {}, shutting down", signal);
     parts->server->stop();
     // Connections close asynchronously; give their handlers one pass, then stop outright so a
     // stuck peer cannot hold the process.

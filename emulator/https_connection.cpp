@@ -127,7 +127,7 @@ void HttpsConnection::start() {
         deadline->cancel();
         self->m_cert_checked = true;
         if (ec) {
-          if (self->m_log) self->m_log(1, "https: TLS handshake with {} failed: {}", self->m_peer, ec.message());
+          self->m_log(1, "https: TLS handshake with {} failed: {}", self->m_peer, ec.message());
           self->finish();
           return;
         }
@@ -172,7 +172,7 @@ void HttpsConnection::on_request() {
   } catch (const std::exception& e) {
     // Never let an exception leave the io_context (docs/conventions.md §3); the dropped exchange has
     // already answered 500.
-    if (m_log) m_log(1, "https: request from {} failed: {}", m_peer, e.what());
+    m_log(1, "https: request from {} failed: {}", m_peer, e.what());
   }
 }
 
@@ -193,7 +193,7 @@ void HttpsConnection::upgrade(HttpRequest request) {
   m_ws->read_message_max(1024 * 1024);
   m_ws->async_accept(request, [self = shared_from_this(), subprotocol](const boost::system::error_code& ec) {
     if (ec) {
-      if (self->m_log) self->m_log(1, "wss: upgrade from {} failed: {}", self->m_peer, ec.message());
+      self->m_log(1, "wss: upgrade from {} failed: {}", self->m_peer, ec.message());
       self->finish();
       return;
     }

@@ -278,7 +278,6 @@ Hub::Hub(HubOptions options, Store& store, Clock& clock)
 
 Hub::~Hub() {
   // Waiters hold their connections; let those go while the state they may call is whole.
-  { auto waiters = std::move(m_state->durable_waiters); }
   m_state->durable_waiters.clear();
   m_state->store.set_on_pending(nullptr);
   // A clean stop: what was written is committed (nothing waiting for it runs any more).

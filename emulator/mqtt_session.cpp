@@ -61,7 +61,7 @@ void MqttSession::do_read() {
       boost::asio::buffer(m_read_buf),
       [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
         if (ec) {
-          if (!self->m_closed && self->m_log)
+          if (!self->m_closed)
             self->m_log(1, "mqtt: {} connection ended ({})", self->m_name, ec.message());
           self->finish(self->m_graceful);
           return;
@@ -95,7 +95,7 @@ void MqttSession::process_input() {
       if (r.announced_payload_bytes && *r.announced_payload_bytes > core::limits::k_d2c_message_bytes) {
         const std::string why = fmt::format("a PUBLISH announces {} payload bytes; IoT Hub accepts at most {}",
                                             *r.announced_payload_bytes, core::limits::k_d2c_message_bytes);
-        if (m_log) m_log(1, "mqtt: closing {}: {}", m_name, why);
+        m_log(1, "mqtt: closing {}: {}", m_name, why);
         m_hub.disconnected(*this, false);
         close(why);
         return;
@@ -103,7 +103,7 @@ void MqttSession::process_input() {
       break;
     }
     if (r.status == mqtt::ParseStatus::bad) {
-      if (m_log) m_log(1, "mqtt: closing {}: malformed packet: {}", m_name, r.error);
+      m_log(1, "mqtt: closing {}: malformed packet: {}", m_name, r.error);
       // Tell the hub first: it publishes the Will for this ungraceful end.
       m_hub.disconnected(*this, false);
       close("malformed packet");
@@ -116,7 +116,7 @@ void MqttSession::process_input() {
     } catch (const std::exception& e) {
       // An exception must not leave io_context::run() (docs/conventions.md §3): it would drop every
       // client. This one connection goes instead (e.g. the state database failed).
-      if (m_log) m_log(1, "mqtt: closing {}: {}", m_name, e.what());
+      m_log(1, "mqtt: closing {}: {}", m_name, e.what());
       m_hub.disconnected(*this, false);
       close("internal error");
       return;
@@ -128,7 +128,7 @@ void MqttSession::on_packet(mqtt::Packet packet) {
   if (!m_connected) {
     auto* connect = std::get_if<mqtt::Connect>(&packet);
     if (connect == nullptr) {
-      if (m_log) m_log(1, "mqtt: closing {}: first packet is not CONNECT", m_name);
+      m_log(1, "mqtt: closing {}: first packet is not CONNECT", m_name);
       close("first packet is not CONNECT");
       return;
     }
@@ -163,7 +163,7 @@ void MqttSession::on_packet(mqtt::Packet packet) {
 
 void MqttSession::send(mqtt::Packet packet) {
   if (m_closed) return;
-  if (m_log) m_log(3, "mqtt: -> {} {}", m_name, mqtt::packet_name(packet));
+  m_log(3, "mqtt: -> {} {}", m_name, mqtt::packet_name(packet));
   m_out.push_back(mqtt::serialize(packet));
   if (!m_in_batch) do_write();
 }
@@ -196,7 +196,7 @@ void MqttSession::do_write() {
 void MqttSession::close(std::string_view reason) {
   if (m_closed) return;
   m_closed = true;
-  if (m_log) m_log(2, "mqtt: closed {}: {}", m_name, reason);
+  m_log(2, "mqtt: closed {}: {}", m_name, reason);
   m_deadline.cancel();
   m_stream->close();
   // The pending read completes with an error and calls finish(); if none is pending (closed

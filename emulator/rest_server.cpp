@@ -56,7 +56,7 @@ std::string RestServer::make_request_id() {
 }
 
 void RestServer::log(int level, std::string_view message) const {
-  if (m_options.log) m_options.log(level, message);
+  m_options.log(level, message);
 }
 
 void RestServer::handle(std::shared_ptr<HttpExchange> exchange) {

@@ -85,7 +85,7 @@ void Server::accept_mqtt() {
     if (!ec) {
       socket.set_option(tcp::no_delay(true));
       std::string peer = peer_of(socket);
-      if (m_options.log) m_options.log(2, "mqtt: connection from {} (plain TCP)", peer);
+      m_options.log(2, "mqtt: connection from {} (plain TCP)", peer);
       start_session(make_tcp_stream(std::move(socket)), ConnectInfo{std::nullopt, "mqtt", peer});
     }
     accept_mqtt();
@@ -103,7 +103,7 @@ void Server::accept_tls(tcp::acceptor& acceptor, const char* what,
       try {
         tls = std::make_unique<FdTlsStream>(std::move(socket), m_tls.native_handle());
       } catch (const core::Error& e) {
-        if (m_options.log) m_options.log(1, "{}: {} refused: {}", what, peer, e.what());
+        m_options.log(1, "{}: {} refused: {}", what, peer, e.what());
         accept_tls(acceptor, what, start);
         return;
       }

@@ -20,8 +20,9 @@ class RestartTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def start(self):
-        return Emulator(devices=["dev1"], in_memory=False, state_dir=self.dir).start()
+    def start(self, commit_delay_ms=None):
+        extra = ["--commit-delay", str(commit_delay_ms)] if commit_delay_ms is not None else []
+        return Emulator(devices=["dev1"], in_memory=False, state_dir=self.dir, extra_args=extra).start()
 
     def test_kill_9_loses_nothing_acknowledged(self):
         emu = self.start()
@@ -126,8 +127,7 @@ class RestartTest(unittest.TestCase):
         # leave only once what they acknowledge is committed, so killing the emulator right
         # after them loses nothing; a message whose PUBACK is still held is not acknowledged,
         # and a kill then may lose it (the device sends it again).
-        emu = Emulator(devices=["dev1"], in_memory=False, state_dir=self.dir,
-                       extra_args=["--commit-delay", "4000"]).start()
+        emu = self.start(commit_delay_ms=4000)
         try:
             status, _, _ = emu.rest("PATCH", "/twins/dev1", {"tags": {"kept": True}}, timeout=30)
             self.assertEqual(status, 200)
@@ -150,8 +150,7 @@ class RestartTest(unittest.TestCase):
     def test_an_amqp_disposition_waits_for_the_group_commit(self):
         # `service c2d send` exits 0 once the hub's disposition accepted the message; with a
         # 4 s commit window that is after the commit, so a kill right then loses nothing.
-        emu = Emulator(devices=["dev1"], in_memory=False, state_dir=self.dir,
-                       extra_args=["--commit-delay", "4000"]).start()
+        emu = self.start(commit_delay_ms=4000)
         try:
             sent = ServiceCli(emu).run("c2d", "send", "dev1", "queued", "--message-id", "q1")
             self.assertEqual(sent.returncode, 0, sent.stderr)
